@@ -1,0 +1,23 @@
+import js from '@eslint/js'
+import tseslint from 'typescript-eslint'
+
+export default tseslint.config(
+  { ignores: ['node_modules/**', 'grafana/**', 'demo-data/**', 'dashboards/generated/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', setImmediate: 'readonly', Buffer: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-restricted-syntax': ['error', { selector: "MemberExpression[object.object.name='process'][object.property.name='env'][property.name='NODE_ENV']", message: 'Never branch on NODE_ENV (STYLE.md 3).' }]
+    }
+  },
+  {
+    files: ['domain/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: ['../*'] }] }
+  },
+  {
+    files: ['detectors/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: ['../ingest/*', '../api/*', '../broker/*', '../simulators/*', '../test/*', 'mqtt', '@influxdata/*', 'node:fs', 'node:net'] }] }
+  }
+)
