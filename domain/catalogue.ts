@@ -30,6 +30,13 @@ export interface SparePart {
 export interface Symptom {
   feature: string
   direction: 'up' | 'down'
+  /**
+   * How far the feature has moved from the appliance's own baseline when the component fails
+   * functionally (engineering limit): in feature units, or as a fraction of the baseline when
+   * `relative`. Detectors measure degradation progress against it; simulators degrade toward it.
+   */
+  failureChange?: number
+  relative?: boolean
 }
 
 export type FaultImpact = 'high' | 'medium' | 'low'
@@ -94,25 +101,25 @@ const refrigerator: ApplianceSpec = {
     {
       code: 'REF-LEAK', component: 'sealed_system', name: 'Refrigerant leak', impact: 'high',
       description: 'Refrigerant is escaping: the compressor runs longer and longer and the cabinet warms.',
-      symptoms: [{ feature: 'duty_cycle', direction: 'up' }, { feature: 'evaporator_temp_c', direction: 'up' }],
+      symptoms: [{ feature: 'duty_cycle', direction: 'up', failureChange: 0.8, relative: true }, { feature: 'evaporator_temp_c', direction: 'up', failureChange: 8 }],
       parts: [{ partNumber: 'RF-SS-1120', name: 'Refrigerant recharge kit R600a' }, { partNumber: 'RF-SS-1134', name: 'Evaporator coil' }],
     },
     {
       code: 'REF-CFAN', component: 'condenser_fan', name: 'Condenser fan failure', impact: 'high',
       description: 'The condenser fan is failing: heat is not carried away, the condenser runs hot.',
-      symptoms: [{ feature: 'condenser_temp_c', direction: 'up' }, { feature: 'running_current_a', direction: 'up' }],
+      symptoms: [{ feature: 'condenser_temp_c', direction: 'up', failureChange: 14 }, { feature: 'running_current_a', direction: 'up', failureChange: 0.28, relative: true }],
       parts: [{ partNumber: 'RF-CF-2210', name: 'Condenser fan motor 12 V' }],
     },
     {
       code: 'REF-DSEAL', component: 'door_seal', name: 'Door seal wear', impact: 'medium',
       description: 'The door gasket no longer seals: warm air leaks in and the compressor cycles more.',
-      symptoms: [{ feature: 'duty_cycle', direction: 'up' }, { feature: 'cabinet_temp_c', direction: 'up' }],
+      symptoms: [{ feature: 'duty_cycle', direction: 'up', failureChange: 0.8, relative: true }, { feature: 'cabinet_temp_c', direction: 'up', failureChange: 2 }],
       parts: [{ partNumber: 'RF-DS-3301', name: 'Door gasket, fresh-food compartment' }],
     },
     {
       code: 'REF-CMPW', component: 'compressor', name: 'Compressor wear', impact: 'high',
       description: 'The compressor is wearing out: it draws more current for the same cooling.',
-      symptoms: [{ feature: 'running_current_a', direction: 'up' }],
+      symptoms: [{ feature: 'running_current_a', direction: 'up', failureChange: 0.3, relative: true }],
       parts: [{ partNumber: 'RF-CP-4410', name: 'Compressor 0.25 HP R600a' }, { partNumber: 'RF-CP-4420', name: 'Start relay and overload protector' }],
     },
   ],
@@ -150,25 +157,25 @@ const airConditioner: ApplianceSpec = {
     {
       code: 'AC-LEAK', component: 'refrigerant_circuit', name: 'Refrigerant leak', impact: 'medium',
       description: 'Refrigerant is escaping: suction pressure falls and the unit cools less.',
-      symptoms: [{ feature: 'refrigerant_pressure_bar', direction: 'down' }, { feature: 'delta_t_c', direction: 'down' }],
+      symptoms: [{ feature: 'refrigerant_pressure_bar', direction: 'down', failureChange: 4 }, { feature: 'delta_t_c', direction: 'down', failureChange: 5 }],
       parts: [{ partNumber: 'AC-RC-1210', name: 'Refrigerant R32 recharge and leak-seal kit' }],
     },
     {
       code: 'AC-FILTER', component: 'air_filter', name: 'Clogged air filter', impact: 'low',
       description: 'The air filter is clogging: airflow drops and the pressure across the filter rises.',
-      symptoms: [{ feature: 'filter_dp_pa', direction: 'up' }],
+      symptoms: [{ feature: 'filter_dp_pa', direction: 'up', failureChange: 80 }],
       parts: [{ partNumber: 'AC-AF-2010', name: 'Indoor unit air filter set' }],
     },
     {
       code: 'AC-OFAN', component: 'outdoor_fan', name: 'Outdoor fan failure', impact: 'medium',
       description: 'The outdoor fan is failing: the compressor works against high head pressure and draws more current.',
-      symptoms: [{ feature: 'running_current_a', direction: 'up' }],
+      symptoms: [{ feature: 'running_current_a', direction: 'up', failureChange: 0.3, relative: true }],
       parts: [{ partNumber: 'AC-OF-3310', name: 'Outdoor fan motor' }, { partNumber: 'AC-OF-3320', name: 'Fan capacitor 2.5 µF' }],
     },
     {
       code: 'AC-CMPW', component: 'compressor', name: 'Compressor wear', impact: 'medium',
       description: 'The compressor is wearing: it runs longer for the same cooling.',
-      symptoms: [{ feature: 'duty_cycle', direction: 'up' }],
+      symptoms: [{ feature: 'duty_cycle', direction: 'up', failureChange: 0.7, relative: true }],
       parts: [{ partNumber: 'AC-CP-4410', name: 'Rotary compressor 12K' }],
     },
   ],
@@ -206,25 +213,25 @@ const washingMachine: ApplianceSpec = {
     {
       code: 'WM-BEAR', component: 'drum_bearing', name: 'Drum bearing wear', impact: 'medium',
       description: 'The drum bearings are wearing: vibration during spin keeps rising.',
-      symptoms: [{ feature: 'spin_vibration_mm_s', direction: 'up' }],
+      symptoms: [{ feature: 'spin_vibration_mm_s', direction: 'up', failureChange: 8 }],
       parts: [{ partNumber: 'WM-DB-1101', name: 'Drum bearing and seal kit' }],
     },
     {
       code: 'WM-DRAIN', component: 'drain_pump', name: 'Drain pump clog', impact: 'medium',
       description: 'The drain pump or filter is clogging: draining takes longer every wash.',
-      symptoms: [{ feature: 'drain_time_s', direction: 'up' }],
+      symptoms: [{ feature: 'drain_time_s', direction: 'up', failureChange: 1.5, relative: true }],
       parts: [{ partNumber: 'WM-DP-2201', name: 'Drain pump 30 W' }, { partNumber: 'WM-DP-2210', name: 'Pump filter' }],
     },
     {
       code: 'WM-INLET', component: 'inlet_valve', name: 'Inlet valve clog', impact: 'low',
       description: 'The water inlet valve or its screen is clogging: filling takes longer every wash.',
-      symptoms: [{ feature: 'fill_time_s', direction: 'up' }],
+      symptoms: [{ feature: 'fill_time_s', direction: 'up', failureChange: 1.5, relative: true }],
       parts: [{ partNumber: 'WM-IV-3301', name: 'Double inlet valve' }],
     },
     {
       code: 'WM-HEAT', component: 'heating_element', name: 'Heating element scaling', impact: 'low',
       description: 'Limescale is building up on the heating element: heating the water takes longer.',
-      symptoms: [{ feature: 'heating_time_s', direction: 'up' }],
+      symptoms: [{ feature: 'heating_time_s', direction: 'up', failureChange: 1.0, relative: true }],
       parts: [{ partNumber: 'WM-HE-4401', name: 'Heating element 2000 W' }],
     },
   ],
@@ -259,25 +266,25 @@ const waterHeater: ApplianceSpec = {
     {
       code: 'WH-SCALE', component: 'heating_element', name: 'Heating element scaling', impact: 'low',
       description: 'Limescale is building up on the element: the tank heats more slowly.',
-      symptoms: [{ feature: 'heat_rate_c_per_h', direction: 'down' }],
+      symptoms: [{ feature: 'heat_rate_c_per_h', direction: 'down', failureChange: 0.45, relative: true }],
       parts: [{ partNumber: 'WH-HE-1101', name: 'Heating element 2 kW with gasket' }],
     },
     {
       code: 'WH-ELEM', component: 'heating_element', name: 'Heating element failure', impact: 'high',
       description: 'The heating element is breaking down: it draws less current and heats less.',
-      symptoms: [{ feature: 'running_current_a', direction: 'down' }],
+      symptoms: [{ feature: 'running_current_a', direction: 'down', failureChange: 0.45, relative: true }, { feature: 'heat_rate_c_per_h', direction: 'down', failureChange: 0.7, relative: true }],
       parts: [{ partNumber: 'WH-HE-1101', name: 'Heating element 2 kW with gasket' }],
     },
     {
       code: 'WH-ANODE', component: 'anode', name: 'Anode depletion', impact: 'medium',
       description: 'The sacrificial anode is used up: the tank is no longer protected from corrosion.',
-      symptoms: [{ feature: 'anode_mv', direction: 'down' }],
+      symptoms: [{ feature: 'anode_mv', direction: 'down', failureChange: 380 }],
       parts: [{ partNumber: 'WH-AN-2201', name: 'Magnesium anode rod' }],
     },
     {
       code: 'WH-THERM', component: 'thermostat', name: 'Thermostat drift', impact: 'medium',
       description: 'The thermostat is drifting: the tank overshoots its set-point more and more.',
-      symptoms: [{ feature: 'overshoot_c', direction: 'up' }],
+      symptoms: [{ feature: 'overshoot_c', direction: 'up', failureChange: 6 }],
       parts: [{ partNumber: 'WH-TS-3301', name: 'Thermostat with thermal cut-out' }],
     },
   ],

@@ -1,0 +1,116 @@
+/**
+ * `forewarn`: the one executable. Each subcommand loads its implementation lazily, so `--help`
+ * is instant and one command's dependencies never slow another.
+ */
+import { Command, InvalidArgumentError } from 'commander'
+import { ForewarnError } from './domain/index.ts'
+
+function intArg(name: string, min = 0) {
+  return (value: string): number => {
+    const n = Number(value)
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be a whole number ≥ ${min}`)
+    return n
+  }
+}
+
+/** `--json` contract: exactly one compact JSON object on the last line of stdout. */
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value)}\n`)
+}
+
+const program = new Command()
+  .name('forewarn')
+  .description('Proactive after-sales service for connected home appliances')
+  .showHelpAfterError()
+
+program
+  .command('start')
+  .description('run broker, ingest, detector, API and embedded database (optionally with a simulated fleet)')
+  .option('--simulate [n]', 'run N simulated appliances in fast simulated time (0: no fleet)')
+  .option('--mqtt-port <port>', 'MQTT listener port of the embedded broker (env FOREWARN_MQTT_PORT, default 1883)')
+  .option('--api-port <port>', 'HTTP API port (env FOREWARN_API_PORT, default 3000)')
+  .option('--data-dir <dir>', 'where the embedded database and journals live (env FOREWARN_DATA_DIR, default ./data)')
+  .option('--host <host>', 'address to listen on (env FOREWARN_HOST, default 127.0.0.1)')
+  .option('--broker <url>', 'use an external MQTT broker instead of the embedded one (env FOREWARN_BROKER_URL)')
+  .option('--seed <n>', 'seed of the simulated fleet')
+  .action(async (opts) => {
+    const { runStart } = await import('./cli/start.ts')
+    await runStart(opts, process.env)
+  })
+
+program
+  .command('broker')
+  .description('run the embedded MQTT broker alone')
+  .option('--port <port>', 'MQTT port', intArg('--port'), 1883)
+  .option('--ws-port <port>', 'MQTT over WebSocket port', intArg('--ws-port'))
+  .option('--tls-port <port>', 'MQTT over TLS port', intArg('--tls-port'))
+  .option('--cert <file>', 'TLS certificate (PEM)')
+  .option('--key <file>', 'TLS private key (PEM)')
+  .option('--allow-anonymous', 'accept clients without credentials (conformance testing only)', false)
+  .action(async (opts) => {
+    const { runBroker } = await import('./cli/broker.ts')
+    await runBroker(opts)
+  })
+
+program
+  .command('simulate')
+  .description('provision a simulated fleet through the API and publish its telemetry over MQTT')
+  .requiredOption('--broker <url>', 'MQTT broker URL, e.g. mqtt://127.0.0.1:1883')
+  .requiredOption('--api <url>', 'Forewarn API URL, e.g. http://127.0.0.1:3000')
+  .requiredOption('--api-key <key>', 'API key with the devices:admin scope')
+  .requiredOption('--devices <n>', 'number of appliances', intArg('--devices', 1))
+  .option('--readings <r>', 'readings per device (default: run until stopped)', intArg('--readings', 1))
+  .option('--interval-ms <ms>', 'wall-clock milliseconds between two readings of a device', intArg('--interval-ms', 0), 1000)
+  .option('--seed <n>', 'fleet seed', intArg('--seed'), 1)
+  .option('--json', 'print the summary as one JSON object on the last line of stdout', false)
+  .action(async (opts) => {
+    const { runSimulate } = await import('./cli/simulate.ts')
+    await runSimulate(opts)
+  })
+
+program
+  .command('evaluate')
+  .description('run a simulated fleet offline through the real detector and print the scorecard')
+  .option('--devices <n>', 'number of appliances', intArg('--devices', 1), 200)
+  .option('--days <d>', 'days of simulated time', intArg('--days', 1), 60)
+  .option('--seed <s>', 'fleet seed', intArg('--seed'), 1)
+  .option('--json', 'print the scorecard as one JSON object on the last line of stdout', false)
+  .action(async (opts) => {
+    const { runEvaluateCommand } = await import('./cli/evaluate-command.ts')
+    await runEvaluateCommand(opts)
+  })
+
+program
+  .command('replay')
+  .description('feed a CSV of real telemetry through the generic detector and print the warnings')
+  .argument('<file>', 'CSV file with a header row')
+  .option('--timestamp-column <c>', 'timestamp column', 'timestamp')
+  .option('--device-column <d>', 'column that names the machine (several machines in one file)')
+  .option('--format <f>', 'jsonl (warnings as JSON lines) or nab (timestamp,value,anomaly_score)', 'jsonl')
+  .action(async (file: string, opts) => {
+    if (opts.format !== 'jsonl' && opts.format !== 'nab') throw new InvalidArgumentError('--format must be jsonl or nab')
+    const { runReplay } = await import('./cli/replay.ts')
+    await runReplay({ file, timestampColumn: opts.timestampColumn, deviceColumn: opts.deviceColumn, format: opts.format }, process.stdout)
+  })
+
+program
+  .command('dashboards')
+  .description('write Grafana dashboards and provisioning files')
+  .requiredOption('--out <dir>', 'output folder')
+  .option('--datasource-uid <uid>', 'uid of the InfluxDB data source in Grafana')
+  .option('--influx-url <url>', 'InfluxDB URL written into the data source provisioning file')
+  .action(async (opts) => {
+    const { runDashboards } = await import('./dashboards/index.ts')
+    const { files } = await runDashboards(opts)
+    for (const f of files) process.stderr.write(`wrote ${f}\n`)
+  })
+
+try {
+  await program.parseAsync(process.argv)
+} catch (err) {
+  if (err instanceof ForewarnError) {
+    process.stderr.write(`forewarn: ${err.code}: ${err.message}\n`)
+    process.exit(2)
+  }
+  throw err
+}

@@ -1,0 +1,81 @@
+/**
+ * Start-up configuration: one schema with defaults and units in the names (STYLE.md 3), filled
+ * from flags first, then environment variables, validated once with a clear error.
+ */
+import Type, { type Static } from 'typebox'
+import { Compile } from 'typebox/compile'
+import { ErrorCode, ForewarnError } from '../domain/index.ts'
+
+const Port = Type.Integer({ minimum: 0, maximum: 65535 })
+
+export const StartConfig = Type.Object(
+  {
+    dataDir: Type.String({ minLength: 1 }),
+    host: Type.String({ minLength: 1 }),
+    mqttPort: Port,
+    apiPort: Port,
+    /** Simulated appliances run in-process in fast simulated time; 0 runs no fleet. */
+    simulate: Type.Integer({ minimum: 0, maximum: 10_000 }),
+    /** Days of event time the simulated fleet replays before it reaches the present. */
+    simulateDays: Type.Integer({ minimum: 1, maximum: 365 }),
+    /** Wall-clock seconds the simulated fleet takes to reach the present. */
+    simulateCatchUpS: Type.Integer({ minimum: 1, maximum: 86_400 }),
+    seed: Type.Integer({ minimum: 0 }),
+    /** An external broker (mqtt://host:port); unset runs the embedded broker. */
+    brokerUrl: Type.Union([Type.String({ pattern: '^(mqtts?|wss?)://' }), Type.Null()]),
+    adminKey: Type.Union([Type.String({ minLength: 16 }), Type.Null()]),
+    publicUrl: Type.Union([Type.String(), Type.Null()]),
+    grafanaUrl: Type.Union([Type.String(), Type.Null()]),
+    healthFlushMs: Type.Integer({ minimum: 50 }),
+    checkpointMs: Type.Integer({ minimum: 100 }),
+    /** A device silent for this many reporting intervals is shown offline. */
+    offlineAfterIntervals: Type.Number({ minimum: 1 }),
+  },
+  { additionalProperties: false },
+)
+export type StartConfig = Static<typeof StartConfig>
+
+const check = Compile(StartConfig)
+
+export interface StartFlags {
+  simulate?: string | number | boolean
+  mqttPort?: string | number
+  apiPort?: string | number
+  dataDir?: string
+  host?: string
+  broker?: string
+  seed?: string | number
+}
+
+function int(x: string | number | undefined, name: string): number | undefined {
+  if (x === undefined || x === '') return undefined
+  const n = typeof x === 'number' ? x : Number(x)
+  if (!Number.isInteger(n)) throw new ForewarnError(ErrorCode.CONFIG, `${name} must be a whole number, got ${JSON.stringify(x)}`)
+  return n
+}
+
+export function loadStartConfig(flags: StartFlags, env: NodeJS.ProcessEnv): StartConfig {
+  const simulate = flags.simulate === true ? 12 : flags.simulate === false ? 0 : int(flags.simulate, '--simulate')
+  const cfg = {
+    dataDir: flags.dataDir ?? env.FOREWARN_DATA_DIR ?? './data',
+    host: flags.host ?? env.FOREWARN_HOST ?? '127.0.0.1',
+    mqttPort: int(flags.mqttPort, '--mqtt-port') ?? int(env.FOREWARN_MQTT_PORT, 'FOREWARN_MQTT_PORT') ?? 1883,
+    apiPort: int(flags.apiPort, '--api-port') ?? int(env.FOREWARN_API_PORT, 'FOREWARN_API_PORT') ?? 3000,
+    simulate: simulate ?? int(env.FOREWARN_SIMULATE, 'FOREWARN_SIMULATE') ?? 0,
+    simulateDays: int(env.FOREWARN_SIMULATE_DAYS, 'FOREWARN_SIMULATE_DAYS') ?? 21,
+    simulateCatchUpS: int(env.FOREWARN_SIMULATE_CATCH_UP_S, 'FOREWARN_SIMULATE_CATCH_UP_S') ?? 90,
+    seed: int(flags.seed, '--seed') ?? int(env.FOREWARN_SEED, 'FOREWARN_SEED') ?? 1,
+    brokerUrl: flags.broker ?? env.FOREWARN_BROKER_URL ?? null,
+    adminKey: env.FOREWARN_ADMIN_KEY ?? null,
+    publicUrl: env.FOREWARN_PUBLIC_URL ?? null,
+    grafanaUrl: env.FOREWARN_GRAFANA_URL ?? null,
+    healthFlushMs: int(env.FOREWARN_HEALTH_FLUSH_MS, 'FOREWARN_HEALTH_FLUSH_MS') ?? 1000,
+    checkpointMs: int(env.FOREWARN_CHECKPOINT_MS, 'FOREWARN_CHECKPOINT_MS') ?? 2000,
+    offlineAfterIntervals: Number(env.FOREWARN_OFFLINE_AFTER_INTERVALS ?? 5),
+  }
+  if (!check.Check(cfg)) {
+    const errors = [...check.Errors(cfg)].map((e) => `${e.instancePath.slice(1) || 'config'} ${e.message}`)
+    throw new ForewarnError(ErrorCode.CONFIG, `invalid configuration: ${errors.join('; ')}`)
+  }
+  return cfg
+}

@@ -1,0 +1,86 @@
+/**
+ * What a home does to an appliance that is not a fault: weather (daily cycle, seasonal drift,
+ * heat waves), power cuts, firmware restarts, and sensor trouble (spikes, stuck values,
+ * dropouts). Pure and seeded: the same seed gives the same home.
+ */
+export type Rand = () => number
+
+const DAY_MS = 86_400_000
+const HOUR_MS = 3_600_000
+
+export interface Span {
+  startMs: number
+  endMs: number
+  /** Free parameter of the disturbance (degrees of a heat wave, the new set-point, …). */
+  value: number
+}
+
+export interface HomeSchedule {
+  heatWaves: Span[]
+  powerCuts: Span[]
+  firmwareRestarts: number[]
+  stuck: Span[]
+  dropouts: Span[]
+  /** Phase of the seasonal cycle, so fleets do not all share one calendar. */
+  seasonPhase: number
+}
+
+function spans(rand: Rand, startMs: number, days: number, perYear: number, minMs: number, maxMs: number, value: () => number): Span[] {
+  const out: Span[] = []
+  const n = Math.floor((perYear * days) / 365 + rand())
+  for (let i = 0; i < n; i++) {
+    const s = startMs + rand() * days * DAY_MS
+    out.push({ startMs: s, endMs: s + minMs + rand() * (maxMs - minMs), value: value() })
+  }
+  return out.sort((a, b) => a.startMs - b.startMs)
+}
+
+/** Plans a home's benign disturbances over `days` (the horizon; later times see none). */
+export function planHome(rand: Rand, startMs: number, days: number): HomeSchedule {
+  return {
+    heatWaves: spans(rand, startMs, days, 3, 3 * DAY_MS, 8 * DAY_MS, () => 5 + rand() * 6),
+    powerCuts: spans(rand, startMs, days, 4, HOUR_MS, 8 * HOUR_MS, () => 0),
+    firmwareRestarts: spans(rand, startMs, days, 6, 0, 0, () => 0).map((s) => s.startMs),
+    stuck: spans(rand, startMs, days, 6, 2 * HOUR_MS, 12 * HOUR_MS, () => Math.floor(rand() * 1000)),
+    dropouts: spans(rand, startMs, days, 12, 10 * 60_000, 3 * HOUR_MS, () => 0),
+    seasonPhase: rand() * 2 * Math.PI,
+  }
+}
+
+export function inSpan(list: readonly Span[], ts: number): Span | undefined {
+  for (const s of list) {
+    if (ts < s.startMs) return undefined
+    if (ts < s.endMs) return s
+  }
+  return undefined
+}
+
+/** Outdoor-ish temperature: season (±amplitude over a year), day/night, heat waves. */
+export function weather(h: HomeSchedule, ts: number, mean: number, seasonAmp: number, dayAmp: number): number {
+  const season = Math.sin((2 * Math.PI * ts) / (365 * DAY_MS) + h.seasonPhase) * seasonAmp
+  const hour = (ts % DAY_MS) / HOUR_MS
+  const daily = Math.sin(((hour - 9) / 24) * 2 * Math.PI) * dayAmp
+  const wave = inSpan(h.heatWaves, ts)?.value ?? 0
+  return mean + season + daily + wave
+}
+
+/** Local hour of day (the fleet lives in one time zone; enough for use patterns). */
+export function hourOfDay(ts: number): number {
+  return (ts % DAY_MS) / HOUR_MS
+}
+
+/** Standard normal draw (Box–Muller), for sensor noise. */
+export function gauss(rand: Rand): number {
+  const u = 1 - rand()
+  return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rand())
+}
+
+/**
+ * Degradation of an injected fault: 0 before onset, 1 at functional failure, growing as
+ * u^shape in between (shape > 1: slow start, faster near the end, as wear usually goes).
+ */
+export function faultSeverity(ts: number, onsetMs: number, failureMs: number, shape: number): number {
+  if (ts <= onsetMs) return 0
+  const u = (ts - onsetMs) / (failureMs - onsetMs)
+  return u >= 1 ? Math.min(1.15, 1 + (u - 1) * 0.5) : u ** shape
+}
