@@ -1,0 +1,76 @@
+/**
+ * Which real servers this machine has, and a `describe` that skips a suite when one is missing —
+ * except under CI=true, where a missing server is a failure, never a skip (.ci/run installs them).
+ */
+import { accessSync, constants } from 'node:fs'
+import { delimiter, join } from 'node:path'
+import { describe, it } from 'vitest'
+
+export type ServiceName = 'influxdb' | 'victoria-metrics' | 'mosquitto' | 'redis' | 'postgres' | 'request-tracker'
+
+/** The binaries each server needs: a bare name is looked up on PATH, an absolute path as is. */
+export const serviceBinaries: Readonly<Record<ServiceName, readonly string[]>> = {
+  influxdb: ['influxd'],
+  'victoria-metrics': ['victoria-metrics'],
+  mosquitto: ['mosquitto'],
+  redis: ['redis-server'],
+  postgres: ['/usr/lib/postgresql/15/bin/initdb', '/usr/lib/postgresql/15/bin/postgres', 'pg_isready', 'runuser'],
+  'request-tracker': ['/usr/sbin/rt-setup-database-5', '/usr/share/request-tracker5/libexec/rt-server'],
+}
+
+export const servicePackages: Readonly<Record<ServiceName, string>> = {
+  influxdb: 'influxdb',
+  'victoria-metrics': 'victoria-metrics',
+  mosquitto: 'mosquitto mosquitto-clients',
+  redis: 'redis-server',
+  postgres: 'postgresql',
+  'request-tracker': 'request-tracker5 rt5-standalone rt5-db-sqlite',
+}
+
+function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function findBinary(name: string): boolean {
+  if (name.includes('/')) return executable(name)
+  const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin']
+  return dirs.some((d) => d !== '' && executable(join(d, name)))
+}
+
+export type Availability = { ok: true } | { ok: false; reason: string }
+
+export function serviceAvailable(name: ServiceName): Availability {
+  const missing = serviceBinaries[name].filter((b) => !findBinary(b))
+  if (missing.length === 0) return { ok: true }
+  return { ok: false, reason: `${name} not installed (missing ${missing.join(', ')}; apt-get install ${servicePackages[name]})` }
+}
+
+export const ciRequiresServices = (): boolean => process.env.CI === 'true'
+
+/**
+ * `describe` for a suite that needs real servers. Missing outside CI: the suite is skipped and
+ * says why in its name. Missing under CI=true: the suite fails with the reason.
+ */
+export function describeService(names: ServiceName | ServiceName[], title: string, body: () => void): void {
+  const list = Array.isArray(names) ? names : [names]
+  const missing = list.map((n) => serviceAvailable(n)).filter((a): a is { ok: false; reason: string } => !a.ok)
+  if (missing.length === 0) {
+    describe(title, body)
+    return
+  }
+  const reason = missing.map((m) => m.reason).join('; ')
+  if (ciRequiresServices()) {
+    describe(title, () => {
+      it('has the servers it needs (CI=true never skips)', () => {
+        throw new Error(reason)
+      })
+    })
+    return
+  }
+  describe.skip(`${title} [skipped: ${reason}]`, body)
+}

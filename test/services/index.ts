@@ -1,0 +1,8 @@
+export * from './availability.ts'
+export { freePort, groupAlive, tempDir, removeDir } from './process.ts'
+export * from './influxdb.ts'
+export * from './victoria-metrics.ts'
+export * from './mosquitto.ts'
+export * from './redis.ts'
+export * from './postgres.ts'
+export * from './request-tracker.ts'

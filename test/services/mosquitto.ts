@@ -1,0 +1,64 @@
+/** Mosquitto from Debian as an external MQTT broker, on its own loopback port (not the system 1883). */
+import { copyFileSync, writeFileSync } from 'node:fs'
+import { connect } from 'node:net'
+import { join } from 'node:path'
+import { freePort, removeDir, spawnGroup, startOrCleanUp, stopGroup, tempDir, waitUntil } from './process.ts'
+
+export interface MosquittoService {
+  url: string
+  port: number
+  pid: number
+  stop(): Promise<void>
+}
+
+function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect({ host: '127.0.0.1', port })
+    s.setTimeout(1_000)
+    s.once('connect', () => {
+      s.destroy()
+      resolve(true)
+    })
+    s.once('error', () => resolve(false))
+    s.once('timeout', () => {
+      s.destroy()
+      resolve(false)
+    })
+  })
+}
+
+/** `passwordFile` (made with mosquitto_passwd) and `aclFile` are copied into the instance's folder. */
+export async function startMosquitto(opts: { passwordFile?: string; aclFile?: string } = {}): Promise<MosquittoService> {
+  const dir = tempDir('mosquitto')
+  const port = await freePort()
+  const lines = [
+    // Started as root, mosquitto would switch to its own user and lose access to our files.
+    'user root',
+    'per_listener_settings false',
+    'persistence false',
+    'log_dest stderr',
+    `listener ${port} 127.0.0.1`,
+  ]
+  if (opts.passwordFile) {
+    copyFileSync(opts.passwordFile, join(dir, 'passwd'))
+    lines.push('allow_anonymous false', `password_file ${join(dir, 'passwd')}`)
+  } else {
+    lines.push('allow_anonymous true')
+  }
+  if (opts.aclFile) {
+    copyFileSync(opts.aclFile, join(dir, 'acl'))
+    lines.push(`acl_file ${join(dir, 'acl')}`)
+  }
+  const conf = join(dir, 'mosquitto.conf')
+  writeFileSync(conf, lines.join('\n') + '\n')
+  const proc = spawnGroup('mosquitto', ['-c', conf])
+  return startOrCleanUp(proc, dir, () => waitUntil('mosquitto', () => tcpOpen(port), 10_000, proc), () => ({
+    url: `mqtt://127.0.0.1:${port}`,
+    port,
+    pid: proc.pid,
+    async stop() {
+      await stopGroup(proc.pid)
+      removeDir(dir)
+    },
+  }))
+}
