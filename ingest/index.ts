@@ -1,0 +1,386 @@
+/**
+ * Ingest: decode → validate → journal (group commit, one fsync for many readings) → hand committed
+ * readings to the detector in journal order. `accept` resolves only after the durable commit, so
+ * the broker can acknowledge (PUBACK) at that point and never acknowledge a reading it could lose.
+ *
+ * Bad payloads are a resolved outcome (counted, dead-lettered), never a throw; only a failing
+ * journal rejects `accept` (retriable), so the device keeps and resends the message.
+ */
+import type pino from 'pino'
+import {
+  type ApplianceType,
+  type DecodeLimits,
+  type DeviceEventV1,
+  type Reading,
+  type RejectReason,
+  type TopicKind,
+  checkDeviceEvent,
+  checkStatus,
+  decodeTelemetry,
+  defaultDecodeLimits,
+  ErrorCode,
+  ForewarnError,
+  metricNames,
+} from '../domain/index.ts'
+import {
+  KIND_EVENT,
+  KIND_READING,
+  type Journal,
+  type JournalRow,
+  type PendingReject,
+  type PendingRow,
+  type RejectRecord,
+  openJournal,
+} from './journal.ts'
+
+export type { RejectRecord } from './journal.ts'
+
+export type AcceptOutcome =
+  | { ok: true; accepted: number; duplicates: number }
+  | { ok: false; reason: RejectReason; detail: string }
+
+export interface IngestStats {
+  accepted: number
+  duplicates: number
+  rejected: Record<RejectReason, number>
+  rejectedTotal: number
+  statusUpdates: number
+  events: number
+  batches: number
+  /** Duration of the last group commit (one transaction, one fsync). */
+  lastBatchMs: number
+  lastBatchRows: number
+  /** Readings committed but not yet handed to onReadings. */
+  queued: number
+  dispatched: number
+  processingErrors: number
+  /** Journal id of the last row handed to onReadings and settled. */
+  dispatchedCursor: number
+}
+
+export interface IngestOptions {
+  dataDir: string | null
+  lookupDevice: (deviceId: string) => { type: ApplianceType; revoked: boolean } | undefined
+  onReadings: (readings: Reading[]) => Promise<void> | void
+  onStatus: (deviceId: string, state: 'online' | 'offline', ts: number) => void
+  onDeviceEvent: (deviceId: string, ev: DeviceEventV1) => void
+  now?: () => number
+  limits?: Partial<DecodeLimits>
+  /** How long a commit waits to gather more readings; 0 → next turn of the event loop. */
+  groupCommitMs?: number
+  /** A group commit is flushed early once it holds this many rows. */
+  maxBatchRows?: number
+  /** Processed journal rows older than this are pruned; within it, redeliveries are dropped. */
+  dedupeRetentionMs?: number
+  /** The dead-letter table keeps at most this many rejects (oldest dropped). */
+  maxRejects?: number
+  /** Above this many committed-but-undispatched rows, accept waits (backpressure up to the PUBACK). */
+  maxQueuedRows?: number
+  logger?: pino.Logger
+}
+
+export interface Ingest {
+  accept(deviceId: string, kind: TopicKind, payload: Buffer): Promise<AcceptOutcome>
+  start(): Promise<void>
+  checkpoint(snapshots: Iterable<[deviceId: string, snapshot: string]>): void
+  loadSnapshots(): Map<string, string>
+  stats(): IngestStats
+  rejects(opts: { limit: number; after?: string }): { items: RejectRecord[]; next: string | null }
+  close(): Promise<void>
+}
+
+const PAYLOAD_HEAD_BYTES = 256
+const REPLAY_PAGE_ROWS = 10_000
+const DISPATCH_CHUNK_ROWS = 1000
+
+const REJECT_REASONS: readonly RejectReason[] = [
+  'malformed_json', 'schema', 'wrong_version', 'non_finite', 'unknown_metric', 'future_timestamp',
+  'stale_timestamp', 'oversize', 'unknown_device', 'revoked_device', 'bad_topic',
+]
+
+interface Waiter {
+  start: number
+  end: number
+  reject: PendingReject | null
+  resolve: (o: AcceptOutcome) => void
+  fail: (e: Error) => void
+}
+
+interface Batch {
+  rows: PendingRow[]
+  rejects: PendingReject[]
+  waiters: Waiter[]
+}
+
+const newBatch = (): Batch => ({ rows: [], rejects: [], waiters: [] })
+
+export function createIngest(opts: IngestOptions): Ingest {
+  const now = opts.now ?? Date.now
+  const limits: DecodeLimits = { ...defaultDecodeLimits, ...opts.limits }
+  const groupCommitMs = opts.groupCommitMs ?? 2
+  const maxBatchRows = opts.maxBatchRows ?? 5000
+  const retentionMs = opts.dedupeRetentionMs ?? 7 * 24 * 3600_000
+  const maxQueuedRows = opts.maxQueuedRows ?? 100_000
+  const journal: Journal = openJournal(opts.dataDir, opts.maxRejects ?? 10_000)
+  const log = opts.logger
+
+  const rejected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>
+  const stats = {
+    accepted: 0, duplicates: 0, statusUpdates: 0, events: 0, batches: 0, lastBatchMs: 0, lastBatchRows: 0,
+    dispatched: 0, processingErrors: 0,
+  }
+
+  let batch = newBatch()
+  let flushTimer: NodeJS.Timeout | NodeJS.Immediate | null = null
+  let queue: JournalRow[] = []
+  let queueHead = 0
+  let lastQueuedId = 0
+  let dispatchedCursor = 0
+  let started = false
+  let closed = false
+  let pumping: Promise<void> | null = null
+  let drainWaiters: (() => void)[] = []
+  let lastPruneAt = 0
+
+  function queued(): number {
+    return queue.length - queueHead
+  }
+
+  function scheduleFlush(): void {
+    if (flushTimer !== null) return
+    flushTimer = groupCommitMs > 0 ? setTimeout(flush, groupCommitMs) : setImmediate(flush)
+  }
+
+  function enqueue(rows: PendingRow[], reject: PendingReject | null): Promise<AcceptOutcome> {
+    if (closed) return Promise.reject(new ForewarnError(ErrorCode.STORE, 'ingest is closed', { retriable: true }))
+    return new Promise<AcceptOutcome>((resolve, fail) => {
+      const start = batch.rows.length
+      for (const r of rows) batch.rows.push(r)
+      if (reject) batch.rejects.push(reject)
+      batch.waiters.push({ start, end: batch.rows.length, reject, resolve, fail })
+      if (batch.rows.length >= maxBatchRows) flush()
+      else scheduleFlush()
+    })
+  }
+
+  function flush(): void {
+    if (flushTimer !== null) {
+      clearTimeout(flushTimer as NodeJS.Timeout)
+      clearImmediate(flushTimer as NodeJS.Immediate)
+      flushTimer = null
+    }
+    const b = batch
+    if (b.waiters.length === 0) return
+    batch = newBatch()
+    const t0 = performance.now()
+    const at = now()
+    let ids: number[]
+    try {
+      ids = journal.commit(b.rows, b.rejects, at).ids
+    } catch (cause) {
+      const err = new ForewarnError(ErrorCode.STORE, 'ingest journal commit failed', { cause, retriable: true })
+      log?.error({ err }, 'journal commit failed; devices will resend')
+      for (const w of b.waiters) w.fail(err)
+      return
+    }
+    stats.batches++
+    stats.lastBatchMs = performance.now() - t0
+    stats.lastBatchRows = b.rows.length
+    for (let i = 0; i < b.rows.length; i++) {
+      const id = ids[i] as number
+      if (id === 0 || id <= lastQueuedId) continue
+      const r = b.rows[i] as PendingRow
+      queue.push({ id, deviceId: r.deviceId, kind: r.kind, boot: r.boot, seq: r.seq, ts: r.ts, body: r.body })
+      lastQueuedId = id
+    }
+    const release = (): void => {
+      for (const w of b.waiters) {
+        if (w.reject) {
+          w.resolve({ ok: false, reason: w.reject.reason, detail: w.reject.detail })
+          continue
+        }
+        let accepted = 0
+        for (let i = w.start; i < w.end; i++) if ((ids[i] as number) > 0) accepted++
+        const duplicates = w.end - w.start - accepted
+        stats.accepted += accepted
+        stats.duplicates += duplicates
+        w.resolve({ ok: true, accepted, duplicates })
+      }
+    }
+    if (started) void pump()
+    // Backpressure: a slow detector holds PUBACKs, which holds the devices (STYLE.md 8).
+    if (queued() > maxQueuedRows && started) drainWaiters.push(release)
+    else release()
+  }
+
+  function pump(): Promise<void> {
+    if (pumping) return pumping
+    pumping = (async () => {
+      try {
+        while (queued() > 0) {
+          const end = Math.min(queue.length, queueHead + DISPATCH_CHUNK_ROWS)
+          let readings: Reading[] = []
+          for (let i = queueHead; i < end; i++) {
+            const row = queue[i] as JournalRow
+            if (row.kind === KIND_READING) {
+              readings.push({ deviceId: row.deviceId, boot: row.boot, seq: row.seq, ts: row.ts, metrics: JSON.parse(row.body) })
+              continue
+            }
+            // Keep journal order: readings before this event are handed over first.
+            if (readings.length > 0) await deliver(readings)
+            readings = []
+            deliverEvent(row)
+          }
+          if (readings.length > 0) await deliver(readings)
+          dispatchedCursor = (queue[end - 1] as JournalRow).id
+          stats.dispatched += end - queueHead
+          queueHead = end
+          if (queueHead > 4096 && queueHead * 2 > queue.length) {
+            queue = queue.slice(queueHead)
+            queueHead = 0
+          }
+          if (queued() <= maxQueuedRows && drainWaiters.length > 0) {
+            const ws = drainWaiters
+            drainWaiters = []
+            for (const w of ws) w()
+          }
+        }
+      } finally {
+        pumping = null
+      }
+    })()
+    return pumping
+  }
+
+  async function deliver(readings: Reading[]): Promise<void> {
+    try {
+      await opts.onReadings(readings)
+    } catch (err) {
+      stats.processingErrors++
+      log?.error({ err }, 'onReadings failed; readings stay in the journal')
+    }
+  }
+
+  function deliverEvent(row: JournalRow): void {
+    const body = JSON.parse(row.body) as { code: string; detail?: string }
+    const ev: DeviceEventV1 = { v: 1, ts: row.ts, code: body.code }
+    if (body.detail !== undefined) ev.detail = body.detail
+    try {
+      opts.onDeviceEvent(row.deviceId, ev)
+    } catch (err) {
+      stats.processingErrors++
+      log?.error({ err }, 'onDeviceEvent failed')
+    }
+  }
+
+  function refuse(deviceId: string, kind: string, payload: Buffer, reason: RejectReason, detail: string): Promise<AcceptOutcome> {
+    rejected[reason]++
+    const head = payload.subarray(0, PAYLOAD_HEAD_BYTES).toString('utf8')
+    return enqueue([], {
+      reason, detail: detail.slice(0, 512), deviceId, topicKind: kind, payloadHead: head,
+      payloadBytes: payload.byteLength, receivedAt: now(),
+    })
+  }
+
+  function parseJson(payload: Buffer): { ok: true; value: unknown } | { ok: false; detail: string } {
+    try {
+      return { ok: true, value: JSON.parse(payload.toString('utf8')) }
+    } catch (err) {
+      return { ok: false, detail: (err as Error).message }
+    }
+  }
+
+  function accept(deviceId: string, kind: TopicKind, payload: Buffer): Promise<AcceptOutcome> {
+    const device = opts.lookupDevice(deviceId)
+    if (device === undefined) return refuse(deviceId, kind, payload, 'unknown_device', `device ${deviceId} is not registered`)
+    if (device.revoked) return refuse(deviceId, kind, payload, 'revoked_device', `device ${deviceId} is revoked`)
+    if (payload.byteLength > limits.maxPayloadBytes) {
+      return refuse(deviceId, kind, payload, 'oversize', `${payload.byteLength} bytes > ${limits.maxPayloadBytes}`)
+    }
+    const t = now()
+    if (kind === 'telemetry') {
+      const res = decodeTelemetry(deviceId, payload, t, limits, metricNames[device.type])
+      if (!res.ok) return refuse(deviceId, kind, payload, res.reason, res.detail)
+      const rows: PendingRow[] = new Array<PendingRow>(res.readings.length)
+      for (let i = 0; i < res.readings.length; i++) {
+        const r = res.readings[i] as Reading
+        rows[i] = { deviceId, kind: KIND_READING, boot: r.boot, seq: r.seq, ts: r.ts, body: JSON.stringify(r.metrics) }
+      }
+      return enqueue(rows, null)
+    }
+    if (kind === 'status') {
+      const parsed = parseJson(payload)
+      if (!parsed.ok) return refuse(deviceId, kind, payload, 'malformed_json', parsed.detail)
+      if (!checkStatus.Check(parsed.value)) return refuse(deviceId, kind, payload, 'schema', 'not a status v1 message')
+      stats.statusUpdates++
+      opts.onStatus(deviceId, parsed.value.state, parsed.value.ts ?? t)
+      return Promise.resolve({ ok: true, accepted: 0, duplicates: 0 })
+    }
+    if (kind === 'events') {
+      const parsed = parseJson(payload)
+      if (!parsed.ok) return refuse(deviceId, kind, payload, 'malformed_json', parsed.detail)
+      if (!checkDeviceEvent.Check(parsed.value)) return refuse(deviceId, kind, payload, 'schema', 'not a device event v1 message')
+      const ev = parsed.value
+      if (ev.ts > t + limits.maxFutureSkewMs) return refuse(deviceId, kind, payload, 'future_timestamp', `ts ${ev.ts} is ahead of now`)
+      stats.events++
+      const body = JSON.stringify(ev.detail === undefined ? { code: ev.code } : { code: ev.code, detail: ev.detail })
+      return enqueue([{ deviceId, kind: KIND_EVENT, boot: 0, seq: 0, ts: ev.ts, body }], null)
+    }
+    return refuse(deviceId, kind, payload, 'bad_topic', `devices do not publish on ${kind}`)
+  }
+
+  return {
+    accept,
+    async start() {
+      if (started) return
+      const cursor = journal.processedCursor()
+      dispatchedCursor = cursor
+      // Everything after the cursor, including rows accepted before start(), comes from the journal.
+      const rows: JournalRow[] = []
+      let after = cursor
+      for (;;) {
+        const page = journal.rowsAfter(after, REPLAY_PAGE_ROWS)
+        for (const r of page) rows.push(r)
+        if (page.length < REPLAY_PAGE_ROWS) break
+        after = (page[page.length - 1] as JournalRow).id
+      }
+      queue = rows
+      queueHead = 0
+      lastQueuedId = Math.max(lastQueuedId, rows.length > 0 ? (rows[rows.length - 1] as JournalRow).id : cursor)
+      started = true
+      if (rows.length > 0) log?.info({ rows: rows.length, cursor }, 'replaying journal rows not yet processed')
+      await pump()
+    },
+    checkpoint(snapshots) {
+      journal.checkpoint(dispatchedCursor, snapshots)
+      const t = now()
+      if (t - lastPruneAt > 60_000) {
+        lastPruneAt = t
+        journal.pruneProcessed(t - retentionMs)
+      }
+    },
+    loadSnapshots: () => journal.loadSnapshots(),
+    stats: () => ({
+      ...stats,
+      rejected: { ...rejected },
+      rejectedTotal: REJECT_REASONS.reduce((s, r) => s + rejected[r], 0),
+      queued: queued(),
+      dispatchedCursor,
+    }),
+    rejects({ limit, after }) {
+      const afterId = after === undefined ? 0 : Number.parseInt(after, 10) || 0
+      const items = journal.rejects(Math.max(1, Math.min(limit, 1000)), afterId)
+      const next = items.length === limit && items.length > 0 ? (items[items.length - 1] as RejectRecord).id : null
+      return { items, next }
+    },
+    async close() {
+      if (closed) return
+      flush()
+      closed = true
+      if (started) await pump()
+      for (const w of drainWaiters) w()
+      drainWaiters = []
+      journal.close()
+    },
+  }
+}
