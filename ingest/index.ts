@@ -215,40 +215,42 @@ export function createIngest(opts: IngestOptions): Ingest {
 
   function pump(): Promise<void> {
     if (pumping) return pumping
-    pumping = (async () => {
-      try {
-        while (queued() > 0) {
-          const end = Math.min(queue.length, queueHead + DISPATCH_CHUNK_ROWS)
-          let readings: Reading[] = []
-          for (let i = queueHead; i < end; i++) {
-            const row = queue[i] as JournalRow
-            if (row.kind === KIND_READING) {
-              readings.push({ deviceId: row.deviceId, boot: row.boot, seq: row.seq, ts: row.ts, metrics: JSON.parse(row.body) })
-              continue
-            }
-            // Keep journal order: readings before this event are handed over first.
-            if (readings.length > 0) await deliver(readings)
-            readings = []
-            deliverEvent(row)
+    const run = async (): Promise<void> => {
+      await Promise.resolve()
+      while (queued() > 0) {
+        const end = Math.min(queue.length, queueHead + DISPATCH_CHUNK_ROWS)
+        let readings: Reading[] = []
+        for (let i = queueHead; i < end; i++) {
+          const row = queue[i] as JournalRow
+          if (row.kind === KIND_READING) {
+            readings.push({ deviceId: row.deviceId, boot: row.boot, seq: row.seq, ts: row.ts, metrics: JSON.parse(row.body) })
+            continue
           }
+          // Keep journal order: readings before this event are handed over first.
           if (readings.length > 0) await deliver(readings)
-          dispatchedCursor = (queue[end - 1] as JournalRow).id
-          stats.dispatched += end - queueHead
-          queueHead = end
-          if (queueHead > 4096 && queueHead * 2 > queue.length) {
-            queue = queue.slice(queueHead)
-            queueHead = 0
-          }
-          if (queued() <= maxQueuedRows && drainWaiters.length > 0) {
-            const ws = drainWaiters
-            drainWaiters = []
-            for (const w of ws) w()
-          }
+          readings = []
+          deliverEvent(row)
         }
-      } finally {
-        pumping = null
+        if (readings.length > 0) await deliver(readings)
+        dispatchedCursor = (queue[end - 1] as JournalRow).id
+        stats.dispatched += end - queueHead
+        queueHead = end
+        if (queueHead > 4096 && queueHead * 2 > queue.length) {
+          queue = queue.slice(queueHead)
+          queueHead = 0
+        }
+        if (queued() <= maxQueuedRows && drainWaiters.length > 0) {
+          const ws = drainWaiters
+          drainWaiters = []
+          for (const w of ws) w()
+        }
       }
-    })()
+    }
+    // Assigned before the loop runs (it starts after a microtask), cleared when it ends.
+    pumping = run().finally(() => {
+      pumping = null
+      if (started && !closed && queued() > 0) void pump()
+    })
     return pumping
   }
 

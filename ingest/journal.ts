@@ -110,7 +110,8 @@ export function openJournal(dataDir: string | null, maxRejects: number): Journal
     'INSERT INTO rejects (reason, detail, device_id, topic_kind, payload_head, payload_bytes, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
   )
   const trimRejects = db.prepare('DELETE FROM rejects WHERE id <= (SELECT MAX(id) FROM rejects) - ?')
-  const getCursor = db.prepare('SELECT processed_id AS c FROM cursor WHERE one = 1').pluck()
+  const getCursor = db.prepare('SELECT processed_id AS c FROM cursor WHERE one = 1')
+  const readCursor = (): number => Number((getCursor.get() as { c: number | bigint }).c)
   const setCursor = db.prepare('UPDATE cursor SET processed_id = ? WHERE one = 1')
   const upsertSnapshot = db.prepare(
     'INSERT INTO snapshots (device_id, snapshot) VALUES (?, ?) ON CONFLICT(device_id) DO UPDATE SET snapshot = excluded.snapshot',
@@ -147,7 +148,7 @@ export function openJournal(dataDir: string | null, maxRejects: number): Journal
 
   return {
     commit: (rows, rejects, at) => commitTx(rows, rejects, at) as CommitResult,
-    processedCursor: () => Number(getCursor.get()),
+    processedCursor: readCursor,
     rowsAfter: (cursor, limit) => selectAfter.all(cursor, limit) as JournalRow[],
     checkpoint: (cursor, snapshots) => {
       checkpointTx(cursor, snapshots)
@@ -162,11 +163,7 @@ export function openJournal(dataDir: string | null, maxRejects: number): Journal
         ...r,
         id: String(r.id),
       })),
-    pruneProcessed: (olderThan) => prune.run(processedCursorSafe(), olderThan).changes,
+    pruneProcessed: (olderThan) => prune.run(readCursor(), olderThan).changes,
     close: () => db.close(),
-  }
-
-  function processedCursorSafe(): number {
-    return Number(getCursor.get())
   }
 }

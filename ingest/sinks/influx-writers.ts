@@ -1,0 +1,154 @@
+/**
+ * The two ways to hand a batch of line protocol to InfluxDB. Each makes exactly one attempt and
+ * classifies the outcome; retry, backoff and spooling belong to the sink (influx.ts), so the
+ * library's own retry buffer is switched off and nothing is dropped behind our back.
+ */
+import { HttpError, InfluxDB, type WriteApi } from '@influxdata/influxdb-client'
+import { ErrorCode, ForewarnError } from '../../domain/index.ts'
+import type { InfluxConfig } from './influx-config.ts'
+
+/**
+ * retry: network error, timeout, 429, 5xx — try again later (after `retryAfterMs` when the server said).
+ * refused: the server refused the data itself (400, 413): retrying would fail the same way.
+ * denied: authentication, permission or a missing database/bucket (401, 403, 404).
+ */
+export type WriteFailureKind = 'retry' | 'refused' | 'denied'
+
+export class WriteFailure extends Error {
+  readonly kind: WriteFailureKind
+  readonly status: number | null
+  readonly retryAfterMs: number | null
+  constructor(kind: WriteFailureKind, status: number | null, message: string, retryAfterMs: number | null = null, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause })
+    this.name = 'WriteFailure'
+    this.kind = kind
+    this.status = status
+    this.retryAfterMs = retryAfterMs
+  }
+}
+
+export interface InfluxWriter {
+  write(lines: readonly string[]): Promise<void>
+  /** Makes sure the target exists and accepts us; throws FOREWARN_ERR_CONFIG when it never will. */
+  validate(probeLine: string): Promise<void>
+  close(): Promise<void>
+}
+
+/** Retry-After is seconds or an HTTP date (RFC 9110 §10.2.3). */
+export function parseRetryAfter(value: string | null | undefined, nowMs = Date.now()): number | null {
+  if (!value) return null
+  const s = Number(value)
+  if (Number.isFinite(s)) return Math.max(0, s * 1000)
+  const at = Date.parse(value)
+  return Number.isFinite(at) ? Math.max(0, at - nowMs) : null
+}
+
+export function classifyStatus(status: number, body: string, retryAfter: string | null | undefined): WriteFailure {
+  const text = `HTTP ${status}${body ? `: ${body.slice(0, 300)}` : ''}`
+  if (status === 429 || status >= 500) return new WriteFailure('retry', status, text, parseRetryAfter(retryAfter))
+  if (status === 401 || status === 403 || status === 404) return new WriteFailure('denied', status, text)
+  return new WriteFailure('refused', status, text)
+}
+
+function networkFailure(err: unknown): WriteFailure {
+  const e = err as { message?: string; code?: string; cause?: { code?: string; message?: string } }
+  const detail = e.cause?.code ?? e.code ?? e.cause?.message ?? e.message ?? String(err)
+  return new WriteFailure('retry', null, `network: ${detail}`, null, err)
+}
+
+function deniedAtStart(f: WriteFailure, what: string): ForewarnError {
+  return new ForewarnError(ErrorCode.CONFIG, `InfluxDB sink: ${what} (${f.message})`, { cause: f })
+}
+
+export function createV1Writer(cfg: Extract<InfluxConfig, { api: 'v1' }>, timeoutMs: number): InfluxWriter {
+  const headers: Record<string, string> = { 'content-type': 'text/plain; charset=utf-8' }
+  if (cfg.username !== null) headers.authorization = `Basic ${Buffer.from(`${cfg.username}:${cfg.password ?? ''}`).toString('base64')}`
+  const writeUrl = `${cfg.url}/write?${new URLSearchParams({ db: cfg.database, precision: 'ms' })}`
+
+  async function post(url: string, body: string): Promise<Response> {
+    try {
+      return await fetch(url, { method: 'POST', headers, body, signal: AbortSignal.timeout(timeoutMs) })
+    } catch (err) {
+      throw networkFailure(err)
+    }
+  }
+
+  async function write(lines: readonly string[]): Promise<void> {
+    const res = await post(writeUrl, lines.join('\n'))
+    if (res.status === 204 || res.status === 200) {
+      await res.arrayBuffer()
+      return
+    }
+    throw classifyStatus(res.status, await res.text().catch(() => ''), res.headers.get('retry-after'))
+  }
+
+  return {
+    write,
+    async validate(probeLine) {
+      const show = await post(`${cfg.url}/query?${new URLSearchParams({ q: 'SHOW DATABASES' })}`, '')
+      const text = await show.text()
+      if (show.status === 401 || show.status === 403) throw deniedAtStart(classifyStatus(show.status, text, null), 'username or password refused')
+      if (show.ok) {
+        const body = JSON.parse(text) as { results?: { series?: { values?: string[][] }[] }[] }
+        const names = (body.results?.[0]?.series?.[0]?.values ?? []).map((v) => v[0])
+        if (!names.includes(cfg.database)) {
+          throw new ForewarnError(ErrorCode.CONFIG, `InfluxDB sink: database "${cfg.database}" does not exist at ${cfg.url} (CREATE DATABASE "${cfg.database}")`)
+        }
+      }
+      try {
+        await write([probeLine])
+      } catch (err) {
+        if (err instanceof WriteFailure && err.kind !== 'retry') throw deniedAtStart(err, `probe write to database "${cfg.database}" refused`)
+        throw err
+      }
+    },
+    async close() {},
+  }
+}
+
+export function createV2Writer(cfg: Extract<InfluxConfig, { api: 'v2' }>, timeoutMs: number): InfluxWriter {
+  const client = new InfluxDB({ url: cfg.url, token: cfg.token || undefined, timeout: timeoutMs })
+  // One attempt per flush: no library retries, no library buffer; a failure rejects flush().
+  const api: WriteApi = client.getWriteApi(cfg.org, cfg.bucket, 'ms', {
+    batchSize: Number.MAX_SAFE_INTEGER,
+    flushInterval: 0,
+    maxRetries: 0,
+    maxBufferLines: Number.MAX_SAFE_INTEGER,
+    maxBatchBytes: Number.MAX_SAFE_INTEGER,
+    writeFailed: (error: Error) => Promise.reject(error),
+  })
+
+  async function write(lines: readonly string[]): Promise<void> {
+    api.writeRecords(lines as string[])
+    try {
+      await api.flush()
+    } catch (err) {
+      if (err instanceof HttpError) {
+        const retryAfter = err.headers?.['retry-after']
+        throw classifyStatus(err.statusCode, err.body ?? err.message, Array.isArray(retryAfter) ? retryAfter[0] : retryAfter)
+      }
+      throw networkFailure(err)
+    }
+  }
+
+  return {
+    write,
+    async validate(probeLine) {
+      // A probe write: VictoriaMetrics and InfluxDB 3 have no bucket API, and a write is what we need to work.
+      try {
+        await write([probeLine])
+      } catch (err) {
+        if (err instanceof WriteFailure && err.kind === 'denied') throw deniedAtStart(err, `token, org "${cfg.org}" or bucket "${cfg.bucket}" refused`)
+        if (err instanceof WriteFailure && err.kind === 'refused') throw deniedAtStart(err, 'probe write refused')
+        throw err
+      }
+    },
+    async close() {
+      await api.close().catch(() => undefined)
+    },
+  }
+}
+
+export function createWriter(cfg: InfluxConfig, timeoutMs: number): InfluxWriter {
+  return cfg.api === 'v1' ? createV1Writer(cfg, timeoutMs) : createV2Writer(cfg, timeoutMs)
+}
