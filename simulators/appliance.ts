@@ -1,10 +1,17 @@
 /**
- * Simulated appliances: pure signal models (no MQTT, no clock) used by the MQTT fleet, by
- * `forewarn evaluate` and by tests. PLACEHOLDER signals until the real models land; the
- * interface is what the fleet runner and the evaluator build on.
+ * Simulated appliances: pure signal models (no MQTT, no clock, no IO) used by the MQTT fleet,
+ * by `forewarn evaluate` and by tests. Each appliance runs its type's physics (model/), lives
+ * in a home with benign disturbances (model/env.ts), and may carry one injected fault that
+ * degrades gradually from onset to functional failure.
  */
 import type { ApplianceType } from '../domain/index.ts'
 import { catalogue } from '../domain/index.ts'
+import { faultSeverity, inSpan, planHome, rng, type HomeSchedule } from './model/env.ts'
+import type { ApplianceModel, ModelFactory } from './model/types.ts'
+import { refrigeratorModel } from './model/refrigerator.ts'
+import { airConditionerModel } from './model/air-conditioner.ts'
+import { washingMachineModel } from './model/washing-machine.ts'
+import { waterHeaterModel } from './model/water-heater.ts'
 
 export interface SimFault {
   code: string
@@ -13,6 +20,8 @@ export interface SimFault {
   onsetMs: number
   /** Event time of functional failure (the appliance stops doing its job). */
   failureMs: number
+  /** Degradation curve exponent (1 linear, 2 slow start); default 1.5. */
+  shape?: number
 }
 
 export interface SimApplianceOptions {
@@ -24,11 +33,22 @@ export interface SimApplianceOptions {
   /** Defaults to the catalogue's reporting interval. */
   intervalMs?: number
   fault?: SimFault
+  /** Days over which benign disturbances are planned (default 180). */
+  horizonDays?: number
+  /** Turn off benign disturbances (clean signals for unit tests). Default true. */
+  disturbances?: boolean
 }
 
 export interface SimReading {
   ts: number
   metrics: Record<string, number>
+  /**
+   * True when a real device would not have sent this reading (power cut, connectivity
+   * dropout): publishers should skip it. Absent otherwise.
+   */
+  lost?: boolean
+  /** Firmware boot counter: increments on every (simulated) firmware restart. */
+  boot: number
 }
 
 export interface SimAppliance {
@@ -41,38 +61,80 @@ export interface SimAppliance {
   drainFirmwareEvents(): { ts: number; code: string; detail?: string }[]
 }
 
-/** Small, fast, seedable PRNG (mulberry32) so a fleet is reproducible from its seed. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
+export { rng }
+
+const models: Record<ApplianceType, ModelFactory> = {
+  refrigerator: refrigeratorModel,
+  air_conditioner: airConditionerModel,
+  washing_machine: washingMachineModel,
+  water_heater: waterHeaterModel,
 }
+
+/** The error code a firmware reports once a fault has become a functional failure. */
+const failureCodes: Record<string, string> = {
+  'REF-CMPW': 'E7', 'AC-OFAN': 'E4', 'WM-DRAIN': 'E21', 'WM-INLET': 'E10', 'WH-THERM': 'E3',
+}
+
+const noHome: HomeSchedule = { heatWaves: [], powerCuts: [], firmwareRestarts: [], stuck: [], dropouts: [], seasonPhase: 0 }
 
 export function createSimAppliance(o: SimApplianceOptions): SimAppliance {
   const spec = catalogue[o.type]
   const intervalMs = o.intervalMs ?? spec.reportingIntervalS * 1000
   const rand = rng(o.seed)
+  const home = o.disturbances === false ? noHome : planHome(rand, o.startMs, o.horizonDays ?? 180)
+  const model: ApplianceModel = models[o.type](rand, home)
+  const fault = o.fault
+  const shape = fault?.shape ?? 1.5
+  const analog = spec.metrics.filter((m) => m.unit !== 'bool' && m.unit !== 'enum').map((m) => m.name)
+  const spikeChance = o.disturbances === false ? 0 : intervalMs / (3000 * 60_000)
+  const fw: { ts: number; code: string; detail?: string }[] = []
+  let failed = false
+  let restarts = 0
+  let boot = 0
+  let stuckName: string | null = null
+  let stuckValue = 0
   let ts = o.startMs
+  let sevNow = 0
+  const sev = (code: string): number => (fault !== undefined && code === fault.code ? sevNow : 0)
+
   return {
     deviceId: o.deviceId,
     type: o.type,
     intervalMs,
     next() {
-      const metrics: Record<string, number> = {}
-      for (const m of spec.metrics) {
-        const [lo, hi] = m.normal
-        metrics[m.name] = m.unit === 'bool' ? (rand() < 0.5 ? 1 : 0) : lo + (hi - lo) * (0.4 + 0.2 * rand())
+      if (fault) {
+        sevNow = faultSeverity(ts, fault.onsetMs, fault.failureMs, shape)
+        if (!failed && ts >= fault.failureMs) {
+          failed = true
+          const code = failureCodes[fault.code]
+          if (code) fw.push({ ts, code, detail: `${fault.code} reached functional failure` })
+        }
       }
-      const r = { ts, metrics }
+      while (restarts < home.firmwareRestarts.length && (home.firmwareRestarts[restarts] as number) <= ts) {
+        restarts++
+        boot++
+      }
+      const powered = inSpan(home.powerCuts, ts) === undefined
+      const metrics: Record<string, number> = {}
+      model.step(ts, intervalMs / 60_000, metrics, sev, powered)
+      const stuck = inSpan(home.stuck, ts)
+      if (stuck && analog.length > 0) {
+        const name = analog[stuck.value % analog.length] as string
+        if (stuckName !== name) { stuckName = name; stuckValue = metrics[name] as number }
+        metrics[name] = stuckValue
+      } else stuckName = null
+      if (analog.length > 0 && rand() < spikeChance) {
+        const name = analog[Math.floor(rand() * analog.length)] as string
+        metrics[name] = (metrics[name] as number) * 3 + 25
+      }
+      const r: SimReading = { ts, metrics, boot }
+      if (!powered || inSpan(home.dropouts, ts) !== undefined) r.lost = true
       ts += intervalMs
       return r
     },
-    drainFirmwareEvents: () => [],
+    drainFirmwareEvents() {
+      return fw.splice(0, fw.length)
+    },
   }
 }
 
@@ -84,3 +146,5 @@ export interface GroundTruth {
   onsetMs: number
   failureMs: number
 }
+
+export { planFleet, type FleetMember, type FleetPlan, type FleetPlanOptions } from './model/plan.ts'

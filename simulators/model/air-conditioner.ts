@@ -12,7 +12,7 @@ export const airConditionerModel: ModelFactory = (rand, home) => {
   const pressure = 10 * spread(rand, 0.08)
   const deltaT = 11 * spread(rand, 0.1)
   const filterBase = 38 * spread(rand, 0.2)
-  const outdoorMean = 28 + rand() * 4
+  const outdoorMean = 27 + rand() * 4
   let setpoint = [22, 23, 24, 25, 26][Math.floor(rand() * 5)] as number
   let room = setpoint + 2
   let on = false

@@ -5,6 +5,18 @@
  */
 export type Rand = () => number
 
+/** Small, fast, seedable PRNG (mulberry32) so a fleet is reproducible from its seed. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
 const DAY_MS = 86_400_000
 const HOUR_MS = 3_600_000
 

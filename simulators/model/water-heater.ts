@@ -3,7 +3,7 @@
  * hysteresis; hot-water draws cool the tank with cold inlet water; thermal lag carries the
  * tank past the cut-out point (overshoot), more so when the thermostat drifts.
  */
-import { gauss, hourOfDay, weather } from './env.ts'
+import { gauss, hourOfDay, inSpan, weather } from './env.ts'
 import { spread, type ModelFactory } from './types.ts'
 
 export const waterHeaterModel: ModelFactory = (rand, home) => {
@@ -12,7 +12,7 @@ export const waterHeaterModel: ModelFactory = (rand, home) => {
   const anodeBase = 720 * spread(rand, 0.1)
   const lossPerMin = 0.0009 * spread(rand, 0.2)
   let setpoint = [50, 55, 60, 65][Math.floor(rand() * 4)] as number
-  const setpointChangeAt = rand() < 0.5 ? home.seasonPhase * 1e9 : Infinity
+  const changesSetpoint = rand() < 0.5
   let tank = setpoint - 2
   let on = false
   let lag = 0
@@ -20,13 +20,13 @@ export const waterHeaterModel: ModelFactory = (rand, home) => {
   let drawRate = 0
   return {
     step(ts, dt, out, sev, powered) {
-      if (ts >= setpointChangeAt + 0 && setpoint !== 60 && rand() < dt / (60 * 24 * 30)) setpoint = 60
-      const inlet = weather(home, ts, 13, 5, 0.3)
+      if (changesSetpoint && setpoint !== 60 && rand() < dt / (60 * 24 * 30)) setpoint = 60 // the user turns it up once
+      const inlet = weather(home, ts, 13, 5, 0.3) - (inSpan(home.heatWaves, ts)?.value ?? 0) * 0.7
       const h = hourOfDay(ts)
       const busy = (h > 6 && h < 9) || (h > 18 && h < 22.5)
-      if (drawLeft <= 0 && rand() < dt * (busy ? 0.03 : 0.003)) {
-        drawLeft = 2 + rand() * 10
-        drawRate = 4 + rand() * 6
+      if (drawLeft <= 0 && rand() < dt * (busy ? 0.012 : 0.0012)) {
+        drawLeft = 1 + rand() * 6
+        drawRate = 3 + rand() * 5
       }
       const flow = drawLeft > 0 ? drawRate : 0
       drawLeft -= dt

@@ -1,0 +1,7 @@
+/** Worker thread body for `runEvaluate`: one slice of the fleet, results posted back. */
+import { parentPort, workerData } from 'node:worker_threads'
+import type { FleetMember } from '../simulators/appliance.ts'
+import { runSlice } from './evaluate.ts'
+
+const { members, days } = workerData as { members: FleetMember[]; days: number }
+parentPort?.postMessage(runSlice(members, days))

@@ -1,0 +1,126 @@
+/**
+ * One degrading feature of one device, kept in a slice of a Float64Array (no objects on the
+ * hot path): a robust baseline (median / MAD of the first `WARMUP` values), a ring of recent
+ * values for the level (median of the last 3, so one odd day — a door left open, the pull-down
+ * after a power cut — does not move it) and the trend (least squares over the ring) that
+ * gives the remaining useful life.
+ */
+import { linearRegression, median, medianAbsoluteDeviation } from 'simple-statistics'
+
+export const RING = 8
+/** Slots: n, baseline, spread, head, len, warm-up count, then RING values and RING times (hours). */
+export const TRACKER_SLOTS = 6 + 2 * RING
+const N = 0, BASE = 1, SPREAD = 2, HEAD = 3, LEN = 4, WARM = 5, VALS = 6, TIMES = 6 + RING
+
+/** Sets how many values the baseline is learnt from (3 … RING). */
+export function trackerInit(s: Float64Array, o: number, warmup: number): void {
+  s.fill(0, o, o + TRACKER_SLOTS)
+  s[o + WARM] = Math.max(3, Math.min(RING, Math.round(warmup)))
+}
+
+export interface FeatureLimit {
+  direction: 'up' | 'down'
+  failureChange: number
+  relative: boolean
+}
+
+/** Adds one feature value observed at `tHours` (event time, hours). NaN values are ignored. */
+export function trackerAdd(s: Float64Array, o: number, value: number, tHours: number): void {
+  if (!Number.isFinite(value)) return
+  const head = s[o + HEAD]!
+  s[o + VALS + head] = value
+  s[o + TIMES + head] = tHours
+  s[o + HEAD] = (head + 1) % RING
+  if (s[o + LEN]! < RING) s[o + LEN]! += 1
+  s[o + N]! += 1
+  if (s[o + N] === s[o + WARM]) {
+    const vals = recent(s, o, s[o + WARM]!, VALS)
+    s[o + BASE] = median(vals)
+    s[o + SPREAD] = 1.4826 * medianAbsoluteDeviation(vals)
+  }
+}
+
+export function trackerReady(s: Float64Array, o: number): boolean {
+  return s[o + WARM]! > 0 && s[o + N]! >= s[o + WARM]!
+}
+
+export function trackerBaseline(s: Float64Array, o: number): number {
+  return s[o + BASE]!
+}
+
+export function trackerCount(s: Float64Array, o: number): number {
+  return s[o + N]!
+}
+
+const scratch3 = [0, 0, 0]
+/** Median of the last three values (fewer when fewer exist). */
+export function trackerLevel(s: Float64Array, o: number): number {
+  const len = Math.min(3, s[o + LEN]!)
+  if (len === 0) return NaN
+  for (let i = 0; i < len; i++) scratch3[i] = s[o + VALS + ((s[o + HEAD]! - 1 - i + RING) % RING)]!
+  if (len === 1) return scratch3[0]!
+  if (len === 2) return (scratch3[0]! + scratch3[1]!) / 2
+  const [a, b, c] = scratch3 as [number, number, number]
+  return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c))
+}
+
+/** The change at failure in feature units for this device's baseline. */
+export function failureSpan(s: Float64Array, o: number, lim: FeatureLimit): number {
+  return lim.relative ? lim.failureChange * Math.abs(s[o + BASE]!) : lim.failureChange
+}
+
+/** Degradation progress: 0 at the baseline, 1 at the failure limit (signed by direction). */
+export function trackerProgress(s: Float64Array, o: number, lim: FeatureLimit): number {
+  if (!trackerReady(s, o)) return 0
+  const span = failureSpan(s, o, lim)
+  if (!(span > 0)) return 0
+  const dev = (trackerLevel(s, o) - s[o + BASE]!) * (lim.direction === 'up' ? 1 : -1)
+  return dev / span
+}
+
+/** Deviation of the level in robust spreads, floored so a very quiet baseline is not over-trusted. */
+export function trackerZ(s: Float64Array, o: number, lim: FeatureLimit): number {
+  if (!trackerReady(s, o)) return 0
+  const span = failureSpan(s, o, lim)
+  const spread = Math.max(s[o + SPREAD]!, 0.04 * span)
+  const dev = (trackerLevel(s, o) - s[o + BASE]!) * (lim.direction === 'up' ? 1 : -1)
+  return dev / spread
+}
+
+function recent(s: Float64Array, o: number, k: number, base: number): number[] {
+  const out: number[] = []
+  const len = Math.min(k, s[o + LEN]!)
+  for (let i = len - 1; i >= 0; i--) out.push(s[o + base + ((s[o + HEAD]! - 1 - i + RING) % RING)]!)
+  return out
+}
+
+export interface TrendFit {
+  /** Progress per hour. */
+  slopePerHour: number
+  /** Fitted progress at the newest point. */
+  progressNow: number
+  /** Standard error of the slope. */
+  slopeSe: number
+}
+
+/** Least-squares trend of progress over the recent ring (called only when a warning is due). */
+export function trackerTrend(s: Float64Array, o: number, lim: FeatureLimit): TrendFit | null {
+  const len = s[o + LEN]!
+  if (len < 3 || !trackerReady(s, o)) return null
+  const span = failureSpan(s, o, lim)
+  const sign = lim.direction === 'up' ? 1 : -1
+  const vals = recent(s, o, len, VALS)
+  const times = recent(s, o, len, TIMES)
+  const t0 = times[times.length - 1]!
+  const pts = vals.map((v, i) => [times[i]! - t0, (sign * (v - s[o + BASE]!)) / span] as [number, number])
+  const { m, b } = linearRegression(pts)
+  let sse = 0
+  let sxx = 0
+  const mt = pts.reduce((a, p) => a + p[0], 0) / pts.length
+  for (const [t, y] of pts) {
+    sse += (y - (m * t + b)) ** 2
+    sxx += (t - mt) ** 2
+  }
+  const slopeSe = pts.length > 2 && sxx > 0 ? Math.sqrt(sse / (pts.length - 2) / sxx) : Math.abs(m)
+  return { slopePerHour: m, progressNow: b, slopeSe }
+}
