@@ -84,25 +84,15 @@ export function deviceDashboard(ctx: Ctx): dashboard.Dashboard {
     .reduceOptions(new common.ReduceDataOptionsBuilder().calcs(['lastNotNull']))
     .withTarget(target(ctx, 'A', select(m.health).agg('last', 'score', 'score').where(thisDevice, cond.ne(t.component, 'overall')).groupBy(t.component), { alias: '$tag_component' }))
 
+  // The detector attaches its remaining-life estimate to warnings (the sink writes it there).
   const rul = new TablePanel()
     .title('Remaining life estimate (hours)')
-    .description('Newest remaining-useful-life estimate per component: median with its interval.')
+    .description('Newest median remaining-useful-life estimate per fault code that has one.')
     .datasource(ctx.ds)
     .span(8)
     .height(6)
-    .withTarget(
-      target(
-        ctx,
-        'A',
-        select(m.health)
-          .agg('last', 'rul_hours_low', 'low')
-          .agg('last', 'rul_hours_median', 'median')
-          .agg('last', 'rul_hours_high', 'high')
-          .where(thisDevice)
-          .groupBy(t.component),
-        { format: 'table' },
-      ),
-    )
+    .unit('h')
+    .withTarget(target(ctx, 'A', select(m.warnings).agg('last', 'rul_hours_median', 'median_hours').where(thisDevice).groupBy(t.faultCode), { format: 'table' }))
 
   const healthOverTime = new TimeseriesPanel()
     .title('Health over time')

@@ -59,12 +59,12 @@ export function typeDashboard(ctx: Ctx): dashboard.Dashboard {
 
   const rulDistribution = new HistogramPanel()
     .title('Remaining-life distribution (hours)')
-    .description('Newest median remaining-life estimate of each device component that has one.')
+    .description('Newest median remaining-life estimate of each device and fault code that has one.')
     .datasource(ctx.ds)
     .span(12)
     .height(8)
     .unit('h')
-    .withTarget(target(ctx, 'A', select(m.health).agg('last', 'rul_hours_median', 'rul_hours').where(...scope).groupBy(t.device, t.component), { format: 'table' }))
+    .withTarget(target(ctx, 'A', select(m.warnings).agg('last', 'rul_hours_median', 'rul_hours').where(...scope).groupBy(t.device, t.faultCode), { format: 'table' }))
 
   // Precision = repaired / (repaired + no fault found); both counts per fault code, joined by Grafana.
   const closed = [ticketOutcome.repaired, ticketOutcome.noFaultFound]
