@@ -17,13 +17,16 @@ export interface QueryContext {
   variables: Readonly<Record<string, VariableValue>>
 }
 
-// Grafana's rangeutil rounds the raw interval to one of these.
-const niceMs = [10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10_000, 15_000, 20_000, 30_000, 60_000, 120_000, 300_000, 600_000, 900_000, 1_200_000, 1_800_000, 3_600_000, 7_200_000, 10_800_000, 21_600_000, 43_200_000, 86_400_000]
+// Grafana's rangeutil.roundInterval: [below this raw interval, round to this], from 10 s up.
+const roundTable: readonly (readonly [number, number])[] = [
+  [12_500, 10_000], [17_500, 15_000], [25_000, 20_000], [45_000, 30_000], [90_000, 60_000], [210_000, 120_000],
+  [450_000, 300_000], [750_000, 600_000], [1_050_000, 900_000], [1_500_000, 1_200_000], [2_700_000, 1_800_000],
+  [5_400_000, 3_600_000], [9_000_000, 7_200_000], [16_200_000, 10_800_000], [32_400_000, 21_600_000], [86_400_000, 43_200_000],
+]
 
 export function intervalMs(ctx: QueryContext): number {
-  const raw = (ctx.toMs - ctx.fromMs) / (ctx.maxDataPoints ?? 1000)
-  const nice = niceMs.find((n) => n >= raw) ?? 86_400_000
-  return Math.max(nice, ctx.minIntervalMs ?? 10_000)
+  const raw = Math.max((ctx.toMs - ctx.fromMs) / (ctx.maxDataPoints ?? 1000), ctx.minIntervalMs ?? 10_000)
+  return roundTable.find(([below]) => raw < below)?.[1] ?? 86_400_000
 }
 
 function influxDuration(ms: number): string {
