@@ -42,7 +42,7 @@ describe('embedded broker: identity and ACL', () => {
   it('closes the connection of a device publishing under another device id (cross-device publish refused)', async () => {
     h = await startHarness()
     const c = await h.connect(deviceOpts('fridge1'))
-    const closed = new Promise((r) => c.once('close', r))
+    const closed = new Promise<void>((r) => c.once('close', () => r()))
     c.publish('appliances/fridge2/telemetry', telemetry, { qos: 1 })
     await closed
     expect(h.published.filter((p) => p.kind === 'telemetry')).toEqual([])
@@ -54,7 +54,7 @@ describe('embedded broker: identity and ACL', () => {
     const g = await h.connect(deviceOpts('hub1'))
     await g.publishAsync('appliances/fridge2/telemetry', telemetry, { qos: 1 })
     expect(h.published).toEqual([{ deviceId: 'fridge2', kind: 'telemetry', payload: telemetry }])
-    const closed = new Promise((r) => g.once('close', r))
+    const closed = new Promise<void>((r) => g.once('close', () => r()))
     g.publish('appliances/fridge1/telemetry', telemetry, { qos: 1 })
     await closed
     expect(h.published.length).toBe(1)
@@ -143,7 +143,7 @@ describe('embedded broker: last will and commit point', () => {
     h.commit = async (p) => {
       if (p.kind === 'telemetry') throw new Error('disk full')
     }
-    const closed = new Promise((r) => c.once('close', r))
+    const closed = new Promise<void>((r) => c.once('close', () => r()))
     let acked2 = false
     c.publish('appliances/fridge1/telemetry', telemetry, { qos: 1 }, () => (acked2 = true))
     await closed
@@ -169,7 +169,7 @@ describe('embedded broker: limits and conformance', () => {
   it('closes the socket as soon as a packet header declares more than maxPacketBytes', async () => {
     h = await startHarness({ maxPacketBytes: 1024 })
     const c = await h.connect(deviceOpts('fridge1'))
-    const closed = new Promise((r) => c.once('close', r))
+    const closed = new Promise<void>((r) => c.once('close', () => r()))
     c.publish('appliances/fridge1/telemetry', Buffer.alloc(4096, 32), { qos: 1 })
     await closed
     expect(h.broker.counters().oversizePackets).toBe(1)
@@ -205,7 +205,7 @@ describe('embedded broker: limits and conformance', () => {
     h = await startHarness({ maxInflightPerClient: 2 })
     h.commit = (p) => (p.kind === 'telemetry' ? new Promise(() => {}) : Promise.resolve())
     const c = await h.connect(deviceOpts('fridge1'))
-    const closed = new Promise((r) => c.once('close', r))
+    const closed = new Promise<void>((r) => c.once('close', () => r()))
     for (let i = 0; i < 5; i++) c.publish('appliances/fridge1/telemetry', telemetry, { qos: 1 })
     await closed
     expect(h.broker.counters().inflightExceeded).toBeGreaterThanOrEqual(1)
