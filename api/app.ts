@@ -1,0 +1,51 @@
+/**
+ * The HTTP API, grown the fastify way (STYLE.md 5): adapters (store), cross-cutting plugins
+ * (errors, auth, docs), then routes — each a named plugin that declares what it depends on.
+ */
+import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
+import type { Store } from './store/index.ts'
+import { storePlugin } from './plugins/store.ts'
+import { errorsPlugin } from './plugins/errors.ts'
+import { authPlugin } from './plugins/auth.ts'
+import { docsPlugin } from './plugins/docs.ts'
+import { healthRoutes, type Readiness } from './routes/health.ts'
+import { deviceRoutes } from './routes/devices.ts'
+import { recordRoutes } from './routes/records.ts'
+
+export interface ApiDeps {
+  store: Store
+  readiness?: Readiness
+  logger?: boolean | object
+  /** Base URL clients reach the API at; used in ticket links. Learnt from the listener when absent. */
+  publicUrl?: string | undefined
+  extraRoutes?: FastifyPluginAsync[]
+}
+
+export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: deps.logger ?? false,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>()
+
+  if (deps.publicUrl !== undefined) deps.store.setPublicUrl?.(deps.publicUrl)
+  else {
+    app.addHook('onListen', async () => {
+      const a = app.server.address()
+      if (a === null || typeof a === 'string') return
+      const host = a.address === '0.0.0.0' || a.address === '::' ? 'localhost' : a.family === 'IPv6' ? `[${a.address}]` : a.address
+      deps.store.setPublicUrl?.(`http://${host}:${a.port}`)
+    })
+  }
+
+  await app.register(storePlugin, { store: deps.store })
+  await app.register(errorsPlugin)
+  await app.register(authPlugin)
+  await app.register(docsPlugin)
+  await app.register(healthRoutes, { readiness: deps.readiness })
+  await app.register(deviceRoutes)
+  await app.register(recordRoutes)
+  for (const extra of deps.extraRoutes ?? []) await app.register(extra)
+  await app.ready()
+  return app as unknown as FastifyInstance
+}

@@ -1,0 +1,43 @@
+/**
+ * One error shape for every answer: `{ error: { code, message } }` with the ForewarnError code,
+ * so clients branch on a stable code, never on message text.
+ */
+import fp from 'fastify-plugin'
+import type { FastifyError } from 'fastify'
+import { ErrorCode, ForewarnError } from '../../domain/index.ts'
+
+const statusOf: Readonly<Partial<Record<ErrorCode, number>>> = {
+  [ErrorCode.BAD_PAYLOAD]: 400,
+  [ErrorCode.BAD_TOPIC]: 400,
+  [ErrorCode.CONFIG]: 400,
+  [ErrorCode.NOT_AUTHORIZED]: 403,
+  [ErrorCode.UNKNOWN_DEVICE]: 404,
+  [ErrorCode.NOT_FOUND]: 404,
+  [ErrorCode.CONFLICT]: 409,
+  [ErrorCode.STORE]: 503,
+  [ErrorCode.DELIVERY]: 502,
+}
+
+export const errorBody = (code: string, message: string) => ({ error: { code, message } })
+
+export const errorsPlugin = fp(async (app) => {
+  app.setErrorHandler((err: FastifyError | ForewarnError, req, reply) => {
+    if (err instanceof ForewarnError) {
+      const status = statusOf[err.code] ?? 500
+      if (status >= 500) req.log.error({ err }, 'request failed')
+      return reply.code(status).send(errorBody(err.code, err.message))
+    }
+    if ('validation' in err && err.validation !== undefined) {
+      return reply.code(400).send(errorBody(ErrorCode.BAD_PAYLOAD, err.message))
+    }
+    const status = typeof err.statusCode === 'number' && err.statusCode >= 400 ? err.statusCode : 500
+    if (status >= 500) {
+      req.log.error({ err }, 'request failed')
+      return reply.code(status).send(errorBody(ErrorCode.INTERNAL, 'internal error'))
+    }
+    return reply.code(status).send(errorBody(status === 429 ? 'FOREWARN_ERR_RATE_LIMITED' : ErrorCode.BAD_PAYLOAD, err.message))
+  })
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send(errorBody(ErrorCode.NOT_FOUND, `no route ${req.method} ${req.url.split('?')[0]}`))
+  })
+}, { name: 'forewarn-errors', fastify: '5.x' })

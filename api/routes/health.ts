@@ -1,0 +1,24 @@
+/** Probes without a key: /healthz (the process answers) and /readyz (its dependencies answer). */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+
+export type Readiness = () => Promise<Record<string, { ok: boolean; detail?: string }>>
+
+const Check = Type.Object({ ok: Type.Boolean(), detail: Type.Optional(Type.String()) })
+const Ready = Type.Object({ ok: Type.Boolean(), checks: Type.Record(Type.String(), Check) })
+
+export const healthRoutes: FastifyPluginAsyncTypebox<{ readiness?: Readiness | undefined }> = async (app, opts) => {
+  app.get('/healthz', { schema: { tags: ['probes'], response: { 200: Type.Object({ ok: Type.Boolean() }) } } }, async () => ({ ok: true }))
+
+  app.get('/readyz', { schema: { tags: ['probes'], response: { 200: Ready, 503: Ready } } }, async (_req, reply) => {
+    const checks: Record<string, { ok: boolean; detail?: string }> = {}
+    try {
+      Object.assign(checks, opts.readiness === undefined ? {} : await opts.readiness())
+    } catch (err) {
+      checks.readiness = { ok: false, detail: err instanceof Error ? err.message : String(err) }
+    }
+    checks.database = { ok: await app.store.ping() }
+    const ok = Object.values(checks).every((c) => c.ok)
+    return reply.code(ok ? 200 : 503).send({ ok, checks })
+  })
+}

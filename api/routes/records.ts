@@ -1,0 +1,55 @@
+/** Warnings and tickets: read by anyone with `read`, ticket state changed with `tickets:write`. */
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
+import Type from 'typebox'
+import { ErrorCode, ForewarnError } from '../../domain/index.ts'
+import { ErrorSchema, PageQuery, TicketSchema, TicketStateSchema, WarningSchema, WarningStateSchema, pageOf } from '../schemas.ts'
+import { bearer, errors, IdParam } from './common.ts'
+
+const Filter = Type.Object({ deviceId: Type.Optional(Type.String({ maxLength: 64 })) })
+
+const Transition = Type.Object({
+  state: TicketStateSchema,
+  outcome: Type.Optional(Type.Enum(['part_replaced', 'repaired', 'no_fault_found', 'customer_declined'])),
+  partNumber: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+  note: Type.Optional(Type.String({ maxLength: 2000 })),
+}, { additionalProperties: false })
+
+export const recordRoutes: FastifyPluginAsyncTypebox = async (app) => {
+  const store = app.store
+
+  app.get('/warnings', {
+    config: { scope: 'read' },
+    schema: {
+      tags: ['warnings'], security: bearer,
+      querystring: Type.Intersect([PageQuery, Filter, Type.Object({ state: Type.Optional(WarningStateSchema) })]),
+      response: { 200: pageOf(WarningSchema), ...errors },
+    },
+  }, async (req) => store.listWarnings({ limit: req.query.limit ?? 100, after: req.query.after, deviceId: req.query.deviceId, state: req.query.state }))
+
+  app.get('/tickets', {
+    config: { scope: 'read' },
+    schema: {
+      tags: ['tickets'], security: bearer,
+      querystring: Type.Intersect([PageQuery, Filter, Type.Object({ state: Type.Optional(TicketStateSchema) })]),
+      response: { 200: pageOf(TicketSchema), ...errors },
+    },
+  }, async (req) => store.listTickets({ limit: req.query.limit ?? 100, after: req.query.after, deviceId: req.query.deviceId, state: req.query.state }))
+
+  app.get('/tickets/:id', {
+    config: { scope: 'read' },
+    schema: { tags: ['tickets'], security: bearer, params: IdParam, response: { 200: TicketSchema, ...errors } },
+  }, async (req) => {
+    const t = await store.getTicket(req.params.id)
+    if (t === null) throw new ForewarnError(ErrorCode.NOT_FOUND, `no ticket ${req.params.id}`)
+    return t
+  })
+
+  app.post('/tickets/:id/transitions', {
+    config: { scope: 'tickets:write' },
+    schema: {
+      tags: ['tickets'], security: bearer,
+      summary: 'Move a ticket along open → acknowledged → scheduled → in_progress → resolved | cancelled',
+      params: IdParam, body: Transition, response: { 200: TicketSchema, 409: ErrorSchema, ...errors },
+    },
+  }, async (req) => store.transitionTicket(req.params.id, req.body))
+}

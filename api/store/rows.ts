@@ -1,0 +1,68 @@
+/** Database rows → plain records. Explicit, because libsql rows carry an extra `_metadata` key. */
+import type { ConnectionState, Device, Evidence, RemainingLife, Severity, Warranty } from '../../domain/index.ts'
+import type { ApplianceType } from '../../domain/index.ts'
+import type { OutboxRow, StoredWarning, TicketRecord } from './types.ts'
+
+export interface DeviceRow {
+  id: string; type: string; model: string; serial: string; region: string; install_date: string; warranty: string
+  owner_ref: string | null; gateway_id: string | null; created_at: string; connection: string; last_seen: number | null
+  revoked: number; secret_digest: string
+}
+
+export const toDevice = (r: DeviceRow): Device => ({
+  id: r.id,
+  type: r.type as ApplianceType,
+  model: r.model,
+  serial: r.serial,
+  region: r.region,
+  installDate: r.install_date,
+  warranty: JSON.parse(r.warranty) as Warranty,
+  ownerRef: r.owner_ref,
+  gatewayId: r.gateway_id,
+  createdAt: r.created_at,
+  connection: r.connection as ConnectionState,
+  lastSeen: r.last_seen,
+  revoked: r.revoked !== 0,
+})
+
+export interface WarningRow {
+  n: number; id: string; device_id: string; fault_code: string; component: string; severity: string; state: string
+  source: string; message: string; evidence: string; rul: string | null; event_time: number; detected_at: string
+  updated_at: string; cleared_at: string | null; ticket_id: string | null
+}
+
+export const toWarning = (r: WarningRow): StoredWarning => ({
+  id: r.id,
+  deviceId: r.device_id,
+  faultCode: r.fault_code,
+  component: r.component,
+  severity: r.severity as Severity,
+  state: r.state as StoredWarning['state'],
+  source: r.source as StoredWarning['source'],
+  message: r.message,
+  evidence: JSON.parse(r.evidence) as Evidence[],
+  rul: r.rul === null ? null : (JSON.parse(r.rul) as RemainingLife),
+  eventTime: r.event_time,
+  detectedAt: r.detected_at,
+  updatedAt: r.updated_at,
+  clearedAt: r.cleared_at,
+  ticketId: r.ticket_id,
+})
+
+export interface TicketRow { n: number; id: string; state: string; record: string; created_at_ms: number }
+
+export const toTicket = (r: TicketRow): TicketRecord => JSON.parse(r.record) as TicketRecord
+
+export interface OutboxDbRow {
+  n: number; id: string; ticket_id: string; event: string; payload: string; state: string; attempts: number; created_at: string
+}
+
+export const toOutbox = (r: OutboxDbRow): OutboxRow => ({
+  id: r.id,
+  ticketId: r.ticket_id,
+  event: r.event as OutboxRow['event'],
+  payload: JSON.parse(r.payload) as TicketRecord,
+  state: r.state as OutboxRow['state'],
+  attempts: r.attempts,
+  createdAt: r.created_at,
+})

@@ -1,0 +1,126 @@
+/**
+ * The records store as an interface. The embedded SQLite store (./sqlite.ts) implements it; a
+ * PostgreSQL store is meant to implement the same contract and run the same contract suite
+ * (test/api/store.contract.ts). Methods are synchronous because the embedded database is; see
+ * the note on `Store` for the PostgreSQL path.
+ */
+import type { ConnectionState, Device, DetectorEvent, HealthCore, TicketState, WarningRecord, WarningState } from '../../domain/index.ts'
+import type { Credentials, HealthRecord, HistoryEntry, NewDevice, Scope, TicketRecord, VerifyResult } from '../schemas.ts'
+import type { TicketPolicy } from '../ticket-policy.ts'
+
+export type { Credentials, HealthRecord, HistoryEntry, NewDevice, Scope, TicketRecord, VerifyResult }
+
+export interface Page<T> {
+  items: T[]
+  /** Opaque cursor of the next page, null at the end. */
+  next: string | null
+}
+
+export interface PageOptions {
+  limit: number
+  after?: string | undefined
+}
+
+export interface StoredWarning extends WarningRecord {
+  ticketId: string | null
+}
+
+export interface ApplyResult {
+  warning: StoredWarning
+  /** The ticket this warning belongs to (opened now, joined now, or earlier), or null. */
+  ticket: TicketRecord | null
+  /** True when this event created the warning record. */
+  created: boolean
+  /** False when the event was a replay and changed nothing. */
+  applied: boolean
+  /** True when this event opened a new ticket. */
+  ticketCreated: boolean
+}
+
+export interface OutboxRow {
+  id: string
+  ticketId: string
+  event: 'ticket.created' | 'ticket.updated'
+  payload: TicketRecord
+  state: 'pending' | 'delivered' | 'dead'
+  attempts: number
+  createdAt: string
+}
+
+export interface TicketTransition {
+  state: TicketState
+  outcome?: 'part_replaced' | 'repaired' | 'no_fault_found' | 'customer_declined' | undefined
+  partNumber?: string | undefined
+  note?: string | undefined
+}
+
+export interface ApiKeyIdentity {
+  id: string
+  /** '*' is the admin key: every scope. */
+  scopes: ReadonlyArray<Scope | '*'>
+}
+
+export interface StoreCounts {
+  devices: number
+  online: number
+  activeWarnings: number
+  tickets: number
+  openTickets: number
+}
+
+export interface StoreOptions {
+  /** Directory of `forewarn.db`; null keeps everything in memory (tests). */
+  dataDir: string | null
+  /** Base URL the API is reachable at, used in ticket links. */
+  publicUrl?: string | undefined
+  /** Ticket policy; defaults from ticket-policy.ts. */
+  ticketPolicy?: Partial<TicketPolicy> | undefined
+  /** Wall clock (ms); injected in tests. */
+  now?: (() => number) | undefined
+}
+
+/**
+ * Synchronous on purpose: the embedded database answers in microseconds and the broker's
+ * authenticate hook and the detector's event path call it inline. A PostgreSQL store cannot be
+ * synchronous; it would implement `AsyncStore` (every method awaited), which the routes already
+ * treat it as (they `await` every call).
+ */
+export interface Store {
+  createDevice(input: NewDevice): { device: Device; credentials: Credentials }
+  getDevice(id: string): Device | null
+  /** Devices whose connection is 'online' (for the silence-to-offline sweep). */
+  listOnlineDevices(): Device[]
+  listDevices(opts: PageOptions & { type?: string | undefined; status?: ConnectionState | undefined }): Page<Device>
+  verifyDeviceCredentials(username: string, password: Buffer): Device | null
+  /** Returns false when the device is unknown. */
+  setConnection(id: string, state: ConnectionState, atMs: number): boolean
+  revokeDevice(id: string): Device
+  rotateCredentials(id: string): Credentials
+
+  saveHealth(deviceId: string, core: HealthCore): boolean
+  getHealthRecord(deviceId: string): HealthRecord | null
+
+  applyDetectorEvent(ev: DetectorEvent, detectedAtMs: number): ApplyResult
+  listWarnings(opts: PageOptions & { deviceId?: string | undefined; state?: WarningState | undefined }): Page<StoredWarning>
+  getWarning(id: string): StoredWarning | null
+  listTickets(opts: PageOptions & { deviceId?: string | undefined; state?: TicketState | undefined }): Page<TicketRecord>
+  getTicket(id: string): TicketRecord | null
+  transitionTicket(id: string, change: TicketTransition): TicketRecord
+  listOutbox(opts: PageOptions & { ticketId?: string | undefined }): Page<OutboxRow>
+
+  history(deviceId: string, opts: PageOptions): Page<HistoryEntry>
+  verifyHistory(deviceId: string): VerifyResult
+
+  ensureAdminKey(fromEnv?: string): { key: string | null }
+  createApiKey(scopes: readonly Scope[], label?: string): { id: string; key: string }
+  authenticateApiKey(key: string): ApiKeyIdentity | null
+
+  /** Base URL for links written into new tickets (learnt once the API listens). */
+  setPublicUrl?(url: string): void
+
+  counts(): StoreCounts
+  ping(): boolean
+  close(): void
+}
+
+export type AsyncStore = { [K in keyof Store]: Store[K] extends (...a: infer A) => infer R ? (...a: A) => Promise<R> : never }

@@ -1,0 +1,52 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import Database from 'libsql'
+import { openStore } from '../../api/store/index.ts'
+import { storeContract } from './store.contract.ts'
+import { event, fridge } from './fixtures.ts'
+
+// Raw SQL goes through a second connection to the same file, as a tamperer would.
+const dirs = new Map<object, string>()
+storeContract('sqlite file', (opts) => {
+  const dir = mkdtempSync(join(tmpdir(), 'forewarn-store-'))
+  const store = openStore({ ...opts, dataDir: dir })
+  dirs.set(store, dir)
+  const close = store.close.bind(store)
+  store.close = () => { close(); rmSync(dir, { recursive: true, force: true }) }
+  return store
+}, (store, sql) => {
+  const db = new Database(join(dirs.get(store)!, 'forewarn.db'))
+  try { db.exec(sql) } finally { db.close() }
+})
+
+storeContract('sqlite memory', (opts) => openStore({ ...opts, dataDir: null }))
+
+describe('sqlite file store', () => {
+  const cleanup: Array<() => void> = []
+  afterEach(() => { while (cleanup.length > 0) cleanup.pop()!() })
+
+  it('keeps devices, health, warnings, tickets, keys and history across close and reopen', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'forewarn-persist-'))
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
+    const a = openStore({ dataDir: dir })
+    const { device, credentials } = a.createDevice(fridge)
+    const { key } = a.ensureAdminKey()
+    a.saveHealth(device.id, { overall: 80, status: 'healthy', components: {}, usage: { runningHours: 1, cycles: 2, doorOpenings: 3 }, lastEventTime: 9, warmingUp: false })
+    const applied = a.applyDetectorEvent(event(device.id), Date.now())
+    a.close()
+
+    const b = openStore({ dataDir: dir })
+    cleanup.push(() => b.close())
+    expect(b.getDevice(device.id)).toEqual(device)
+    expect(b.verifyDeviceCredentials(device.id, Buffer.from(credentials.password))?.id).toBe(device.id)
+    expect(b.authenticateApiKey(key!)?.scopes).toEqual(['*'])
+    expect(b.ensureAdminKey().key).toBeNull()
+    expect(b.getHealthRecord(device.id)?.health?.overall).toBe(80)
+    expect(b.getTicket(applied.ticket!.id)).toEqual(applied.ticket)
+    expect(b.applyDetectorEvent(event(device.id), Date.now()).applied).toBe(false)
+    expect(b.counts()).toEqual({ devices: 1, online: 0, activeWarnings: 1, tickets: 1, openTickets: 1 })
+    expect(b.verifyHistory(device.id)).toEqual({ ok: true, entries: 3 })
+  })
+})
