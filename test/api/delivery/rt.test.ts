@@ -1,0 +1,109 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { createMemoryOutbox } from '../../../api/delivery/memory-outbox.ts'
+import { createRtAdapter, type RtAdapter } from '../../../api/delivery/rt.ts'
+import { rtBody, rtSubject } from '../../../api/delivery/rt-text.ts'
+import { createDeliveryWorker } from '../../../api/delivery/worker.ts'
+import { ErrorCode } from '../../../domain/index.ts'
+import { describeService } from '../../services/availability.ts'
+import { startRestartableRt, type RestartableRt } from './rt-server.ts'
+import { sampleTicket } from './fixtures.ts'
+
+describeService('request-tracker', 'Request Tracker adapter against a real RT 5', () => {
+  let rt: RestartableRt
+  let adapter: RtAdapter
+
+  beforeAll(async () => {
+    rt = await startRestartableRt()
+    adapter = createRtAdapter({ url: rt.url, auth: { kind: 'basic', user: rt.user, password: rt.password }, queue: 'General', timeoutMs: 5_000 })
+  })
+  afterAll(async () => {
+    await rt?.stop()
+  })
+
+  const rest = async <T>(path: string, init: RequestInit = {}): Promise<T> => {
+    const res = await fetch(`${rt.url}/REST/2.0${path}`, {
+      ...init, headers: { authorization: rt.authorization, 'content-type': 'application/json' }, signal: AbortSignal.timeout(5_000),
+    })
+    expect(res.ok, `${path}: HTTP ${res.status}`).toBe(true)
+    return (await res.json()) as T
+  }
+
+  it('creates the ticket once, in the queue, with the subject and the technician text', async () => {
+    const ticket = sampleTicket('tk-create00001')
+    const { externalRef } = await adapter.deliver(ticket, { attempt: 1, idempotencyKey: 'ob-1', event: 'ticket.created' })
+    expect(externalRef).toMatch(/^\d+$/)
+    expect(await adapter.findTickets(ticket.id)).toEqual([externalRef])
+    const got = await rest<{ Subject: string; Status: string; Queue: { id: string }; Priority: string }>(`/ticket/${externalRef}`)
+    expect(got).toMatchObject({ Subject: rtSubject(ticket), Status: 'new', Queue: { id: '1' }, Priority: '90' })
+    expect(got.Subject).toBe('[Forewarn tk-create00001] REF-CFAN Condenser fan failure — serial SIM-00005')
+    const history = await rest<{ items: Array<{ _url: string }> }>(`/ticket/${externalRef}/history`)
+    const create = await rest<{ _hyperlinks: Array<{ ref: string; _url: string }> }>(new URL(history.items[0]?._url ?? '').pathname.replace('/REST/2.0', ''))
+    const attachment = create._hyperlinks.find((l) => l.ref === 'attachment')
+    expect(attachment).toBeDefined()
+    const content = await rest<{ Content: string }>(new URL(attachment?._url ?? '').pathname.replace('/REST/2.0', ''))
+    expect(Buffer.from(content.Content, 'base64').toString('utf8').trim()).toBe(rtBody(ticket))
+  })
+
+  it('a second delivery of the same ticket (crash before markDelivered) reuses the RT ticket', async () => {
+    const ticket = sampleTicket('tk-crash000001')
+    const outbox = createMemoryOutbox()
+    const job = outbox.enqueue(ticket, 'rt', Date.now())
+    // The first worker delivered, then died before recording it: the job is still pending.
+    const first = await adapter.deliver(ticket, { attempt: 1, idempotencyKey: job.id, event: 'ticket.created' })
+    const worker = createDeliveryWorker({ outbox, adapters: [adapter], maxAttempts: 3, baseDelayMs: 10, maxDelayMs: 20, pollMs: 10 })
+    expect(await worker.runOnce()).toMatchObject({ delivered: 1 })
+    expect(outbox.get(job.id)).toMatchObject({ state: 'delivered', externalRef: first.externalRef })
+    expect(await adapter.findTickets(ticket.id)).toEqual([first.externalRef])
+    // tk-crash00000 is a prefix of the other id: the exact marker keeps them apart.
+    expect(await adapter.findTickets('tk-crash00000')).toEqual([])
+  })
+
+  it('RT down while tickets are due: retries, and after the restart each ticket exists exactly once', async () => {
+    const outbox = createMemoryOutbox()
+    const tickets = ['tk-outage00001', 'tk-outage00002', 'tk-outage00003'].map((id, i) => sampleTicket(id, `SIM-1000${i}`))
+    await rt.pause()
+    for (const t of tickets) outbox.enqueue(t, 'rt', Date.now())
+    const worker = createDeliveryWorker({ outbox, adapters: [adapter], maxAttempts: 50, baseDelayMs: 20, maxDelayMs: 100, pollMs: 10 })
+    for (let i = 0; i < 3; i++) {
+      await worker.runOnce()
+      await sleep(100)
+    }
+    expect(outbox.rows().map((r) => r.state)).toEqual(['pending', 'pending', 'pending'])
+    expect(outbox.rows().every((r) => r.job.attempts >= 1 && /unreachable|no answer/.test(r.lastError ?? ''))).toBe(true)
+    await rt.resume()
+    for (let i = 0; i < 100 && outbox.rows().some((r) => r.state === 'pending'); i++) {
+      await worker.runOnce()
+      await sleep(50)
+    }
+    expect(outbox.rows().map((r) => r.state)).toEqual(['delivered', 'delivered', 'delivered'])
+    for (const [i, t] of tickets.entries()) {
+      const found = await adapter.findTickets(t.id)
+      expect(found).toHaveLength(1)
+      expect(found[0]).toBe(outbox.rows()[i]?.externalRef)
+    }
+  })
+
+  it('reads status changes made in RT back as Forewarn states', async () => {
+    const start = await adapter.pollUpdates(null)
+    const ticket = sampleTicket('tk-status00001')
+    const { externalRef } = await adapter.deliver(ticket, { attempt: 1, idempotencyKey: 'ob-s', event: 'ticket.created' })
+    for (const Status of ['open', 'stalled', 'resolved']) {
+      await rest(`/ticket/${externalRef}`, { method: 'PUT', body: JSON.stringify({ Status }) })
+    }
+    const page = await adapter.pollUpdates(start.cursor)
+    expect(page.updates.map(({ ticketId, state, externalRef: ref }) => ({ ticketId, state, ref }))).toEqual([
+      { ticketId: ticket.id, state: 'acknowledged', ref: externalRef },
+      { ticketId: ticket.id, state: 'scheduled', ref: externalRef },
+      { ticketId: ticket.id, state: 'resolved', ref: externalRef },
+    ])
+    for (const u of page.updates) expect(Math.abs(Date.parse(u.at) - Date.now())).toBeLessThan(60_000)
+    expect(await adapter.pollUpdates(page.cursor)).toEqual({ updates: [], cursor: page.cursor })
+  })
+
+  it('bad credentials are a non-retriable delivery error', async () => {
+    const wrong = createRtAdapter({ url: rt.url, auth: { kind: 'basic', user: 'root', password: 'nope' }, queue: 'General', timeoutMs: 5_000 })
+    await expect(wrong.deliver(sampleTicket('tk-auth0000001'), { attempt: 1, idempotencyKey: 'ob-a', event: 'ticket.created' }))
+      .rejects.toMatchObject({ code: ErrorCode.DELIVERY, retriable: false })
+  })
+})
