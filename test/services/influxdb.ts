@@ -41,7 +41,8 @@ function toRows(body: InfluxResult): InfluxRow[] {
   return rows
 }
 
-export async function startInfluxDB(opts: { database?: string } = {}): Promise<InfluxDBService> {
+/** `auth` turns on authentication with one admin user (queries here use it). */
+export async function startInfluxDB(opts: { database?: string; auth?: { username: string; password: string } } = {}): Promise<InfluxDBService> {
   const database = opts.database ?? 'forewarn'
   const dir = tempDir('influxdb')
   const port = await freePort()
@@ -66,6 +67,7 @@ export async function startInfluxDB(opts: { database?: string } = {}): Promise<I
       '[http]',
       `  bind-address = "127.0.0.1:${port}"`,
       '  log-enabled = false',
+      `  auth-enabled = ${opts.auth ? 'true' : 'false'}`,
       '',
     ].join('\n'),
   )
@@ -73,7 +75,9 @@ export async function startInfluxDB(opts: { database?: string } = {}): Promise<I
   async function query(q: string, db: string | null = database): Promise<InfluxRow[]> {
     const params = new URLSearchParams({ q, epoch: 'ms' })
     if (db) params.set('db', db)
-    const res = await fetchWithin(`${url}/query`, { method: 'POST', body: params }, 10_000)
+    const headers: Record<string, string> = {}
+    if (opts.auth) headers.authorization = `Basic ${Buffer.from(`${opts.auth.username}:${opts.auth.password}`).toString('base64')}`
+    const res = await fetchWithin(`${url}/query`, { method: 'POST', body: params, headers }, 10_000)
     const body = (await res.json()) as InfluxResult
     if (!res.ok) throw new Error(`InfluxDB ${res.status}: ${body.error ?? ''}`)
     return toRows(body)
@@ -93,6 +97,8 @@ export async function startInfluxDB(opts: { database?: string } = {}): Promise<I
     dir,
     async () => {
       await waitUntil('influxd', async () => (await fetchWithin(`${url}/ping`)).status === 204, 20_000, first)
+      // With auth on, the first user may be created without credentials and must be an admin.
+      if (opts.auth) await query(`CREATE USER "${opts.auth.username}" WITH PASSWORD '${opts.auth.password}' WITH ALL PRIVILEGES`, null)
       await query(`CREATE DATABASE "${database}"`, null)
     },
     () => ({

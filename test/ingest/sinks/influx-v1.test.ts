@@ -1,0 +1,125 @@
+/** The v1 write path against a real InfluxDB 1.6 on loopback: exactly N points, through outages and restarts. */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
+import type { TelemetrySink } from '../../../ingest/sink.ts'
+import type { InfluxConfig } from '../../../ingest/sinks/influx-config.ts'
+import { createInfluxSink, type InfluxSinkOptions } from '../../../ingest/sinks/influx.ts'
+import { describeService } from '../../services/availability.ts'
+import { startInfluxDB, type InfluxDBService } from '../../services/influxdb.ts'
+import { makeReadings, until } from './fixtures.ts'
+import { outageMs, stream } from './stream.ts'
+
+const auth = { username: 'forewarn', password: 's3cret' }
+
+describeService('influxdb', 'InfluxDB sink, v1 API, against InfluxDB 1.6', () => {
+  let db: InfluxDBService
+  const dirs: string[] = []
+  const open: TelemetrySink[] = []
+  let measurementDb = 0
+
+  beforeAll(async () => {
+    db = await startInfluxDB({ database: 'forewarn', auth })
+  })
+  afterAll(async () => {
+    await db?.stop()
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  })
+  afterEach(async () => {
+    for (const s of open.splice(0)) await s.close()
+  })
+
+  /** Each test writes into its own fresh database so counts are its own. */
+  async function freshDatabase(): Promise<InfluxConfig> {
+    const name = `t${++measurementDb}`
+    await db.query(`CREATE DATABASE "${name}"`)
+    return { api: 'v1', url: db.url, database: name, ...auth }
+  }
+
+  async function sink(config: InfluxConfig, o: Partial<InfluxSinkOptions> = {}): Promise<TelemetrySink> {
+    const s = await createInfluxSink(config, {
+      spoolDir: null, statsIntervalMs: 0, batchSize: 500, flushIntervalMs: 100, minRetryDelayMs: 50, maxRetryDelayMs: 500, spoolAfterMs: 500, ...o,
+    })
+    open.push(s)
+    return s
+  }
+
+  async function count(database: string, where = ''): Promise<number> {
+    const rows = await db.query(`SELECT count(cabinet_temp_c) FROM "${database}".."telemetry" ${where}`)
+    return Number(rows[0]?.count ?? 0)
+  }
+
+  function spoolDir(): string {
+    const d = mkdtempSync(join(tmpdir(), 'forewarn-v1spool-'))
+    dirs.push(d)
+    return d
+  }
+
+  it('refuses to start on a missing database or a wrong password, with FOREWARN_ERR_CONFIG', async () => {
+    await expect(sink({ api: 'v1', url: db.url, database: 'nope', ...auth })).rejects.toMatchObject({
+      code: 'FOREWARN_ERR_CONFIG', message: expect.stringMatching(/database "nope" does not exist/),
+    })
+    await expect(sink({ api: 'v1', url: db.url, database: 'forewarn', username: 'forewarn', password: 'wrong' })).rejects.toMatchObject({
+      code: 'FOREWARN_ERR_CONFIG', message: expect.stringMatching(/password refused/),
+    })
+  })
+
+  it('writes N readings as exactly N points, with the documented tags', async () => {
+    const cfg = await freshDatabase()
+    const s = await sink(cfg)
+    await stream(s, { from: 0, count: 5000, devices: 25, chunk: 250, spanMs: 0 })
+    await s.flush()
+    expect(await count(cfg.database)).toBe(5000)
+    expect(await count(cfg.database, `WHERE device_id = 'dev-3' AND region = 'north' AND type = 'refrigerator' AND model = 'RF-100'`)).toBe(200)
+  })
+
+  it('does not double count when the same readings are replayed', async () => {
+    const cfg = await freshDatabase()
+    const s = await sink(cfg)
+    s.writeReadings(makeReadings(1000, 10))
+    await s.flush()
+    s.writeReadings(makeReadings(1000, 10))
+    await s.flush()
+    expect(await count(cfg.database)).toBe(1000)
+  })
+
+  it(`loses nothing and doubles nothing when InfluxDB is down for ${outageMs} ms mid-stream`, { timeout: outageMs + 60_000 }, async () => {
+    const cfg = await freshDatabase()
+    const s = await sink(cfg, { spoolDir: spoolDir() })
+    const total = 6000
+    await stream(s, { from: 0, count: 2000, devices: 20, chunk: 100, spanMs: 300 })
+    await s.flush()
+    const t0 = Date.now()
+    await db.halt()
+    await stream(s, { from: 2000, count: 2000, devices: 20, chunk: 100, spanMs: outageMs })
+    const during = s.state()
+    await db.resume()
+    const downMs = Date.now() - t0
+    await stream(s, { from: 4000, count: 2000, devices: 20, chunk: 100, spanMs: 300 })
+    await s.flush()
+    await until('spool drained', () => s.state().pending === 0, 30_000)
+    const drainedMs = Date.now() - t0 - downMs
+    expect(during.state).toBe('spooling')
+    expect(during.spoolBytes).toBeGreaterThan(0)
+    expect(await count(cfg.database)).toBe(total)
+    for (const dev of ['dev-0', 'dev-19']) expect(await count(cfg.database, `WHERE device_id = '${dev}'`)).toBe(total / 20)
+    console.info(`[influx-v1 outage] down ${downMs} ms, spool peak ${during.spoolBytes} B, drained ${drainedMs} ms after restart, ${total} of ${total} points`)
+  })
+
+  it('keeps spooled batches across a sink restart and writes them when the database is back', async () => {
+    const cfg = await freshDatabase()
+    const dir = spoolDir()
+    await db.halt()
+    const first = await sink(cfg, { spoolDir: dir })
+    expect(first.state().lastError).toMatch(/network/)
+    first.writeReadings(makeReadings(1500, 15))
+    await until('spooling', () => first.state().state !== 'writing')
+    await first.close()
+    expect(first.state()).toMatchObject({ state: 'off', pending: 1500 })
+    await db.resume()
+    const second = await sink(cfg, { spoolDir: dir })
+    await until('replayed', () => second.state().pending === 0, 20_000)
+    expect(await count(cfg.database)).toBe(1500)
+  })
+})
