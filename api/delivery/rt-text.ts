@@ -35,7 +35,7 @@ const remedyWords: Readonly<Record<TicketForDelivery['warranty']['remedy'], stri
 }
 
 const num = (x: number): string => (Number.isInteger(x) ? String(x) : String(Number(x.toPrecision(3))))
-const row = (label: string, value: string): string => `  ${(label + ':').padEnd(15)}${value}`
+const row = (label: string, value: string): string => `  ${(label + ':').padEnd(17)}${value}`
 
 export function rtBody(t: TicketForDelivery): string {
   const a = t.appliance
@@ -70,6 +70,8 @@ export function rtBody(t: TicketForDelivery): string {
       const trend = e.slopePerDay === null ? '' : `, trend ${num(e.slopePerDay)}/day`
       return `  - ${e.feature} = ${num(e.value)} (baseline ${num(e.baseline)}, ${num(e.deviation)} spreads${trend}): ${e.detail}`
     })),
+    '',
+    'HEALTH',
     row('Health score', t.healthScore === null ? 'not yet known' : `${num(t.healthScore)}/100`),
     row('Remaining life', t.rul === null ? 'no estimate' : `about ${num(t.rul.medianHours)} h (between ${num(t.rul.lowHours)} h and ${num(t.rul.highHours)} h)`),
     '',

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest'
+import { ErrorCode } from '../../../domain/index.ts'
+import { rtConfigFromEnv, rtStatusMap, ticketSqlString } from '../../../api/delivery/rt.ts'
+import { rtBody, rtSubject, ticketIdFromSubject } from '../../../api/delivery/rt-text.ts'
+import { sampleTicket } from './fixtures.ts'
+
+describe('rtConfigFromEnv', () => {
+  it('is null when RT is not configured', () => {
+    expect(rtConfigFromEnv({})).toBeNull()
+  })
+
+  it('reads basic auth, token auth, queue and timeout', () => {
+    expect(rtConfigFromEnv({ RT_URL: 'https://rt.example/REST/2.0/', RT_USER: 'forewarn', RT_PASSWORD: 's3cret' })).toEqual({
+      url: 'https://rt.example', auth: { kind: 'basic', user: 'forewarn', password: 's3cret' }, queue: 'General', timeoutMs: 10_000,
+    })
+    expect(rtConfigFromEnv({ RT_URL: 'http://127.0.0.1:8080', RT_TOKEN: '1-14-abc', RT_QUEUE: 'Field Service', RT_TIMEOUT_MS: '2500' })).toEqual({
+      url: 'http://127.0.0.1:8080', auth: { kind: 'token', token: '1-14-abc' }, queue: 'Field Service', timeoutMs: 2_500,
+    })
+  })
+
+  it('fails with a clear CONFIG error when set up half or wrong', () => {
+    const cases: Array<[Record<string, string>, RegExp]> = [
+      [{ RT_USER: 'u', RT_PASSWORD: 'p' }, /RT_URL is required/],
+      [{ RT_URL: 'not a url', RT_TOKEN: 't' }, /RT_URL is not a URL/],
+      [{ RT_URL: 'ftp://rt', RT_TOKEN: 't' }, /http\(s\)/],
+      [{ RT_URL: 'http://rt' }, /no credentials/],
+      [{ RT_URL: 'http://rt', RT_USER: 'u' }, /RT_PASSWORD is not/],
+      [{ RT_URL: 'http://rt', RT_PASSWORD: 'p' }, /RT_USER is not/],
+      [{ RT_URL: 'http://rt', RT_TOKEN: 't', RT_USER: 'u', RT_PASSWORD: 'p' }, /not both/],
+      [{ RT_URL: 'http://rt', RT_TOKEN: 't', RT_TIMEOUT_MS: 'soon' }, /RT_TIMEOUT_MS/],
+    ]
+    for (const [env, message] of cases) {
+      expect(() => rtConfigFromEnv(env)).toThrow(message)
+      expect(() => rtConfigFromEnv(env)).toThrow(expect.objectContaining({ code: ErrorCode.CONFIG }))
+    }
+  })
+})
+
+describe('RT ticket text', () => {
+  const t = sampleTicket('tk-abcdefghijkl')
+
+  it('puts id, fault and serial in the subject, and finds the id again', () => {
+    expect(rtSubject(t)).toBe('[Forewarn tk-abcdefghijkl] REF-CFAN Condenser fan failure — serial SIM-00005')
+    expect(ticketIdFromSubject(rtSubject(t))).toBe('tk-abcdefghijkl')
+    expect(ticketIdFromSubject('Re: [Forewarn tk-x] …')).toBeNull()
+    expect(ticketIdFromSubject('printer on fire')).toBeNull()
+  })
+
+  it('gives the technician coverage, evidence, parts, deadlines and links', () => {
+    const body = rtBody(t)
+    for (const needle of [
+      'priority P1', 'Serial:          SIM-00005', 'Owner ref:       CUST-1042', 'Who pays:        manufacturer (warranty repair)',
+      'Code:            REF-CFAN — Condenser fan failure', 'condenser_fan_current_a = 0.05 (baseline 0.42, -9.3 spreads, trend -0.08/day)',
+      'Health score:    31/100', 'about 36 h (between 20 h and 60 h)', `On site by:      ${t.sla.respondBy}`,
+      'Health record:   http://forewarn.test/devices/ref-sim00005aaaa',
+    ]) expect(body).toContain(needle)
+    for (const p of t.parts) expect(body).toContain(`  - ${p.partNumber}  ${p.name}`)
+    expect(t.parts.length).toBeGreaterThan(0)
+  })
+
+  it('quotes TicketSQL strings and maps RT statuses', () => {
+    expect(ticketSqlString("it's \\ here")).toBe("'it\\'s \\\\ here'")
+    expect([rtStatusMap.open, rtStatusMap.stalled, rtStatusMap.resolved, rtStatusMap.rejected, rtStatusMap.new])
+      .toEqual(['acknowledged', 'scheduled', 'resolved', 'cancelled', undefined])
+  })
+})
