@@ -14,6 +14,14 @@ const Transition = Type.Object({
   note: Type.Optional(Type.String({ maxLength: 2000 })),
 }, { additionalProperties: false })
 
+const FeedItem = Type.Object({
+  id: Type.String({ description: 'event id: receivers dedupe by it' }),
+  event: Type.Enum(['ticket.created', 'ticket.updated']),
+  ticketId: Type.String(),
+  at: Type.String(),
+  ticket: TicketSchema,
+})
+
 export const recordRoutes: FastifyPluginAsyncTypebox = async (app) => {
   const store = app.store
 
@@ -34,6 +42,19 @@ export const recordRoutes: FastifyPluginAsyncTypebox = async (app) => {
       response: { 200: pageOf(TicketSchema), ...errors },
     },
   }, async (req) => store.listTickets({ limit: req.query.limit ?? 100, after: req.query.after, deviceId: req.query.deviceId, state: req.query.state }))
+
+  app.get('/tickets/feed', {
+    config: { scope: 'read' },
+    schema: {
+      tags: ['tickets'], security: bearer,
+      summary: 'Pull feed of ticket events (created, updated) in commit order, for systems Forewarn cannot reach',
+      querystring: PageQuery,
+      response: { 200: pageOf(FeedItem), ...errors },
+    },
+  }, async (req) => {
+    const page = await store.listOutbox({ limit: req.query.limit ?? 100, after: req.query.after, adapter: 'feed' })
+    return { items: page.items.map((o) => ({ id: o.id, event: o.event, ticketId: o.ticketId, at: o.createdAt, ticket: o.payload })), next: page.next }
+  })
 
   app.get('/tickets/:id', {
     config: { scope: 'read' },

@@ -9,6 +9,7 @@ import type { Device, DetectorEvent, WarningState, TicketState } from '../../dom
 import { buildTicket, escalateTicket, joinWarning, mergeTarget, opensTicket, ticketTransitions, type TicketPolicy } from '../ticket-policy.ts'
 import { decodeSeqCursor, encodeCursor, pageSize } from './cursor.ts'
 import type { HistoryTable } from './history.ts'
+import { FEED } from './outbox.ts'
 import { newOutboxId, newTicketId } from './ids.ts'
 import { toOutbox, toTicket, toWarning, type OutboxDbRow, type TicketRow, type WarningRow } from './rows.ts'
 import type { ApplyResult, OutboxRow, Page, PageOptions, StoredWarning, TicketRecord, TicketTransition } from './types.ts'
@@ -21,6 +22,8 @@ export interface EventsDeps {
   publicUrl: () => string
   getDevice: (id: string) => Device | null
   healthScore: (deviceId: string) => number | null
+  /** Delivery adapters that get one outbox job per ticket change. */
+  adapters: readonly string[]
 }
 
 const closedStates: readonly TicketState[] = ['resolved', 'cancelled']
@@ -47,8 +50,9 @@ export class EventsTable {
       updateTicket: db.prepare('UPDATE tickets SET state = ?, record = ? WHERE id = ?'),
       listTickets: db.prepare(`SELECT * FROM tickets WHERE n > :after AND (:device IS NULL OR device_id = :device)
         AND (:state IS NULL OR state = :state) ORDER BY n LIMIT :limit`),
-      insertOutbox: db.prepare('INSERT INTO outbox (id, ticket_id, event, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?)'),
-      listOutbox: db.prepare('SELECT * FROM outbox WHERE n > :after AND (:ticket IS NULL OR ticket_id = :ticket) ORDER BY n LIMIT :limit'),
+      insertOutbox: db.prepare('INSERT INTO outbox (id, ticket_id, adapter, event, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      listOutbox: db.prepare(`SELECT * FROM outbox WHERE n > :after AND (:ticket IS NULL OR ticket_id = :ticket)
+        AND (:adapter IS NULL OR adapter = :adapter) ORDER BY n LIMIT :limit`),
     }
   }
 
@@ -136,7 +140,7 @@ export class EventsTable {
       id: newTicketId(), device, event, detectedAtMs, nowMs, healthScore: this.d.healthScore(device.id), publicUrl: this.d.publicUrl(),
     })
     this.s.insertTicket.run(ticket.id, device.id, warning.id, ticket.state, nowMs, JSON.stringify(ticket))
-    this.s.insertOutbox.run(newOutboxId(), ticket.id, 'ticket.created', JSON.stringify(ticket), nowMs, nowIso)
+    this.enqueue(ticket, 'ticket.created', nowMs)
     this.s.linkTicket.run(ticket.id, warning.id)
     this.d.history.append(device.id, nowIso, 'ticket.opened', {
       ticketId: ticket.id, episodeId: warning.id, faultCode: warning.faultCode, priority: ticket.priority, coverage: ticket.warranty.coverage,
@@ -146,7 +150,14 @@ export class EventsTable {
 
   private saveTicket(t: TicketRecord, event: OutboxRow['event'], nowMs: number): void {
     this.s.updateTicket.run(t.state, JSON.stringify(t), t.id)
-    this.s.insertOutbox.run(newOutboxId(), t.id, event, JSON.stringify(t), nowMs, new Date(nowMs).toISOString())
+    this.enqueue(t, event, nowMs)
+  }
+
+  /** The feed row plus one delivery job per configured adapter, in the caller's transaction. */
+  private enqueue(t: TicketRecord, event: OutboxRow['event'], nowMs: number): void {
+    const payload = JSON.stringify(t)
+    const at = new Date(nowMs).toISOString()
+    for (const adapter of [FEED, ...this.d.adapters]) this.s.insertOutbox.run(newOutboxId(), t.id, adapter, event, payload, nowMs, at)
   }
 
   /** Run inside a transaction. */
@@ -188,9 +199,11 @@ export class EventsTable {
     return page(rows, limit, toTicket)
   }
 
-  listOutbox(opts: PageOptions & { ticketId?: string | undefined }): Page<OutboxRow> {
+  listOutbox(opts: PageOptions & { ticketId?: string | undefined; adapter?: string | undefined }): Page<OutboxRow> {
     const limit = pageSize(opts.limit)
-    const rows = this.s.listOutbox.all({ after: decodeSeqCursor(opts.after), ticket: opts.ticketId ?? null, limit: limit + 1 }) as OutboxDbRow[]
+    const rows = this.s.listOutbox.all({
+      after: decodeSeqCursor(opts.after), ticket: opts.ticketId ?? null, adapter: opts.adapter ?? null, limit: limit + 1,
+    }) as OutboxDbRow[]
     return page(rows, limit, toOutbox)
   }
 }

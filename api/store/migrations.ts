@@ -103,6 +103,15 @@ export const migrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    id: 2,
+    name: 'outbox jobs per delivery adapter',
+    sql: `
+      ALTER TABLE outbox ADD COLUMN adapter TEXT NOT NULL DEFAULT 'feed';
+      ALTER TABLE outbox ADD COLUMN external_ref TEXT;
+      CREATE INDEX outbox_adapter ON outbox(adapter, n);
+    `,
+  },
 ]
 
 export function migrate(db: Database, list: readonly Migration[] = migrations): number[] {

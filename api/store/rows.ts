@@ -54,15 +54,19 @@ export interface TicketRow { n: number; id: string; state: string; record: strin
 export const toTicket = (r: TicketRow): TicketRecord => JSON.parse(r.record) as TicketRecord
 
 export interface OutboxDbRow {
-  n: number; id: string; ticket_id: string; event: string; payload: string; state: string; attempts: number; created_at: string
+  n: number; id: string; ticket_id: string; adapter: string; event: string; payload: string; state: string; attempts: number; created_at: string
+  last_error: string | null; external_ref: string | null
 }
 
 export const toOutbox = (r: OutboxDbRow): OutboxRow => ({
   id: r.id,
   ticketId: r.ticket_id,
+  adapter: r.adapter,
   event: r.event as OutboxRow['event'],
   payload: JSON.parse(r.payload) as TicketRecord,
   state: r.state as OutboxRow['state'],
   attempts: r.attempts,
+  lastError: r.last_error,
+  externalRef: r.external_ref,
   createdAt: r.created_at,
 })

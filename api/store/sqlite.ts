@@ -15,6 +15,7 @@ import { EventsTable } from './events.ts'
 import { HistoryTable } from './history.ts'
 import { digestEquals, keyedDigest, newApiKey, newDeviceId, newKeyId, newPassword } from './ids.ts'
 import { migrate } from './migrations.ts'
+import { FEED, sqliteOutboxPort } from './outbox.ts'
 import { toDevice, type DeviceRow } from './rows.ts'
 import type { ApiKeyIdentity, Credentials, HealthRecord, NewDevice, Scope, Store, StoreCounts, StoreOptions } from './types.ts'
 
@@ -90,6 +91,7 @@ class SqliteStore implements Store {
       publicUrl: () => this.publicUrl,
       getDevice: (id) => this.getDevice(id),
       healthScore: (id) => this.healthCore(id)?.core.overall ?? null,
+      adapters: [...new Set(opts.deliveryAdapters ?? [])].filter((a) => a !== FEED),
     })
   }
 
@@ -227,6 +229,7 @@ class SqliteStore implements Store {
   getTicket(id: string) { return this.events.getTicket(id) }
   transitionTicket(id: string, change: Parameters<Store['transitionTicket']>[1]) { return this.tx(() => this.events.transition(id, change)) }
   listOutbox(opts: Parameters<Store['listOutbox']>[0]) { return this.events.listOutbox(opts) }
+  outboxPort(opts?: { leaseMs?: number }) { return sqliteOutboxPort(this.db, opts) }
 
   history(deviceId: string, opts: { limit: number; after?: string | undefined }) {
     if (this.getDevice(deviceId) === null) throw new ForewarnError(ErrorCode.NOT_FOUND, `no device ${deviceId}`)

@@ -7,6 +7,7 @@
 import type { ConnectionState, Device, DetectorEvent, HealthCore, TicketState, WarningRecord, WarningState } from '../../domain/index.ts'
 import type { Credentials, HealthRecord, HistoryEntry, NewDevice, Scope, TicketRecord, VerifyResult } from '../schemas.ts'
 import type { TicketPolicy } from '../ticket-policy.ts'
+import type { OutboxPort } from '../delivery/types.ts'
 
 export type { Credentials, HealthRecord, HistoryEntry, NewDevice, Scope, TicketRecord, VerifyResult }
 
@@ -40,10 +41,14 @@ export interface ApplyResult {
 export interface OutboxRow {
   id: string
   ticketId: string
+  /** 'feed' rows make the pull feed; other rows are jobs of that delivery adapter. */
+  adapter: string
   event: 'ticket.created' | 'ticket.updated'
   payload: TicketRecord
   state: 'pending' | 'delivered' | 'dead'
   attempts: number
+  lastError: string | null
+  externalRef: string | null
   createdAt: string
 }
 
@@ -75,6 +80,8 @@ export interface StoreOptions {
   publicUrl?: string | undefined
   /** Ticket policy; defaults from ticket-policy.ts. */
   ticketPolicy?: Partial<TicketPolicy> | undefined
+  /** Delivery adapter names (e.g. 'rt', 'webhook'): each ticket change gets one outbox job per adapter. */
+  deliveryAdapters?: readonly string[] | undefined
   /** Wall clock (ms); injected in tests. */
   now?: (() => number) | undefined
 }
@@ -106,7 +113,9 @@ export interface Store {
   listTickets(opts: PageOptions & { deviceId?: string | undefined; state?: TicketState | undefined }): Page<TicketRecord>
   getTicket(id: string): TicketRecord | null
   transitionTicket(id: string, change: TicketTransition): TicketRecord
-  listOutbox(opts: PageOptions & { ticketId?: string | undefined }): Page<OutboxRow>
+  listOutbox(opts: PageOptions & { ticketId?: string | undefined; adapter?: string | undefined }): Page<OutboxRow>
+  /** The outbox as the delivery worker's port; jobs of configured adapters only. */
+  outboxPort(opts?: { leaseMs?: number }): OutboxPort
 
   history(deviceId: string, opts: PageOptions): Page<HistoryEntry>
   verifyHistory(deviceId: string): VerifyResult

@@ -105,6 +105,11 @@ describe('api', () => {
     const back = await app.inject({ method: 'POST', url: `/tickets/${applied.ticket!.id}/transitions`, headers: auth(writer), payload: { state: 'open' } })
     expect(back.statusCode).toBe(409)
 
+    const feed = (await app.inject({ url: '/tickets/feed?limit=1', headers: auth(admin) })).json() as { items: Array<{ event: string; ticket: { state: string } }>; next: string }
+    expect(feed.items.map((i) => [i.event, i.ticket.state])).toEqual([['ticket.created', 'open']])
+    const feed2 = (await app.inject({ url: `/tickets/feed?after=${feed.next}`, headers: auth(admin) })).json() as { items: Array<{ event: string; ticket: { state: string } }>; next: null }
+    expect(feed2).toMatchObject({ items: [{ event: 'ticket.updated', ticket: { state: 'acknowledged' } }], next: null })
+
     const hist = (await app.inject({ url: `/devices/${device.id}/history`, headers: auth(admin) })).json() as { items: Array<{ kind: string }> }
     expect(hist.items.map((e) => e.kind)).toEqual(['device.provisioned', 'warning.raised', 'ticket.opened', 'ticket.acknowledged'])
     expect((await app.inject({ url: `/devices/${device.id}/history/verify`, headers: auth(admin) })).json()).toEqual({ ok: true, entries: 4 })
@@ -116,7 +121,7 @@ describe('api', () => {
     const doc = r.json() as { paths: Record<string, unknown>; components: { securitySchemes: Record<string, unknown> } }
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/devices', '/devices/{id}', '/devices/{id}/credentials', '/devices/{id}/history', '/devices/{id}/history/verify',
-      '/devices/{id}/revoke', '/healthz', '/readyz', '/tickets', '/tickets/{id}', '/tickets/{id}/transitions', '/warnings',
+      '/devices/{id}/revoke', '/healthz', '/readyz', '/tickets', '/tickets/feed', '/tickets/{id}', '/tickets/{id}/transitions', '/warnings',
     ])
     expect(doc.components.securitySchemes.bearer).toEqual({ type: 'http', scheme: 'bearer' })
     expect((await app.inject({ url: '/docs' })).statusCode).toBeLessThan(400)

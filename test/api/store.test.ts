@@ -50,3 +50,43 @@ describe('sqlite file store', () => {
     expect(b.verifyHistory(device.id)).toEqual({ ok: true, entries: 3 })
   })
 })
+
+describe('sqlite outbox as the delivery port', () => {
+  it('one job per adapter per ticket change; the real worker delivers, retries and dead-letters them', async () => {
+    const { createDeliveryWorker } = await import('../../api/delivery/worker.ts')
+    const { ErrorCode, ForewarnError } = await import('../../domain/index.ts')
+    let clock = Date.parse('2026-01-01T00:00:00Z')
+    const store = openStore({ dataDir: null, deliveryAdapters: ['ok', 'flaky'], now: () => clock })
+    try {
+      const { device } = store.createDevice(fridge)
+      const t = store.applyDetectorEvent(event(device.id), clock).ticket!
+      expect(store.listOutbox({ limit: 10 }).items.map((o) => o.adapter)).toEqual(['feed', 'ok', 'flaky'])
+      const port = store.outboxPort({ leaseMs: 1000 })
+      expect(port.claimDue(clock, 10).map((j) => j.adapter)).toEqual(['ok', 'flaky'])
+      expect(port.claimDue(clock, 10)).toEqual([]) // leased
+      clock += 1000
+      const delivered: string[] = []
+      const worker = createDeliveryWorker({
+        outbox: port, maxAttempts: 2, baseDelayMs: 1, maxDelayMs: 1, pollMs: 10, now: () => clock, random: () => 0,
+        adapters: [
+          { name: 'ok', deliver: async (tk, ctx) => { delivered.push(`${tk.id}/${ctx.idempotencyKey}`); return { externalRef: 'RT-7' } } },
+          { name: 'flaky', deliver: async () => { throw new ForewarnError(ErrorCode.DELIVERY, 'down', { retriable: true }) } },
+        ],
+      })
+      await worker.runOnce()
+      clock += 1000
+      await worker.runOnce()
+      const rows = store.listOutbox({ limit: 10 }).items
+      expect(rows.map((o) => [o.adapter, o.state])).toEqual([['feed', 'pending'], ['ok', 'delivered'], ['flaky', 'dead']])
+      expect(rows[1]!.externalRef).toBe('RT-7')
+      expect(delivered).toEqual([`${t.id}/${rows[1]!.id}`])
+      const dead = port.listDead(10)
+      expect(dead.items.map((j) => [j.adapter, j.lastError])).toEqual([['flaky', expect.stringContaining('down')]])
+      expect(port.replayDead(dead.items[0]!.id)).toBe(true)
+      expect(port.replayDead(dead.items[0]!.id)).toBe(false)
+      expect(port.claimDue(clock, 10).map((j) => [j.adapter, j.attempts])).toEqual([['flaky', 0]])
+    } finally {
+      store.close()
+    }
+  })
+})
