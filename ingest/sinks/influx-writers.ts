@@ -106,11 +106,12 @@ export function createV1Writer(cfg: Extract<InfluxConfig, { api: 'v1' }>, timeou
   }
 }
 
-export function createV2Writer(cfg: Extract<InfluxConfig, { api: 'v2' }>, timeoutMs: number): InfluxWriter {
+/** `maxLines`: the largest batch we send; the library preallocates its buffer to that size. */
+export function createV2Writer(cfg: Extract<InfluxConfig, { api: 'v2' }>, timeoutMs: number, maxLines: number): InfluxWriter {
   const client = new InfluxDB({ url: cfg.url, token: cfg.token || undefined, timeout: timeoutMs })
   // One attempt per flush: no library retries, no library buffer; a failure rejects flush().
   const api: WriteApi = client.getWriteApi(cfg.org, cfg.bucket, 'ms', {
-    batchSize: Number.MAX_SAFE_INTEGER,
+    batchSize: maxLines + 1,
     flushInterval: 0,
     maxRetries: 0,
     maxBufferLines: Number.MAX_SAFE_INTEGER,
@@ -119,6 +120,12 @@ export function createV2Writer(cfg: Extract<InfluxConfig, { api: 'v2' }>, timeou
   })
 
   async function write(lines: readonly string[]): Promise<void> {
+    // A spool written with a larger batch size by an earlier run goes out in pieces.
+    for (let i = maxLines; i < lines.length; i += maxLines) await writeOnce(lines.slice(i - maxLines, i))
+    await writeOnce(lines.length > maxLines ? lines.slice(Math.floor((lines.length - 1) / maxLines) * maxLines) : lines)
+  }
+
+  async function writeOnce(lines: readonly string[]): Promise<void> {
     api.writeRecords(lines as string[])
     try {
       await api.flush()
@@ -149,6 +156,6 @@ export function createV2Writer(cfg: Extract<InfluxConfig, { api: 'v2' }>, timeou
   }
 }
 
-export function createWriter(cfg: InfluxConfig, timeoutMs: number): InfluxWriter {
-  return cfg.api === 'v1' ? createV1Writer(cfg, timeoutMs) : createV2Writer(cfg, timeoutMs)
+export function createWriter(cfg: InfluxConfig, timeoutMs: number, maxLines: number): InfluxWriter {
+  return cfg.api === 'v1' ? createV1Writer(cfg, timeoutMs) : createV2Writer(cfg, timeoutMs, maxLines)
 }

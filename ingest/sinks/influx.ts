@@ -86,7 +86,7 @@ export async function createInfluxSink(config: InfluxConfig, opts: InfluxSinkOpt
   const random = o.random ?? Math.random
   const name = o.name
   const m = sinkMetrics(o.registry)
-  const writer = o.writer ?? createWriter(config, o.requestTimeoutMs)
+  const writer = o.writer ?? createWriter(config, o.requestTimeoutMs, o.batchSize)
   const spool: Spool | null = o.spoolDir === null ? null : await openSpool(o.spoolDir)
 
   let queue: string[] = []
