@@ -9,6 +9,7 @@ import { storePlugin } from './plugins/store.ts'
 import { errorsPlugin } from './plugins/errors.ts'
 import { authPlugin } from './plugins/auth.ts'
 import { docsPlugin } from './plugins/docs.ts'
+import { defaultRateLimit, rateLimitPlugin, type RateLimitOptions } from './plugins/rate-limit.ts'
 import { healthRoutes, type Readiness } from './routes/health.ts'
 import { deviceRoutes } from './routes/devices.ts'
 import { recordRoutes } from './routes/records.ts'
@@ -20,6 +21,8 @@ export interface ApiDeps {
   /** Base URL clients reach the API at; used in ticket links. Learnt from the listener when absent. */
   publicUrl?: string | undefined
   extraRoutes?: FastifyPluginAsync[]
+  /** Per-client limits; `{ max: 0 }` turns them off. */
+  rateLimit?: RateLimitOptions
 }
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
@@ -40,6 +43,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
 
   await app.register(storePlugin, { store: deps.store })
   await app.register(errorsPlugin)
+  await app.register(rateLimitPlugin, deps.rateLimit ?? defaultRateLimit)
   await app.register(authPlugin)
   await app.register(docsPlugin)
   await app.register(healthRoutes, { readiness: deps.readiness })

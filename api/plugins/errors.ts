@@ -14,6 +14,7 @@ const statusOf: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ErrorCode.UNKNOWN_DEVICE]: 404,
   [ErrorCode.NOT_FOUND]: 404,
   [ErrorCode.CONFLICT]: 409,
+  [ErrorCode.RATE_LIMITED]: 429,
   [ErrorCode.STORE]: 503,
   [ErrorCode.DELIVERY]: 502,
 }
@@ -35,7 +36,7 @@ export const errorsPlugin = fp(async (app) => {
       req.log.error({ err }, 'request failed')
       return reply.code(status).send(errorBody(ErrorCode.INTERNAL, 'internal error'))
     }
-    return reply.code(status).send(errorBody(status === 429 ? 'FOREWARN_ERR_RATE_LIMITED' : ErrorCode.BAD_PAYLOAD, err.message))
+    return reply.code(status).send(errorBody(status === 429 ? ErrorCode.RATE_LIMITED : ErrorCode.BAD_PAYLOAD, err.message))
   })
   app.setNotFoundHandler((req, reply) => {
     reply.code(404).send(errorBody(ErrorCode.NOT_FOUND, `no route ${req.method} ${req.url.split('?')[0]}`))

@@ -115,6 +115,21 @@ describe('api', () => {
     expect((await app.inject({ url: `/devices/${device.id}/history/verify`, headers: auth(admin) })).json()).toEqual({ ok: true, entries: 4 })
   })
 
+  it('limits requests per API key with a 429 in the error shape; probes are exempt', async () => {
+    const limited = await buildApi({ store, rateLimit: { max: 2, windowMs: 60_000 } })
+    try {
+      const codes: number[] = []
+      for (let i = 0; i < 3; i++) codes.push((await limited.inject({ url: '/warnings', headers: auth(admin) })).statusCode)
+      expect(codes).toEqual([200, 200, 429])
+      const r = await limited.inject({ url: '/warnings', headers: auth(admin) })
+      expect((r.json() as { error: { code: string } }).error.code).toBe('FOREWARN_ERR_RATE_LIMITED')
+      expect((await limited.inject({ url: '/warnings', headers: auth(store.createApiKey(['read']).key) })).statusCode).toBe(200)
+      for (let i = 0; i < 3; i++) expect((await limited.inject({ url: '/healthz' })).statusCode).toBe(200)
+    } finally {
+      await limited.close()
+    }
+  })
+
   it('serves the OpenAPI document with every route and the bearer scheme', async () => {
     const r = await app.inject({ url: '/docs/json' })
     expect(r.statusCode).toBe(200)
