@@ -33,7 +33,16 @@ export function createMemoryOutbox(opts: { leaseMs?: number } = {}): MemoryOutbo
     rows: () => rows,
     get: byId,
     claimDue(nowMs, limit) {
-      const due = rows.filter((r) => r.state === 'pending' && r.nextAttemptAtMs <= nowMs).slice(0, limit)
+      // A job waiting for its retry holds back the newer jobs of its ticket and adapter (see OutboxPort).
+      const waiting = new Set<string>()
+      const due: MemoryJobRow[] = []
+      for (const r of rows) {
+        if (r.state !== 'pending' || due.length >= limit) continue
+        const key = `${r.job.ticketId}\u0000${r.job.adapter}`
+        if (waiting.has(key)) continue
+        if (r.nextAttemptAtMs <= nowMs) due.push(r)
+        else waiting.add(key)
+      }
       // A lease keeps a second worker off the job while this one delivers it.
       if (leaseMs > 0) for (const r of due) r.nextAttemptAtMs = nowMs + leaseMs
       return due.map((r) => ({ ...r.job }))

@@ -76,7 +76,11 @@ export interface DeadJob extends OutboxJob {
  * never deliver one job at the same moment.
  */
 export interface OutboxPort {
-  /** Pending jobs whose next attempt is due at `nowMs`, oldest first, at most `limit`. */
+  /**
+   * Pending jobs whose next attempt is due at `nowMs`, oldest first, at most `limit` — except a job
+   * while an older pending job of the same ticket and adapter is not yet due: changes of one ticket
+   * reach each target in order (a dead job no longer holds the others back).
+   */
   claimDue(nowMs: number, limit: number): OutboxJob[]
   markDelivered(jobId: string, externalRef: string | null, nowMs: number): void
   /** Keeps the job pending with `attempts` failures, due again at `nextAttemptAtMs`. */

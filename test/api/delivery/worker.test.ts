@@ -134,6 +134,19 @@ describe('delivery worker', () => {
     expect(t.calls.filter((c) => c.ticketId === 'tk-a').map((c) => c.ctx.idempotencyKey)).toEqual([first.id, first.id, second.id])
   })
 
+  it('a later change of a ticket waits while the earlier one backs off, and never overtakes it', async () => {
+    const t = setup(['retry', 'retry', 'ok', 'ok'], { random: () => 0.999 })
+    const first = t.outbox.enqueue(sampleTicket('tk-a'), 'test', t.now())
+    await t.worker.runOnce()
+    const second = t.outbox.enqueue(sampleTicket('tk-a'), 'test', t.now(), 'ticket.updated')
+    expect(await t.worker.runOnce()).toMatchObject({ claimed: 0 })
+    t.advance(t.outbox.get(first.id)!.nextAttemptAtMs - t.now())
+    expect(await t.worker.runOnce()).toMatchObject({ claimed: 2, retried: 1, deferred: 1 })
+    t.advance(t.outbox.get(first.id)!.nextAttemptAtMs - t.now())
+    expect(await t.worker.runOnce()).toMatchObject({ claimed: 2, delivered: 2 })
+    expect(t.calls.map((c) => c.ctx.idempotencyKey)).toEqual([first.id, first.id, first.id, second.id])
+  })
+
   it('start() polls until stop(), which waits for the run in flight', async () => {
     const outbox = createMemoryOutbox()
     const { adapter } = scripted('test', [])
