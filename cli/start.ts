@@ -191,12 +191,15 @@ export async function startForewarn(config: StartConfig, log: Logger): Promise<R
       if (fleet) await fleet.stop()
       await broker?.close()
       await app.close()
-      await ingest.close()
       clearInterval(healthTimer)
       clearInterval(checkpointTimer)
       clearInterval(offlineTimer)
       flushHealth()
       checkpoint()
+      // close() dispatches what is still committed but unprocessed; those rows are after the
+      // last checkpoint, so a restart replays them into the restored detector (effects are idempotent).
+      await ingest.close()
+      flushHealth()
       store.close()
     },
   }

@@ -24,7 +24,7 @@ async function api<T>(run: Running, path: string, init: RequestInit = {}): Promi
   return { status: res.status, body: (await res.json()) as T }
 }
 
-interface Ticket { id: string; deviceId: string; faultCode: string; state: string }
+interface Ticket { id: string; deviceId: string; fault: { code: string }; state: string }
 interface Warning { id: string; deviceId: string; faultCode: string; state: string }
 interface Page<T> { items: T[]; next: string | null }
 
@@ -82,7 +82,7 @@ describe('end to end on the embedded defaults', () => {
       const { body } = await api<Page<Ticket>>(run!, `/tickets?deviceId=${faulty.deviceId}`)
       return body.items.length > 0 ? body.items : undefined
     }, 30_000)
-    expect(ticket.map((t) => t.faultCode)).toEqual([faultCode])
+    expect(ticket.map((t) => t.fault.code)).toEqual([faultCode])
 
     const { body: all } = await api<Page<Ticket>>(run, '/tickets')
     expect(all.items.filter((t) => t.deviceId !== faulty.deviceId)).toEqual([])
