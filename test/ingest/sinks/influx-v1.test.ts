@@ -1,7 +1,9 @@
 /** The v1 write path against a real InfluxDB 1.6 on loopback: exactly N points, through outages and restarts. */
+import { spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest'
 import type { TelemetrySink } from '../../../ingest/sink.ts'
 import type { InfluxConfig } from '../../../ingest/sinks/influx-config.ts'
@@ -121,5 +123,50 @@ describeService('influxdb', 'InfluxDB sink, v1 API, against InfluxDB 1.6', () =>
     const second = await sink(cfg, { spoolDir: dir })
     await until('replayed', () => second.state().pending === 0, 20_000)
     expect(await count(cfg.database)).toBe(1500)
+  })
+
+  it('replays what a SIGKILLed process had flushed to its spool', async () => {
+    const cfg = await freshDatabase()
+    const dir = spoolDir()
+    await db.halt()
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./crash-child.ts', import.meta.url)),
+      JSON.stringify({ ...cfg, spoolDir: dir, count: 2500 })], { stdio: ['ignore', 'pipe', 'inherit'] })
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)))
+    let out = ''
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()))
+    await until('child flushed to its spool', () => out.includes('FLUSHED'), 30_000)
+    expect(JSON.parse(out.slice(out.indexOf('{')))).toMatchObject({ state: 'spooling', pending: 2500 })
+    child.kill('SIGKILL')
+    expect(await exited).toBe('SIGKILL')
+    await db.resume()
+    const again = await sink(cfg, { spoolDir: dir })
+    await until('replayed', () => again.state().pending === 0, 20_000)
+    expect(await count(cfg.database)).toBe(2500)
+  })
+
+  it('writes health, warnings, ticket events and pipeline points that InfluxQL reads back', async () => {
+    const cfg = await freshDatabase()
+    const s = await sink(cfg)
+    const tags = { type: 'refrigerator', model: 'RF-100', region: 'north' }
+    const core = { overall: 64, status: 'warning' as const, components: { compressor: { score: 40, reason: 'r' }, door_seal: { score: 95, reason: 'ok' } },
+      usage: { runningHours: 1, cycles: 2, doorOpenings: 3 }, lastEventTime: 1, warmingUp: false }
+    s.writeHealth('dev-1', tags, core, 1_000)
+    s.writeWarning({ kind: 'warning.raised', deviceId: 'dev-1', episodeId: 'dev-1:RF-E2:1', faultCode: 'RF-E2', component: 'compressor', severity: 'warning',
+      eventTime: 900, message: 'current rising', evidence: [], rul: { medianHours: 48, lowHours: 20, highHours: 90 }, source: 'detector' }, tags, 1_000)
+    s.writeTicketEvent({ ticketId: 'T-1', deviceId: 'dev-1', type: 'refrigerator', faultCode: 'RF-E2', priority: 'P2', event: 'opened', state: 'open', slaState: 'on_time', atMs: 2_000 })
+    s.writePipeline('ingest', { accepted: 10, rejected: 1, lag_ms: 12.5 }, 3_000)
+    await s.flush()
+    const q = (x: string): Promise<unknown[]> => db.query(x.replace('FROM ', `FROM "${cfg.database}"..`))
+    expect(await q(`SELECT score, status FROM health WHERE component = 'overall'`)).toEqual([{ name: 'health', time: 1000, score: 64, status: 'warning' }])
+    expect(await q(`SELECT count(score) FROM health WHERE device_id = 'dev-1'`)).toEqual([{ name: 'health', time: 0, count: 3 }])
+    expect(await q(`SELECT message, episode_id, rul_hours_median FROM warnings WHERE fault_code = 'RF-E2' AND event = 'raised'`)).toEqual([
+      { name: 'warnings', time: 1000, message: 'current rising', episode_id: 'dev-1:RF-E2:1', rul_hours_median: 48 },
+    ])
+    expect(await q(`SELECT ticket_id, state, sla_state FROM tickets WHERE priority = 'P2'`)).toEqual([
+      { name: 'tickets', time: 2000, ticket_id: 'T-1', state: 'open', sla_state: 'on_time' },
+    ])
+    expect(await q(`SELECT accepted, rejected, lag_ms FROM pipeline WHERE stage = 'ingest'`)).toEqual([
+      { name: 'pipeline', time: 3000, accepted: 10, rejected: 1, lag_ms: 12.5 },
+    ])
   })
 })
