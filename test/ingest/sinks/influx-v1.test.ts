@@ -33,10 +33,10 @@ describeService('influxdb', 'InfluxDB sink, v1 API, against InfluxDB 1.6', () =>
   })
 
   /** Each test writes into its own fresh database so counts are its own. */
-  async function freshDatabase(): Promise<InfluxConfig> {
+  async function freshDatabase(): Promise<Extract<InfluxConfig, { api: 'v1' }>> {
     const name = `t${++measurementDb}`
     await db.query(`CREATE DATABASE "${name}"`)
-    return { api: 'v1', url: db.url, database: name, ...auth }
+    return { api: 'v1' as const, url: db.url, database: name, ...auth }
   }
 
   async function sink(config: InfluxConfig, o: Partial<InfluxSinkOptions> = {}): Promise<TelemetrySink> {
