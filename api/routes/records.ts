@@ -4,6 +4,7 @@ import Type from 'typebox'
 import { ErrorCode, ForewarnError } from '../../domain/index.ts'
 import { ErrorSchema, PageQuery, TicketSchema, TicketStateSchema, WarningSchema, WarningStateSchema, pageOf } from '../schemas.ts'
 import { bearer, errors, IdParam } from './common.ts'
+import { ticketTimeline, TimelineSchema } from '../services/timeline.ts'
 
 const Filter = Type.Object({ deviceId: Type.Optional(Type.String({ maxLength: 64 })) })
 
@@ -13,6 +14,8 @@ const Transition = Type.Object({
   partNumber: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
   note: Type.Optional(Type.String({ maxLength: 2000 })),
 }, { additionalProperties: false })
+
+const MAX_HISTORY_PAGES = 100
 
 const FeedItem = Type.Object({
   id: Type.String({ description: 'event id: receivers dedupe by it' }),
@@ -63,6 +66,26 @@ export const recordRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const t = await store.getTicket(req.params.id)
     if (t === null) throw new ForewarnError(ErrorCode.NOT_FOUND, `no ticket ${req.params.id}`)
     return t
+  })
+
+  app.get('/tickets/:id/timeline', {
+    config: { scope: 'read' },
+    schema: {
+      tags: ['tickets'], security: bearer, summary: 'States with their times and the SLA clock, in plain words, for a status page',
+      params: IdParam, response: { 200: TimelineSchema, ...errors },
+    },
+  }, async (req) => {
+    const t = await store.getTicket(req.params.id)
+    if (t === null) throw new ForewarnError(ErrorCode.NOT_FOUND, `no ticket ${req.params.id}`)
+    const entries = []
+    let after: string | undefined
+    for (let pages = 0; pages < MAX_HISTORY_PAGES; pages++) {
+      const page = await store.history(t.deviceId, { limit: 1000, after })
+      entries.push(...page.items)
+      if (page.next === null) break
+      after = page.next
+    }
+    return ticketTimeline(t, entries, Date.now())
   })
 
   app.post('/tickets/:id/transitions', {

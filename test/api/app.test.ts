@@ -110,6 +110,9 @@ describe('api', () => {
     const feed2 = (await app.inject({ url: `/tickets/feed?after=${feed.next}`, headers: auth(admin) })).json() as { items: Array<{ event: string; ticket: { state: string } }>; next: null }
     expect(feed2).toMatchObject({ items: [{ event: 'ticket.updated', ticket: { state: 'acknowledged' } }], next: null })
 
+    const tl = (await app.inject({ url: `/tickets/${applied.ticket!.id}/timeline`, headers: auth(admin) })).json() as { steps: Array<{ state: string }> }
+    expect(tl.steps.map((s) => s.state)).toEqual(['open', 'acknowledged'])
+
     const hist = (await app.inject({ url: `/devices/${device.id}/history`, headers: auth(admin) })).json() as { items: Array<{ kind: string }> }
     expect(hist.items.map((e) => e.kind)).toEqual(['device.provisioned', 'warning.raised', 'ticket.opened', 'ticket.acknowledged'])
     expect((await app.inject({ url: `/devices/${device.id}/history/verify`, headers: auth(admin) })).json()).toEqual({ ok: true, entries: 4 })
@@ -136,7 +139,7 @@ describe('api', () => {
     const doc = r.json() as { paths: Record<string, unknown>; components: { securitySchemes: Record<string, unknown> } }
     expect(Object.keys(doc.paths).sort()).toEqual([
       '/devices', '/devices/{id}', '/devices/{id}/credentials', '/devices/{id}/history', '/devices/{id}/history/verify',
-      '/devices/{id}/revoke', '/healthz', '/readyz', '/tickets', '/tickets/feed', '/tickets/{id}', '/tickets/{id}/transitions', '/warnings',
+      '/devices/{id}/revoke', '/healthz', '/readyz', '/tickets', '/tickets/feed', '/tickets/{id}', '/tickets/{id}/timeline', '/tickets/{id}/transitions', '/warnings',
     ])
     expect(doc.components.securitySchemes.bearer).toEqual({ type: 'http', scheme: 'bearer' })
     expect((await app.inject({ url: '/docs' })).statusCode).toBeLessThan(400)
