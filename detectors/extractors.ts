@@ -82,23 +82,41 @@ const refrigerator: Extractor = {
 }
 
 // ─── air conditioner ────────────────────────────────────────────────────────
-// acc: 0 enabledMin, 1 onMin, 2 loadSum, 3 loadN, 4 curSum, 5 curN, 6 presSum, 7 presN, 8 dtSum, 9 dtN,
-//      10 dpSum, 11 dpN, 12 prevOn (carried), 13 onRun (carried)
+// acc: 0 enabledMin, 1 onMin, 2 load-minutes, 3 loadN, 4 curSum, 5 curN, 6 presSum, 7 presN, 8 dtSum, 9 dtN,
+//      10 dpSum, 11 dpN, 12 prevOn (carried), 13 onRun (carried), 14 fanRun minutes (carried),
+//      15 coolΔ, 16 coolMin, 17 warmΔ, 18 warmMin, 19 prevRoom (carried), 20 offRun (carried), 21 repeats, 22 samples
 const airConditioner: Extractor = {
-  features: ['duty_cycle', 'running_current_a', 'refrigerant_pressure_bar', 'delta_t_c', 'filter_dp_pa'],
-  accSlots: 14,
+  features: ['duty_cycle', 'running_current_a', 'refrigerant_pressure_bar', 'delta_t_c', 'filter_dp_pa', 'cooling_capacity_c_per_h'],
+  accSlots: 23,
   mode: 'time',
   add(a, m, dt, gap) {
     const on = num(m, 'compressor_on') >= 0.5
     const fan = num(m, 'indoor_fan_rpm') > 100
     const out = num(m, 'outdoor_temp_c'), sp = num(m, 'setpoint_c')
-    if (gap) a[13] = 0
+    if (gap) { a[13] = 0; a[14] = 0; a[20] = 0 }
     a[13] = on ? a[13]! + 1 : 0
+    a[14] = fan ? a[14]! + dt : 0
+    a[20] = fan && !on ? a[20]! + 1 : 0
+    // Capacity per cycle: the room cools at (capacity − heat gain) while running and warms at the
+    // heat gain while off, so their sum is the capacity whatever the weather.
+    const room = num(m, 'return_air_temp_c')
+    if (!inRange(room, 5, 45)) a[19] = NaN
+    else if (Number.isFinite(a[19]!) && dt <= 2 && a[14]! > 120) {
+      // A sensor that repeats its exact value is stuck: count it, and distrust a window full of it.
+      a[22]! += 1
+      if (room === a[19]) a[21]! += 1
+      else if (a[13]! >= 2) { a[15]! += a[19]! - room; a[16]! += dt }
+      else if (a[20]! >= 2) { a[17]! += room - a[19]!; a[18]! += dt }
+    }
+    if (inRange(room, 5, 45)) a[19] = room
     const w = Math.min(dt, 5)
-    if (fan && inRange(out, -30, 60) && inRange(sp, 10, 35)) {
+    // The pull-down after the unit is switched on depends on how warm the room got meanwhile,
+    // not on the compressor: duty is counted from 2 h after switch-on.
+    if (fan && a[14]! > 120 && inRange(out, -30, 60) && inRange(sp, 10, 35)) {
       a[0]! += w
       if (on) a[1]! += w
-      a[2]! += out - sp
+      // Heat to remove ∝ outdoor − set-point plus internal gains (≈ 1.5 °C); none when it is cool outside.
+      a[2]! += w * Math.max(0, out - sp + 1.5)
       a[3]! += 1
       const dp = num(m, 'filter_dp_pa')
       if (inRange(dp, 1, 500)) { a[10]! += dp; a[11]! += 1 }
@@ -115,13 +133,17 @@ const airConditioner: Extractor = {
     return false
   },
   finish(a, out) {
-    // Duty follows the heat load (outdoor − set-point plus internal gains ≈ 1.5 °C).
-    out[0] = a[0]! >= 180 ? ratio((a[1]! / a[0]!) * 10, a[2]! / Math.max(1, a[3]!) + 1.5, 2) : NaN
+    // Running minutes per unit of heat load (load-minutes), scaled to a 10 °C load.
+    out[0] = a[0]! >= 120 && a[1]! >= 30 ? ratio(a[1]! * 10, a[2]!, 60) : NaN
     out[1] = ratio(a[4]!, a[5]!, 10)
     out[2] = ratio(a[6]!, a[7]!, 10)
     out[3] = ratio(a[8]!, a[9]!, 10)
     out[4] = ratio(a[10]!, a[11]!, 10)
+    const stuck = a[21]! > 0.1 * a[22]!
+    out[5] = !stuck && a[16]! >= 30 && a[18]! >= 30 ? (a[15]! / a[16]! + a[17]! / a[18]!) * 60 : NaN
     a.fill(0, 0, 12)
+    a.fill(0, 15, 19)
+    a.fill(0, 21, 23)
   },
   usage(a, m) {
     const on = num(m, 'compressor_on') >= 0.5
@@ -143,7 +165,8 @@ const waterHeater: Extractor = {
     if (gap || !ok) { a[8] = 0; a[9] = NaN; a[11] = 1e9 }
     if (ok && on && a[8] === 1 && flow === 0 && a[10] === 0 && dt <= 2 && Number.isFinite(a[9]!)) {
       const d = tank - a[9]!
-      if (Math.abs(d) < 5 * dt) { a[0]! += d; a[1]! += dt }
+      // An unchanged reading while heating is a stuck sensor, not a cold element.
+      if (d !== 0 && Math.abs(d) < 5 * dt) { a[0]! += d; a[1]! += dt }
     }
     if (on) {
       const cur = num(m, 'heater_current_a')
@@ -188,26 +211,30 @@ const washingMachine: Extractor = {
     const phase = Math.round(num(m, 'phase'))
     const level = num(m, 'water_level_l'), temp = num(m, 'water_temp_c')
     const prev = a[0]!
+    // A spike or dropout must not become a step: the next difference starts afresh.
+    if (!inRange(level, 0, 40) || !inRange(temp, -5, 100)) { a[1] = NaN; a[2] = NaN }
     if (gap || !inRange(phase, 0, 5)) a[11] = 0
     if (prev === 0 && phase !== 0) {
       a.fill(0, 3, 11)
       a[11] = 1
     }
-    if (phase === FILL && prev === FILL && dt <= 2) { a[3]! += level - a[1]!; a[4]! += dt }
-    if (phase === HEAT && prev === HEAT && dt <= 2) {
+    if (phase === FILL && prev === FILL && dt <= 2 && Number.isFinite(a[1]! + level)) { a[3]! += level - a[1]!; a[4]! += dt }
+    if (phase !== 0) {
       const load = num(m, 'load_kg')
-      a[12] = inRange(load, 0, 20) ? load : 0
+      if (inRange(load, 0, 20)) a[12] = load
+    }
+    if (phase === HEAT && prev === HEAT && dt <= 2 && Number.isFinite(a[2]! + temp + level)) {
       a[5]! += (temp - a[2]!) * (level + a[12]!)
       a[6]! += dt
     }
-    if (phase === DRAIN && prev === DRAIN && dt <= 2) { a[7]! += a[1]! - level; a[8]! += dt }
-    if (phase === SPIN) {
+    if (phase === DRAIN && prev === DRAIN && dt <= 2 && Number.isFinite(a[1]! + level)) { a[7]! += a[1]! - level; a[8]! += dt }
+    // A heavy load shakes more by itself: spin vibration is compared on ordinary loads only.
+    if (phase === SPIN && a[12]! <= 7.5) {
       const v = num(m, 'vibration_mm_s')
       if (inRange(v, 0, 50)) { a[9]! += v; a[10]! += 1 }
     }
     a[0] = phase
-    a[1] = level
-    a[2] = temp
+    if (inRange(level, 0, 40) && inRange(temp, -5, 100)) { a[1] = level; a[2] = temp }
     if (phase === 0 && prev !== 0) {
       const valid = a[11] === 1
       // Seconds to fill / drain 10 L; seconds to heat 10 kg of water and laundry by 10 °C.

@@ -85,8 +85,9 @@ export function createDetector(config: Partial<DetectorConfig> = {}): Detector {
     const nf = tm.ext.features.length
     const trk = new Float64Array(nf * TRACKER_SLOTS)
     // Cycle features (a wash) count cycles, not windows, toward the warm-up.
-    const warm = tm.ext.mode === 'cycle' ? 6 : cfg.warmupHours / cfg.windowHours
-    for (let f = 0; f < nf; f++) trackerInit(trk, f * TRACKER_SLOTS, warm)
+    const cycles = tm.ext.mode === 'cycle'
+    const warm = cycles ? 7 : cfg.warmupHours / cfg.windowHours
+    for (let f = 0; f < nf; f++) trackerInit(trk, f * TRACKER_SLOTS, warm, cycles ? 5 : 3)
     const num = new Float64Array(NUM_SLOTS)
     num[LAST] = -Infinity
     num[WIN] = -1
@@ -103,6 +104,21 @@ export function createDetector(config: Partial<DetectorConfig> = {}): Detector {
       minZ = Math.min(minZ, trackerZ(d.trk, o, s.limit))
     }
     return f.symptoms.length === 0 ? { minP: 0, minZ: 0, ready: false } : { minP, minZ, ready: true }
+  }
+
+  function moreSpecificPending(d: DeviceState, f: FaultRef): boolean {
+    for (const g of d.tm.faults) {
+      if (g === f || g.symptoms.length <= f.symptoms.length) continue
+      if (!f.symptoms.every((s) => g.symptoms.some((t) => t.feature === s.feature))) continue
+      let others = Infinity
+      for (const t of g.symptoms) {
+        if (f.symptoms.some((s) => s.feature === t.feature)) continue
+        const o = t.feature * TRACKER_SLOTS
+        others = Math.min(others, trackerReady(d.trk, o) ? trackerProgress(d.trk, o, t.limit) : 0)
+      }
+      if (others >= cfg.raiseProgress / 2) return true
+    }
+    return false
   }
 
   /** Remaining life from the trend of the fault's most advanced symptom. */
@@ -169,8 +185,10 @@ export function createDetector(config: Partial<DetectorConfig> = {}): Detector {
     let events = NONE
     let best: FaultRef | null = null
     let bestP = 0
-    const busy = new Set<number>()
-    for (const f of d.tm.faults) if (d.book.active[f.index]! > 0) for (const s of f.symptoms) busy.add(s.feature)
+    // One detector episode per device at a time: a second fault showing up while one is open
+    // is far more likely to be the same fault spreading to other signals than a coincidence.
+    let busy = false
+    for (const f of d.tm.faults) if (d.book.active[f.index]! > 0) busy = true
     for (const f of d.tm.faults) {
       const { minP, minZ, ready } = progressOf(d, f)
       if (!ready) continue
@@ -186,8 +204,10 @@ export function createDetector(config: Partial<DetectorConfig> = {}): Detector {
         continue
       }
       if (minP < cfg.raiseProgress || minZ < cfg.minDeviation) continue
-      // A fault whose symptoms an active episode already explains is not a second warning.
-      if (f.symptoms.some((s) => busy.has(s.feature))) continue
+      if (busy) continue
+      // Wait while a more specific fault (a superset of these symptoms) is half-way there: its
+      // remaining symptoms will tell the two apart within a few windows.
+      if (moreSpecificPending(d, f)) continue
       // The most specific explanation wins: more matching symptoms, then the larger progress.
       if (!best || f.symptoms.length > best.symptoms.length || (f.symptoms.length === best.symptoms.length && minP > bestP)) {
         best = f

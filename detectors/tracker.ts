@@ -8,14 +8,18 @@
 import { linearRegression, median, medianAbsoluteDeviation } from 'simple-statistics'
 
 export const RING = 8
-/** Slots: n, baseline, spread, head, len, warm-up count, then RING values and RING times (hours). */
-export const TRACKER_SLOTS = 6 + 2 * RING
-const N = 0, BASE = 1, SPREAD = 2, HEAD = 3, LEN = 4, WARM = 5, VALS = 6, TIMES = 6 + RING
+/** Slots: n, baseline, spread, head, len, warm-up count, level span, then RING values and RING times (hours). */
+export const TRACKER_SLOTS = 7 + 2 * RING
+const N = 0, BASE = 1, SPREAD = 2, HEAD = 3, LEN = 4, WARM = 5, LEVEL = 6, VALS = 7, TIMES = 7 + RING
 
-/** Sets how many values the baseline is learnt from (3 … RING). */
-export function trackerInit(s: Float64Array, o: number, warmup: number): void {
+/**
+ * Sets how many values the baseline is learnt from (3 … RING) and how many recent values the
+ * level is the median of (3 for day-long windows, 5 for noisier single cycles).
+ */
+export function trackerInit(s: Float64Array, o: number, warmup: number, levelSpan = 3): void {
   s.fill(0, o, o + TRACKER_SLOTS)
   s[o + WARM] = Math.max(3, Math.min(RING, Math.round(warmup)))
+  s[o + LEVEL] = levelSpan === 5 ? 5 : 3
 }
 
 export interface FeatureLimit {
@@ -52,16 +56,18 @@ export function trackerCount(s: Float64Array, o: number): number {
   return s[o + N]!
 }
 
-const scratch3 = [0, 0, 0]
-/** Median of the last three values (fewer when fewer exist). */
+const scratch = new Float64Array(5)
+/** Median of the last 3 (or 5) values, fewer when fewer exist; allocation-free. */
 export function trackerLevel(s: Float64Array, o: number): number {
-  const len = Math.min(3, s[o + LEN]!)
+  const len = Math.min(s[o + LEVEL]!, s[o + LEN]!)
   if (len === 0) return NaN
-  for (let i = 0; i < len; i++) scratch3[i] = s[o + VALS + ((s[o + HEAD]! - 1 - i + RING) % RING)]!
-  if (len === 1) return scratch3[0]!
-  if (len === 2) return (scratch3[0]! + scratch3[1]!) / 2
-  const [a, b, c] = scratch3 as [number, number, number]
-  return Math.max(Math.min(a, b), Math.min(Math.max(a, b), c))
+  for (let i = 0; i < len; i++) {
+    const v = s[o + VALS + ((s[o + HEAD]! - 1 - i + RING) % RING)]!
+    let j = i
+    while (j > 0 && scratch[j - 1]! > v) { scratch[j] = scratch[j - 1]!; j-- }
+    scratch[j] = v
+  }
+  return len % 2 === 1 ? scratch[(len - 1) / 2]! : (scratch[len / 2 - 1]! + scratch[len / 2]!) / 2
 }
 
 /** The change at failure in feature units for this device's baseline. */

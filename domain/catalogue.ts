@@ -157,7 +157,7 @@ const airConditioner: ApplianceSpec = {
     {
       code: 'AC-LEAK', component: 'refrigerant_circuit', name: 'Refrigerant leak', impact: 'medium',
       description: 'Refrigerant is escaping: suction pressure falls and the unit cools less.',
-      symptoms: [{ feature: 'refrigerant_pressure_bar', direction: 'down', failureChange: 4 }, { feature: 'delta_t_c', direction: 'down', failureChange: 5 }],
+      symptoms: [{ feature: 'refrigerant_pressure_bar', direction: 'down', failureChange: 4 }, { feature: 'delta_t_c', direction: 'down', failureChange: 5 }, { feature: 'cooling_capacity_c_per_h', direction: 'down', failureChange: 0.4, relative: true }],
       parts: [{ partNumber: 'AC-RC-1210', name: 'Refrigerant R32 recharge and leak-seal kit' }],
     },
     {
@@ -174,8 +174,8 @@ const airConditioner: ApplianceSpec = {
     },
     {
       code: 'AC-CMPW', component: 'compressor', name: 'Compressor wear', impact: 'medium',
-      description: 'The compressor is wearing: it runs longer for the same cooling.',
-      symptoms: [{ feature: 'duty_cycle', direction: 'up', failureChange: 0.7, relative: true }],
+      description: 'The compressor is wearing: it removes less heat per hour, so it runs longer for the same cooling.',
+      symptoms: [{ feature: 'cooling_capacity_c_per_h', direction: 'down', failureChange: 0.42, relative: true }],
       parts: [{ partNumber: 'AC-CP-4410', name: 'Rotary compressor 12K' }],
     },
   ],
