@@ -8,6 +8,11 @@ import { ErrorCode } from '../../../domain/index.ts'
 import { describeService } from '../../services/availability.ts'
 import { startRestartableRt, type RestartableRt } from './rt-server.ts'
 import { sampleTicket } from './fixtures.ts'
+import { SECRET, startReceiver } from './receiver.ts'
+import { openStore, type Store } from '../../../api/store/index.ts'
+import { createWebhookAdapter } from '../../../api/delivery/webhook.ts'
+import { removeDir, tempDir } from '../../services/process.ts'
+import { event, fridge } from '../fixtures.ts'
 
 describeService('request-tracker', 'Request Tracker adapter against a real RT 5', () => {
   let rt: RestartableRt
@@ -59,31 +64,6 @@ describeService('request-tracker', 'Request Tracker adapter against a real RT 5'
     expect(await adapter.findTickets('tk-crash00000')).toEqual([])
   })
 
-  it('RT down while tickets are due: retries, and after the restart each ticket exists exactly once', async () => {
-    const outbox = createMemoryOutbox()
-    const tickets = ['tk-outage00001', 'tk-outage00002', 'tk-outage00003'].map((id, i) => sampleTicket(id, `SIM-1000${i}`))
-    await rt.pause()
-    for (const t of tickets) outbox.enqueue(t, 'rt', Date.now())
-    const worker = createDeliveryWorker({ outbox, adapters: [adapter], maxAttempts: 50, baseDelayMs: 20, maxDelayMs: 100, pollMs: 10 })
-    for (let i = 0; i < 3; i++) {
-      await worker.runOnce()
-      await sleep(100)
-    }
-    expect(outbox.rows().map((r) => r.state)).toEqual(['pending', 'pending', 'pending'])
-    expect(outbox.rows().every((r) => r.job.attempts >= 1 && /unreachable|no answer/.test(r.lastError ?? ''))).toBe(true)
-    await rt.resume()
-    for (let i = 0; i < 100 && outbox.rows().some((r) => r.state === 'pending'); i++) {
-      await worker.runOnce()
-      await sleep(50)
-    }
-    expect(outbox.rows().map((r) => r.state)).toEqual(['delivered', 'delivered', 'delivered'])
-    for (const [i, t] of tickets.entries()) {
-      const found = await adapter.findTickets(t.id)
-      expect(found).toHaveLength(1)
-      expect(found[0]).toBe(outbox.rows()[i]?.externalRef)
-    }
-  })
-
   it('reads status changes made in RT back as Forewarn states', async () => {
     const start = await adapter.pollUpdates(null)
     const ticket = sampleTicket('tk-status00001')
@@ -105,5 +85,58 @@ describeService('request-tracker', 'Request Tracker adapter against a real RT 5'
     const wrong = createRtAdapter({ url: rt.url, auth: { kind: 'basic', user: 'root', password: 'nope' }, queue: 'General', timeoutMs: 5_000 })
     await expect(wrong.deliver(sampleTicket('tk-auth0000001'), { attempt: 1, idempotencyKey: 'ob-a', event: 'ticket.created' }))
       .rejects.toMatchObject({ code: ErrorCode.DELIVERY, retriable: false })
+  })
+
+  it('exactly once end to end: killed before and after delivering, RT down while due, webhook 500 and timing out', async () => {
+    const dataDir = tempDir('delivery-e2e')
+    const rx = await startReceiver(['fail500', 'acceptThenHang'])
+    const open = (): Store => openStore({ dataDir, deliveryAdapters: ['rt', 'webhook'], publicUrl: 'http://forewarn.test' })
+    const adapters = [adapter, createWebhookAdapter({ url: rx.url, secret: SECRET, timeoutMs: 300, source: '/forewarn/test' })]
+    try {
+      // Two tickets written; Forewarn is "killed" (store closed) before any delivery.
+      let store = open()
+      const ids: string[] = []
+      for (const serial of ['SN-E2E-1', 'SN-E2E-2']) {
+        const { device } = store.createDevice({ ...fridge, serial })
+        ids.push(store.applyDetectorEvent(event(device.id, { severity: 'critical' }), Date.now()).ticket?.id ?? '')
+      }
+      // The first ticket's jobs were delivered but the process died before recording it.
+      const port = store.outboxPort({ leaseMs: 0 })
+      for (const job of port.claimDue(Date.now(), 10).filter((j) => j.ticketId === ids[0])) {
+        const a = adapters.find((x) => x.name === job.adapter)
+        await a?.deliver(job.payload, { attempt: 1, idempotencyKey: job.id, event: job.event }).catch(() => undefined)
+      }
+      store.close()
+
+      // Restarted while RT is down.
+      await rt.pause()
+      store = open()
+      const outbox = store.outboxPort({ leaseMs: 0 })
+      const worker = createDeliveryWorker({ outbox, adapters, maxAttempts: 100, baseDelayMs: 20, maxDelayMs: 100, pollMs: 10 })
+      for (let i = 0; i < 3; i++) {
+        await worker.runOnce()
+        await sleep(100)
+      }
+      const rtJobs = store.listOutbox({ limit: 100, adapter: 'rt' }).items
+      expect(rtJobs.map((r) => r.state)).toEqual(['pending', 'pending'])
+      expect(rtJobs.every((r) => r.attempts >= 1)).toBe(true)
+      await rt.resume()
+      const pending = () => store.listOutbox({ limit: 100 }).items.filter((r) => r.state === 'pending' && r.adapter !== 'feed')
+      for (let i = 0; i < 200 && pending().length > 0; i++) {
+        await worker.runOnce()
+        await sleep(50)
+      }
+      const rows = store.listOutbox({ limit: 100 }).items
+      store.close()
+      expect(rows.filter((r) => r.state !== 'delivered' && r.adapter !== 'feed').map((r) => r.id)).toEqual([])
+      for (const id of ids) expect(await adapter.findTickets(id)).toHaveLength(1)
+      const webhookJobs = rows.filter((r) => r.adapter === 'webhook')
+      expect(webhookJobs.length).toBeGreaterThanOrEqual(2)
+      expect([...rx.accepted.keys()].sort()).toEqual(webhookJobs.map((r) => r.id).sort())
+      expect(rx.requests.every((r) => r.verified)).toBe(true)
+    } finally {
+      await rx.stop()
+      removeDir(dataDir)
+    }
   })
 })

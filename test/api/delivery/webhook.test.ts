@@ -1,56 +1,13 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ErrorCode } from '../../../domain/index.ts'
 import { createMemoryOutbox } from '../../../api/delivery/memory-outbox.ts'
 import {
-  createWebhookAdapter, signWebhook, toCloudEvent, verifyWebhookSignature, webhookConfigFromEnv, type CloudEvent, type WebhookConfig,
+  createWebhookAdapter, signWebhook, toCloudEvent, verifyWebhookSignature, webhookConfigFromEnv, type WebhookConfig,
 } from '../../../api/delivery/webhook.ts'
 import { createDeliveryWorker } from '../../../api/delivery/worker.ts'
 import { sampleTicket } from './fixtures.ts'
-
-const SECRET = 'whsec_' + Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')
-
-type Behaviour = 'fail500' | 'acceptThenHang' | 'ok' | 'reject400'
-
-/**
- * A receiver that does what the recipe says — verify, then dedupe by webhook-id — and misbehaves
- * on the transport as scripted, one behaviour per request.
- */
-async function startReceiver(script: Behaviour[]) {
-  const accepted = new Map<string, CloudEvent>()
-  const requests: Array<{ id: string | undefined; verified: boolean; behaviour: Behaviour }> = []
-  const hanging = new Set<ServerResponse>()
-  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = []
-    req.on('data', (c: Buffer) => chunks.push(c))
-    req.on('end', () => {
-      const raw = Buffer.concat(chunks)
-      const behaviour = script.shift() ?? 'ok'
-      const v = verifyWebhookSignature(req.headers, raw, SECRET, 300)
-      requests.push({ id: v.ok ? v.id : undefined, verified: v.ok, behaviour })
-      if (!v.ok) return void res.writeHead(401).end(v.reason)
-      if (behaviour === 'fail500') return void res.writeHead(500).end('database down')
-      if (behaviour === 'reject400') return void res.writeHead(400).end('unknown event type')
-      const duplicate = accepted.has(v.id)
-      if (!duplicate) accepted.set(v.id, JSON.parse(raw.toString('utf8')) as CloudEvent)
-      // Accepted and stored, but the answer never arrives in time: the sender must retry.
-      if (behaviour === 'acceptThenHang') return void hanging.add(res)
-      res.writeHead(duplicate ? 409 : 200).end()
-    })
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hooks/forewarn`
-  return {
-    url, accepted, requests,
-    async stop() {
-      for (const res of hanging) res.destroy()
-      server.closeAllConnections()
-      await new Promise<void>((resolve) => server.close(() => resolve()))
-    },
-  }
-}
+import { SECRET, startReceiver } from './receiver.ts'
 
 let stops: Array<() => Promise<void>> = []
 afterEach(async () => {
