@@ -195,6 +195,14 @@ class SqliteStore implements Store {
     return this.s.saveHealth.run(JSON.stringify(core), this.now(), deviceId).changes > 0
   }
 
+  saveHealthBatch(items: Iterable<readonly [string, HealthCore]>): number {
+    return this.tx(() => {
+      let saved = 0
+      for (const [id, core] of items) if (this.saveHealth(id, core)) saved++
+      return saved
+    })
+  }
+
   private healthCore(deviceId: string): { core: HealthCore; updatedAt: number } | null {
     const r = this.s.health.get(deviceId) as { core: string; updated_at: number } | undefined
     return r === undefined ? null : { core: JSON.parse(r.core) as HealthCore, updatedAt: r.updated_at }

@@ -105,6 +105,8 @@ export interface Store {
   rotateCredentials(id: string): Credentials
 
   saveHealth(deviceId: string, core: HealthCore): boolean
+  /** Many health records in one commit (one fsync instead of one per device); returns how many were saved. */
+  saveHealthBatch(items: Iterable<readonly [deviceId: string, core: HealthCore]>): number
   getHealthRecord(deviceId: string): HealthRecord | null
 
   applyDetectorEvent(ev: DetectorEvent, detectedAtMs: number): ApplyResult

@@ -133,6 +133,7 @@ export function storeContract(name: string, make: (opts: Omit<StoreOptions, 'dat
       const core = { overall: 71, status: 'watch' as const, components: { compressor: { score: 60, reason: 'current up' } }, usage: { runningHours: 12, cycles: 40, doorOpenings: 9 }, lastEventTime: 5, warmingUp: false }
       expect(store.saveHealth(device.id, core)).toBe(true)
       expect(store.saveHealth('ref-unknown', core)).toBe(false)
+      expect(store.saveHealthBatch([[device.id, core], ['ref-unknown', core]])).toBe(1)
       store.setConnection(device.id, 'online', now)
       store.applyDetectorEvent(event(device.id), now)
       const rec = store.getHealthRecord(device.id)!
