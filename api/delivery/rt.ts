@@ -136,9 +136,18 @@ export function createRtAdapter(cfg: RtConfig): RtAdapter {
   return {
     name: 'rt',
     findTickets,
-    async deliver(ticket) {
+    async deliver(ticket, ctx) {
       const existing = await findTickets(ticket.id)
-      if (existing.length > 0) return { externalRef: existing[0] as string }
+      const found = existing[0]
+      if (found !== undefined) {
+        // A joined warning can raise the priority; setting it is idempotent, unlike a comment.
+        if (ctx.event === 'ticket.updated') {
+          await call('update', `/ticket/${Number(found)}`, {
+            method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ Priority: rtPriority[ticket.priority] }),
+          })
+        }
+        return { externalRef: found }
+      }
       const created = await call<{ id: string | number }>('create', '/ticket', {
         method: 'POST',
         headers: { 'content-type': 'application/json' },

@@ -62,6 +62,10 @@ describeService('request-tracker', 'Request Tracker adapter against a real RT 5'
     expect(await adapter.findTickets(ticket.id)).toEqual([first.externalRef])
     // tk-crash00000 is a prefix of the other id: the exact marker keeps them apart.
     expect(await adapter.findTickets('tk-crash00000')).toEqual([])
+    // A later change (a joined warning lowered to P3 here, to see it) updates the same RT ticket.
+    const later = await adapter.deliver({ ...ticket, priority: 'P3' }, { attempt: 1, idempotencyKey: 'ob-u', event: 'ticket.updated' })
+    expect(later).toEqual(first)
+    expect(await rest<{ Priority: string }>(`/ticket/${first.externalRef}`)).toMatchObject({ Priority: '30' })
   })
 
   it('reads status changes made in RT back as Forewarn states', async () => {
