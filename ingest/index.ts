@@ -54,7 +54,7 @@ export interface IngestStats {
   queued: number
   dispatched: number
   processingErrors: number
-  /** Journal id of the last row handed to onReadings and settled. */
+  /** Journal id of the last row handed to onReadings / onDeviceEvent. */
   dispatchedCursor: number
 }
 
@@ -82,6 +82,11 @@ export interface IngestOptions {
 export interface Ingest {
   accept(deviceId: string, kind: TopicKind, payload: Buffer): Promise<AcceptOutcome>
   start(): Promise<void>
+  /**
+   * Stores detector snapshots and the cursor of the last row handed to onReadings/onDeviceEvent in
+   * one transaction. onReadings must fold readings into that state before its first await; after a
+   * crash, loadSnapshots() + start() then process every committed reading exactly once.
+   */
   checkpoint(snapshots: Iterable<[deviceId: string, snapshot: string]>): void
   loadSnapshots(): Map<string, string>
   stats(): IngestStats
@@ -220,19 +225,21 @@ export function createIngest(opts: IngestOptions): Ingest {
       while (queued() > 0) {
         const end = Math.min(queue.length, queueHead + DISPATCH_CHUNK_ROWS)
         let readings: Reading[] = []
+        let lastId = 0
         for (let i = queueHead; i < end; i++) {
           const row = queue[i] as JournalRow
           if (row.kind === KIND_READING) {
             readings.push({ deviceId: row.deviceId, boot: row.boot, seq: row.seq, ts: row.ts, metrics: JSON.parse(row.body) })
+            lastId = row.id
             continue
           }
           // Keep journal order: readings before this event are handed over first.
-          if (readings.length > 0) await deliver(readings)
+          if (readings.length > 0) await deliver(readings, lastId)
           readings = []
+          dispatchedCursor = row.id
           deliverEvent(row)
         }
-        if (readings.length > 0) await deliver(readings)
-        dispatchedCursor = (queue[end - 1] as JournalRow).id
+        if (readings.length > 0) await deliver(readings, lastId)
         stats.dispatched += end - queueHead
         queueHead = end
         if (queueHead > 4096 && queueHead * 2 > queue.length) {
@@ -254,7 +261,10 @@ export function createIngest(opts: IngestOptions): Ingest {
     return pumping
   }
 
-  async function deliver(readings: Reading[]): Promise<void> {
+  async function deliver(readings: Reading[], lastId: number): Promise<void> {
+    // The cursor moves when rows are handed over, not when onReadings settles: detector state
+    // folds them in at once, so a checkpoint taken during an async onReadings already includes them.
+    dispatchedCursor = lastId
     try {
       await opts.onReadings(readings)
     } catch (err) {
