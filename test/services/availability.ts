@@ -44,7 +44,13 @@ function findBinary(name: string): boolean {
 
 export type Availability = { ok: true } | { ok: false; reason: string }
 
+/** FOREWARN_SERVICES_HIDE=influxdb,redis treats those as missing: to see the skip and CI paths. */
+function hidden(name: ServiceName): boolean {
+  return (process.env.FOREWARN_SERVICES_HIDE ?? '').split(',').map((s) => s.trim()).includes(name)
+}
+
 export function serviceAvailable(name: ServiceName): Availability {
+  if (hidden(name)) return { ok: false, reason: `${name} hidden by FOREWARN_SERVICES_HIDE` }
   const missing = serviceBinaries[name].filter((b) => !findBinary(b))
   if (missing.length === 0) return { ok: true }
   return { ok: false, reason: `${name} not installed (missing ${missing.join(', ')}; apt-get install ${servicePackages[name]})` }
