@@ -190,7 +190,7 @@ const waterHeater: Extractor = {
     out[0] = a[1]! >= 20 ? (a[0]! / a[1]!) * 60 : NaN
     out[1] = ratio(a[2]!, a[3]!, 10)
     out[2] = ratio(a[4]!, a[5]!, 60)
-    out[3] = ratio(a[6]!, a[7]!, 2)
+    out[3] = ratio(a[6]!, a[7]!, 1)
     a.fill(0, 0, 8)
   },
   usage(a, m) {
