@@ -6,7 +6,7 @@ import { mkdirSync } from 'node:fs'
 import { resolve } from 'node:path'
 import pino, { type Logger } from 'pino'
 import {
-  catalogue, topics, type ApplianceType, type DetectorEvent, type Reading,
+  catalogue, topics, type ApplianceType, type DetectorEvent, type HealthCore, type Reading,
 } from '../domain/index.ts'
 import { createDetector } from '../detectors/index.ts'
 import { createIngest, type Ingest } from '../ingest/index.ts'
@@ -15,6 +15,7 @@ import { openStore, type Store } from '../api/store/index.ts'
 import { buildApi } from '../api/app.ts'
 import { loadStartConfig, type StartConfig, type StartFlags } from './config.ts'
 import { startSimulatedFleet, type SimulatedFleet } from './demo-fleet.ts'
+import { deliveryAdaptersFromEnv, startDelivery } from './delivery.ts'
 
 export interface Running {
   config: StartConfig
@@ -42,10 +43,11 @@ export interface RunningStats {
 
 interface DeviceInfo { type: ApplianceType; model: string; region: string; revoked: boolean }
 
-export async function startForewarn(config: StartConfig, log: Logger): Promise<Running> {
+export async function startForewarn(config: StartConfig, log: Logger, env: NodeJS.ProcessEnv = {}): Promise<Running> {
   const dataDir = resolve(config.dataDir)
   mkdirSync(dataDir, { recursive: true })
-  const store = openStore({ dataDir })
+  const adapters = deliveryAdaptersFromEnv(env)
+  const store = openStore({ dataDir, deliveryAdapters: adapters.map((a) => a.name), publicUrl: config.publicUrl ?? undefined })
   const { key: newAdminKey } = store.ensureAdminKey(config.adminKey ?? undefined)
   const detector = createDetector()
 
@@ -122,11 +124,13 @@ export async function startForewarn(config: StartConfig, log: Logger): Promise<R
   })
 
   const flushHealth = (): void => {
+    const batch: [string, HealthCore][] = []
     for (const id of dirtyHealth) {
       const core = detector.health(id)
-      if (core) store.saveHealth(id, core)
+      if (core) batch.push([id, core])
     }
     dirtyHealth.clear()
+    store.saveHealthBatch(batch)
   }
   const checkpoint = (): void => {
     const snaps: [string, string][] = []
@@ -162,6 +166,8 @@ export async function startForewarn(config: StartConfig, log: Logger): Promise<R
   const apiUrl = config.publicUrl ?? `http://${config.host}:${apiPort}`
   const mqttPort = broker.port
   const mqttUrl = `mqtt://${config.host}:${mqttPort}`
+  store.setPublicUrl?.(apiUrl)
+  const delivery = startDelivery({ store, adapters, dataDir, log: log.child({ part: 'delivery' }) })
 
   const fleet = config.simulate > 0
     ? await startSimulatedFleet({ config, dataDir, apiUrl, mqttUrl, store, log: log.child({ part: 'fleet' }) })
@@ -190,6 +196,7 @@ export async function startForewarn(config: StartConfig, log: Logger): Promise<R
       clearInterval(rateTimer)
       if (fleet) await fleet.stop()
       await broker?.close()
+      await delivery.stop()
       await app.close()
       clearInterval(healthTimer)
       clearInterval(checkpointTimer)
@@ -208,7 +215,7 @@ export async function startForewarn(config: StartConfig, log: Logger): Promise<R
 export async function runStart(flags: StartFlags, env: NodeJS.ProcessEnv): Promise<void> {
   const config = loadStartConfig(flags, env)
   const log = pino({ level: env.FOREWARN_LOG_LEVEL ?? 'warn' }, pino.destination(2))
-  const running = await startForewarn(config, log)
+  const running = await startForewarn(config, log, env)
   const out = process.stdout
   out.write(`Forewarn is running\n  API      ${running.apiUrl}  (OpenAPI: ${running.apiUrl}/docs)\n  MQTT     ${running.mqttUrl}\n  data     ${resolve(config.dataDir)}\n`)
   if (running.adminKey) out.write(`  admin API key (shown once, stored hashed): ${running.adminKey}\n`)
