@@ -13,6 +13,8 @@ import { createIngest, type Ingest } from '../ingest/index.ts'
 import { createEmbeddedBroker, type EmbeddedBroker } from '../broker/index.ts'
 import { openStore, type Store } from '../api/store/index.ts'
 import { buildApi } from '../api/app.ts'
+import { defaultTicketPolicy, loadTicketPolicy } from '../api/ticket-policy.ts'
+import { dashboardUids } from '../dashboards/common.ts'
 import { loadStartConfig, type StartConfig, type StartFlags } from './config.ts'
 import { startSimulatedFleet, type SimulatedFleet } from './demo-fleet.ts'
 import { deliveryAdaptersFromEnv, startDelivery } from './delivery.ts'
@@ -41,13 +43,20 @@ export interface RunningStats {
   tickets: number
 }
 
+/** The device-detail dashboard over the episode, as a ticket-policy link template. */
+function grafanaTemplate(grafanaUrl: string): string {
+  return `${grafanaUrl.replace(/\/+$/, '')}/d/${dashboardUids.device}/forewarn-device-detail?var-device={deviceId}&from={from}&to={to}`
+}
+
 interface DeviceInfo { type: ApplianceType; model: string; region: string; revoked: boolean }
 
 export async function startForewarn(config: StartConfig, log: Logger, env: NodeJS.ProcessEnv = {}): Promise<Running> {
   const dataDir = resolve(config.dataDir)
   mkdirSync(dataDir, { recursive: true })
   const adapters = deliveryAdaptersFromEnv(env)
-  const store = openStore({ dataDir, deliveryAdapters: adapters.map((a) => a.name), publicUrl: config.publicUrl ?? undefined })
+  const policy = env.FOREWARN_TICKET_POLICY ? loadTicketPolicy(env.FOREWARN_TICKET_POLICY) : defaultTicketPolicy
+  const ticketPolicy = config.grafanaUrl === null ? policy : { ...policy, grafanaUrlTemplate: grafanaTemplate(config.grafanaUrl) }
+  const store = openStore({ dataDir, deliveryAdapters: adapters.map((a) => a.name), publicUrl: config.publicUrl ?? undefined, ticketPolicy })
   const { key: newAdminKey } = store.ensureAdminKey(config.adminKey ?? undefined)
   const detector = createDetector()
 
@@ -69,8 +78,8 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
 
   const onDetectorEvents = (events: DetectorEvent[]): void => {
     for (const ev of events) {
-      const { created } = store.applyDetectorEvent(ev, Date.now())
-      if (created && broker) {
+      const { applied } = store.applyDetectorEvent(ev, Date.now())
+      if (applied && broker) {
         void broker.publish(topics.warnings(ev.deviceId), Buffer.from(JSON.stringify(ev)), { qos: 1 }).catch((err: unknown) =>
           log.warn({ err, deviceId: ev.deviceId }, 'could not publish warning'))
       }
