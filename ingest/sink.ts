@@ -65,7 +65,10 @@ export interface TelemetrySink {
   writeTicketEvent(e: TicketSinkEvent): void
   writePipeline(stage: string, stats: PipelineStats, atMs: number): void
   state(): SinkState
-  /** Resolves once everything accepted so far is written or safely in the spool. */
+  /**
+   * Resolves once everything accepted so far is written or safely in the spool (without a spool,
+   * once it is written: it waits for the database). Commit an upstream cursor only after this.
+   */
   flush(): Promise<void>
   /** Flushes (bounded), then stops timers. Whatever could not be written stays in the spool. */
   close(): Promise<void>

@@ -42,6 +42,23 @@ export interface GroupProcess {
 
 const OUTPUT_KEEP = 8192
 
+/**
+ * Groups started and not yet stopped. If a test worker exits without tearing down (a crash, a
+ * timeout), they are killed on the way out rather than left running detached.
+ */
+const live = new Set<number>()
+let exitHookInstalled = false
+function killLeftovers(): void {
+  for (const pgid of live) {
+    try {
+      process.kill(-pgid, 'SIGKILL')
+    } catch {
+      // already gone
+    }
+  }
+  live.clear()
+}
+
 /** Starts `cmd` as the leader of a new process group (`detached: true`). */
 export function spawnGroup(cmd: string, args: string[], opts: SpawnOptions = {}): GroupProcess {
   const child = spawn(cmd, args, { ...opts, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
@@ -60,6 +77,11 @@ export function spawnGroup(cmd: string, args: string[], opts: SpawnOptions = {})
     out += `\nspawn error: ${err.message}`
   })
   if (child.pid === undefined) throw new Error(`could not start ${cmd}`)
+  live.add(child.pid)
+  if (!exitHookInstalled) {
+    exitHookInstalled = true
+    process.once('exit', killLeftovers)
+  }
   return { pid: child.pid, child, output: () => out, exited: () => done }
 }
 
@@ -96,13 +118,13 @@ export async function stopGroup(pgid: number, signal: NodeJS.Signals = 'SIGTERM'
   signalGroup(pgid, signal)
   const deadline = Date.now() + graceMs
   while (Date.now() < deadline) {
-    if (!groupAlive(pgid)) return
+    if (!groupAlive(pgid)) return void live.delete(pgid)
     await sleep(50)
   }
   signalGroup(pgid, 'SIGKILL')
   const hard = Date.now() + 5_000
   while (Date.now() < hard) {
-    if (!groupAlive(pgid)) return
+    if (!groupAlive(pgid)) return void live.delete(pgid)
     await sleep(50)
   }
   throw new Error(`process group ${pgid} survived SIGKILL`)
