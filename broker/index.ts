@@ -24,7 +24,11 @@ export type { Principal } from './acl.ts'
 export interface BrokerLimits {
   /** Whole MQTT packet, header included; larger packets close the connection at the socket. */
   maxPacketBytes: number
-  /** QoS 1/2 publishes of one client awaiting their commit; one more closes the connection. */
+  /**
+   * QoS 1/2 publishes of one client awaiting their commit; one more closes the connection. aedes
+   * already reads a client's next socket chunk only after the current one is handled, so this
+   * only bites a client that packs more than this many publishes into one read.
+   */
   maxInflightPerClient: number
   /** New TCP connections per remote address per second (token bucket). */
   connectionsPerAddressPerSec: number
@@ -41,7 +45,7 @@ export interface BrokerLimits {
 
 export const defaultBrokerLimits: BrokerLimits = {
   maxPacketBytes: 256 * 1024 + 1024,
-  maxInflightPerClient: 256,
+  maxInflightPerClient: 1000,
   connectionsPerAddressPerSec: 20,
   rateLimitExempt: ['127.0.0.1', '::1', '::ffff:127.0.0.1'],
   maxKeepAliveS: 1200,
