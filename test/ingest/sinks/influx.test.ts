@@ -206,4 +206,20 @@ describe('InfluxDB sink logic', () => {
     expect(drained).toBe(1)
     expect(db.telemetry()).toBe(120)
   })
+
+  it('stops at the spool bound, then at the memory limit drops the oldest lines and counts them', async () => {
+    const db = new FakeDb()
+    const registry = new Registry()
+    db.fail = down()
+    const sink = await open(db, { spoolDir: spoolDir(), batchSize: 10, spoolAfterMs: 0, maxSpoolBytes: 1, maxBufferLines: 20, maxMemoryLines: 40, registry })
+    sink.writeReadings(makeReadings(10))
+    await until('one batch spooled, spool full', () => sink.state().spoolBytes > 0)
+    sink.writeReadings(makeReadings(100, 10, 10))
+    expect(sink.backpressure).toBe(true)
+    expect(sink.state()).toMatchObject({ state: 'spooling', pending: 50, lastError: expect.stringMatching(/memory limit of 40 lines/) })
+    expect(await registry.getSingleMetricAsString('forewarn_sink_points_dropped_total')).toContain('reason="memory_limit"} 60')
+    db.fail = null
+    await until('all written', () => sink.state().pending === 0, 5_000)
+    expect(db.telemetry()).toBe(50)
+  })
 })
