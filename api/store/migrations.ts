@@ -112,6 +112,28 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX outbox_adapter ON outbox(adapter, n);
     `,
   },
+  {
+    id: 3,
+    name: 'repair outcomes for learning; outbox order per ticket and adapter',
+    sql: `
+      -- One row per resolved ticket and fault code on it: precision per fault code and model,
+      -- the no-fault-found quiet period and the repeat-repair look-back all read this table.
+      CREATE TABLE outcomes (
+        ticket_id TEXT NOT NULL REFERENCES tickets(id),
+        fault_code TEXT NOT NULL,
+        device_id TEXT NOT NULL REFERENCES devices(id),
+        model TEXT NOT NULL,
+        component TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        resolved_at_ms INTEGER NOT NULL,
+        PRIMARY KEY (ticket_id, fault_code)
+      );
+      CREATE INDEX outcomes_device ON outcomes(device_id, fault_code, resolved_at_ms);
+      CREATE INDEX outcomes_component ON outcomes(device_id, component, resolved_at_ms);
+      CREATE INDEX outcomes_model ON outcomes(fault_code, model);
+      CREATE INDEX outbox_ticket ON outbox(ticket_id, adapter, n);
+    `,
+  },
 ]
 
 export function migrate(db: Database, list: readonly Migration[] = migrations): number[] {

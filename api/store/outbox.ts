@@ -21,7 +21,12 @@ const toJob = (r: JobRow): OutboxJob => ({
 export function sqliteOutboxPort(db: Libsql.Database, opts: { leaseMs?: number } = {}): OutboxPort {
   const leaseMs = opts.leaseMs ?? 30_000
   const s = {
-    due: db.prepare("SELECT * FROM outbox WHERE state = 'pending' AND adapter != ? AND next_attempt_at <= ? ORDER BY n LIMIT ?"),
+    // A due job waits while an older pending job of its ticket and adapter is not due (waiting for
+    // its retry, or leased by another worker): an update never overtakes the create it follows.
+    due: db.prepare(`SELECT * FROM outbox o WHERE o.state = 'pending' AND o.adapter != :feed AND o.next_attempt_at <= :now
+      AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ticket_id = o.ticket_id AND p.adapter = o.adapter AND p.n < o.n
+        AND p.state = 'pending' AND p.next_attempt_at > :now)
+      ORDER BY o.n LIMIT :limit`),
     lease: db.prepare('UPDATE outbox SET next_attempt_at = ? WHERE id = ?'),
     delivered: db.prepare("UPDATE outbox SET state = 'delivered', external_ref = ?, delivered_at = ? WHERE id = ?"),
     retry: db.prepare("UPDATE outbox SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ? AND state = 'pending'"),
@@ -31,7 +36,7 @@ export function sqliteOutboxPort(db: Libsql.Database, opts: { leaseMs?: number }
   }
   // Claiming and leasing in one immediate transaction keeps a second worker (process) off the job.
   const claim = db.transaction((nowMs: number, limit: number): OutboxJob[] => {
-    const rows = s.due.all(FEED, nowMs, limit) as JobRow[]
+    const rows = s.due.all({ feed: FEED, now: nowMs, limit }) as JobRow[]
     if (leaseMs > 0) for (const r of rows) s.lease.run(nowMs + leaseMs, r.id)
     return rows.map(toJob)
   })
