@@ -126,16 +126,16 @@ export function createDetector(config: Partial<DetectorConfig> = {}): Detector {
     let best: RemainingLife | null = null
     let bestP = -Infinity
     for (const s of f.symptoms) {
-      const o = s.feature * TRACKER_SLOTS
-      const fit = trackerTrend(d.trk, o, s.limit)
+      const fit = trackerTrend(d.trk, s.feature * TRACKER_SLOTS, s.limit)
       if (!fit || fit.progressNow <= bestP) continue
       bestP = fit.progressNow
-      const left = Math.max(0, 1 - fit.progressNow)
-      if (fit.slopePerHour <= 0) { best = null; continue }
-      const med = left / fit.slopePerHour
-      const fast = fit.slopePerHour + 2 * fit.slopeSe
-      const slow = fit.slopePerHour - 2 * fit.slopeSe
-      best = { medianHours: med, lowHours: left / fast, highHours: slow > 0 ? Math.max(med, left / slow) : med * 3 }
+      if (!Number.isFinite(fit.hoursToLimit)) { best = null; continue }
+      const med = fit.hoursToLimit
+      best = {
+        medianHours: med,
+        lowHours: Math.min(med, fit.hoursFast),
+        highHours: Number.isFinite(fit.hoursSlow) ? Math.max(med, fit.hoursSlow) : med * 3,
+      }
     }
     return best
   }

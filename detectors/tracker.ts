@@ -101,16 +101,24 @@ function recent(s: Float64Array, o: number, k: number, base: number): number[] {
 }
 
 export interface TrendFit {
-  /** Progress per hour. */
+  /** Progress per hour now (derivative of the fitted curve at the newest point). */
   slopePerHour: number
   /** Fitted progress at the newest point. */
   progressNow: number
-  /** Standard error of the slope. */
-  slopeSe: number
+  /** Hours until the fitted curve reaches the failure limit (Infinity when it does not rise). */
+  hoursToLimit: number
+  /** The same for the fit's slope ± 2 standard errors (fast, slow). */
+  hoursFast: number
+  hoursSlow: number
 }
 
-/** Least-squares trend of progress over the recent ring (called only when a warning is due). */
-export function trackerTrend(s: Float64Array, o: number, lim: FeatureLimit): TrendFit | null {
+/**
+ * Trend of progress over the recent ring. Wear accelerates (progress ≈ (t − onset)^k), so the
+ * fit is a straight line through progress^(1/k), which reaches 1 exactly when progress does;
+ * only points that have left the baseline (progress > 0.05) take part when there are 3 of them.
+ * Called only when a warning is due, so allocation here is off the hot path.
+ */
+export function trackerTrend(s: Float64Array, o: number, lim: FeatureLimit, k = 1.6): TrendFit | null {
   const len = s[o + LEN]!
   if (len < 3 || !trackerReady(s, o)) return null
   const span = failureSpan(s, o, lim)
@@ -118,15 +126,28 @@ export function trackerTrend(s: Float64Array, o: number, lim: FeatureLimit): Tre
   const vals = recent(s, o, len, VALS)
   const times = recent(s, o, len, TIMES)
   const t0 = times[times.length - 1]!
-  const pts = vals.map((v, i) => [times[i]! - t0, (sign * (v - s[o + BASE]!)) / span] as [number, number])
-  const { m, b } = linearRegression(pts)
+  let pts = vals.map((v, i) => [times[i]! - t0, (sign * (v - s[o + BASE]!)) / span] as [number, number])
+  const moving = pts.filter((p) => p[1] > 0.05)
+  if (moving.length >= 3) pts = moving
+  const lin = pts.map(([t, p]) => [t, Math.sign(p) * Math.abs(p) ** (1 / k)] as [number, number])
+  const { m, b } = linearRegression(lin)
   let sse = 0
   let sxx = 0
-  const mt = pts.reduce((a, p) => a + p[0], 0) / pts.length
-  for (const [t, y] of pts) {
+  const mt = lin.reduce((a, p) => a + p[0], 0) / lin.length
+  for (const [t, y] of lin) {
     sse += (y - (m * t + b)) ** 2
     sxx += (t - mt) ** 2
   }
-  const slopeSe = pts.length > 2 && sxx > 0 ? Math.sqrt(sse / (pts.length - 2) / sxx) : Math.abs(m)
-  return { slopePerHour: m, progressNow: b, slopeSe }
+  const se = lin.length > 2 && sxx > 0 ? Math.sqrt(sse / (lin.length - 2) / sxx) : Math.abs(m)
+  const yNow = b
+  const left = Math.max(0, 1 - yNow)
+  const hours = (slope: number): number => (slope > 0 ? left / slope : Infinity)
+  const progressNow = Math.sign(yNow) * Math.abs(yNow) ** k
+  return {
+    slopePerHour: m > 0 && yNow > 0 ? k * yNow ** (k - 1) * m : m,
+    progressNow,
+    hoursToLimit: hours(m),
+    hoursFast: hours(m + 2 * se),
+    hoursSlow: hours(m - 2 * se),
+  }
 }
