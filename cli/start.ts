@@ -3,7 +3,7 @@
  * InfluxDB sink and simulated fleet). Everything IO lives in the adapters it wires.
  */
 import { mkdirSync } from 'node:fs'
-import { resolve } from 'node:path'
+import { join, resolve } from 'node:path'
 import pino, { type Logger } from 'pino'
 import {
   catalogue, topics, type ApplianceType, type DetectorEvent, type HealthCore, type Reading,
@@ -15,6 +15,10 @@ import { openStore, type Store } from '../api/store/index.ts'
 import { buildApi } from '../api/app.ts'
 import { defaultTicketPolicy, loadTicketPolicy } from '../api/ticket-policy.ts'
 import { dashboardUids } from '../dashboards/common.ts'
+import { Registry } from 'prom-client'
+import type { TaggedReading, TelemetrySink } from '../ingest/sink.ts'
+import { createInfluxSink } from '../ingest/sinks/influx.ts'
+import { influxConfigFromEnv } from '../ingest/sinks/influx-config.ts'
 import { loadStartConfig, type StartConfig, type StartFlags } from './config.ts'
 import { startSimulatedFleet, type SimulatedFleet } from './demo-fleet.ts'
 import { deliveryAdaptersFromEnv, startDelivery } from './delivery.ts'
@@ -59,6 +63,11 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   const store = openStore({ dataDir, deliveryAdapters: adapters.map((a) => a.name), publicUrl: config.publicUrl ?? undefined, ticketPolicy })
   const { key: newAdminKey } = store.ensureAdminKey(config.adminKey ?? undefined)
   const detector = createDetector()
+  const registry = new Registry()
+  const influx = influxConfigFromEnv(env)
+  const sink: TelemetrySink | null = influx
+    ? await createInfluxSink(influx, { spoolDir: join(dataDir, 'influx-spool'), registry, log: log.child({ part: 'influx' }) })
+    : null
 
   const deviceCache = new Map<string, DeviceInfo>()
   const lookupDevice = (id: string): DeviceInfo | undefined => {
@@ -78,7 +87,18 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
 
   const onDetectorEvents = (events: DetectorEvent[]): void => {
     for (const ev of events) {
-      const { applied } = store.applyDetectorEvent(ev, Date.now())
+      const detectedAt = Date.now()
+      const { applied, ticketCreated, ticket } = store.applyDetectorEvent(ev, detectedAt)
+      const info = sink && applied ? lookupDevice(ev.deviceId) : undefined
+      if (sink && info) {
+        sink.writeWarning(ev, info, detectedAt)
+        if (ticketCreated && ticket) {
+          sink.writeTicketEvent({
+            ticketId: ticket.id, deviceId: ev.deviceId, type: info.type, faultCode: ev.faultCode, priority: ticket.priority,
+            event: 'opened', state: ticket.state, slaState: 'on_time', atMs: detectedAt,
+          })
+        }
+      }
       if (applied && broker) {
         void broker.publish(topics.warnings(ev.deviceId), Buffer.from(JSON.stringify(ev)), { qos: 1 }).catch((err: unknown) =>
           log.warn({ err, deviceId: ev.deviceId }, 'could not publish warning'))
@@ -98,14 +118,17 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     dataDir,
     lookupDevice,
     onReadings: (batch: Reading[]) => {
+      const tagged: TaggedReading[] | null = sink ? [] : null
       for (const r of batch) {
         if (!ensureInDetector(r.deviceId)) continue
+        if (tagged) tagged.push({ reading: r, tags: lookupDevice(r.deviceId) as DeviceInfo })
         const events = detector.process(r)
         if (events.length > 0) onDetectorEvents(events)
         dirtyHealth.add(r.deviceId)
         dirtySnapshot.add(r.deviceId)
       }
       readings += batch.length
+      if (sink && tagged && tagged.length > 0) sink.writeReadings(tagged)
     },
     onStatus: (deviceId, state, ts) => store.setConnection(deviceId, state, ts),
     onDeviceEvent: (deviceId, ev) => {
@@ -129,7 +152,12 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       const d = store.verifyDeviceCredentials(username, password)
       return d ? { kind: 'device', deviceId: d.id } : null
     },
-    onPublish: (_principal, deviceId, kind, payload) => ingest.accept(deviceId, kind, payload).then(() => undefined),
+    onPublish: async (_principal, deviceId, kind, payload) => {
+      // Backpressure: while the sink's buffer is full the PUBACK waits, so devices slow down
+      // (their in-flight window fills) instead of readings piling up in memory.
+      if (sink?.backpressure) await new Promise<void>((r) => sink.onDrain(r))
+      await ingest.accept(deviceId, kind, payload)
+    },
   })
 
   const flushHealth = (): void => {
@@ -140,6 +168,13 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     }
     dirtyHealth.clear()
     store.saveHealthBatch(batch)
+    if (sink) {
+      const now = Date.now()
+      for (const [id, core] of batch) {
+        const info = lookupDevice(id)
+        if (info) sink.writeHealth(id, info, core, core.lastEventTime ?? now)
+      }
+    }
   }
   const checkpoint = (): void => {
     const snaps: [string, string][] = []
@@ -168,6 +203,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     readiness: async () => ({
       broker: { ok: broker !== null },
       ingest: { ok: true, detail: JSON.stringify(ingest.stats()) },
+      ...(sink ? { [sink.name]: { ok: sink.state().state !== 'off', detail: JSON.stringify(sink.state()) } } : {}),
     }),
   })
   const apiAddress = await app.listen({ port: config.apiPort, host: config.host })
@@ -216,6 +252,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       // last checkpoint, so a restart replays them into the restored detector (effects are idempotent).
       await ingest.close()
       flushHealth()
+      await sink?.close()
       store.close()
     },
   }

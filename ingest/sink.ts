@@ -75,5 +75,6 @@ export interface TelemetrySink {
   /** True while the in-memory buffer is full: the source should pause. */
   readonly backpressure: boolean
   /** Called (each time) when backpressure ends. */
+  /** Calls `cb` once, the next time the buffer drains (one-shot; register again to wait again). */
   onDrain(cb: () => void): void
 }

@@ -134,7 +134,8 @@ export async function createInfluxSink(config: InfluxConfig, opts: InfluxSinkOpt
     if (!backpressure && n >= o.maxBufferLines) backpressure = true
     else if (backpressure && n <= o.maxBufferLines / 2) {
       backpressure = false
-      for (const cb of drainCallbacks) cb()
+      // One-shot: each waiter is released once, so callers may register per paused publish.
+      for (const cb of drainCallbacks.splice(0)) cb()
     }
   }
 

@@ -11,32 +11,17 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { loadStartConfig } from '../../cli/config.ts'
 import { startForewarn, type Running } from '../../cli/start.ts'
 import { runFleet } from '../../simulators/fleet.ts'
-import { catalogue, type ApplianceType } from '../../domain/index.ts'
+import type { ApplianceType } from '../../domain/index.ts'
+import { apiCall, provision, waitFor } from './helpers.ts'
 
 const ADMIN_KEY = 'e2e-admin-key-0123456789abcdef'
 const DAY = 86_400_000
 
-async function api<T>(run: Running, path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
-  const res = await fetch(`${run.apiUrl}${path}`, {
-    ...init,
-    headers: { authorization: `Bearer ${ADMIN_KEY}`, 'content-type': 'application/json', ...(init.headers ?? {}) },
-  })
-  return { status: res.status, body: (await res.json()) as T }
-}
+const api = <T>(run: Running, path: string, init: RequestInit = {}) => apiCall<T>(run.apiUrl, ADMIN_KEY, path, init)
 
 interface Ticket { id: string; deviceId: string; fault: { code: string }; state: string }
 interface Warning { id: string; deviceId: string; faultCode: string; state: string }
 interface Page<T> { items: T[]; next: string | null }
-
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const until = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn()
-    if (v !== undefined) return v
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 250))
-  }
-}
 
 describe('end to end on the embedded defaults', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'forewarn-e2e-'))
@@ -51,15 +36,7 @@ describe('end to end on the embedded defaults', () => {
   it('turns one injected fault into exactly one ticket and keeps everything across a restart', async () => {
     run = await startForewarn(config, log)
     const types: ApplianceType[] = ['refrigerator', 'air_conditioner', 'washing_machine', 'water_heater', 'refrigerator']
-    const members = []
-    for (const [i, type] of types.entries()) {
-      const { status, body } = await api<{ device: { id: string }; credentials: { username: string; password: string } }>(run, '/devices', {
-        method: 'POST',
-        body: JSON.stringify({ type, model: catalogue[type].models[0], serial: `E2E-${i}`, region: 'north', installDate: '2025-01-15', warranty: { standardEnd: '2028-01-15', extended: [] } }),
-      })
-      expect(status).toBe(201)
-      members.push({ deviceId: body.device.id, username: body.credentials.username, password: body.credentials.password, type, seed: 100 + i })
-    }
+    const members = await provision(run.apiUrl, ADMIN_KEY, types, 'E2E')
     const days = 20
     const startMs = Date.now() - days * DAY
     const faulty = members[4]!

@@ -1,0 +1,41 @@
+/** Shared by the end-to-end suites: HTTP calls with a bearer key, bounded polling, provisioning. */
+import { catalogue, type ApplianceType } from '../../domain/index.ts'
+
+export async function apiCall<T>(baseUrl: string, key: string, path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${baseUrl}${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...(init.headers ?? {}) },
+  })
+  return { status: res.status, body: (await res.json()) as T }
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number, everyMs = 250): Promise<T> {
+  const until = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn()
+    if (v !== undefined) return v
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}
+
+export interface Provisioned {
+  deviceId: string
+  username: string
+  password: string
+  type: ApplianceType
+  seed: number
+}
+
+export async function provision(baseUrl: string, key: string, types: readonly ApplianceType[], serialPrefix: string): Promise<Provisioned[]> {
+  const out: Provisioned[] = []
+  for (const [i, type] of types.entries()) {
+    const { status, body } = await apiCall<{ device: { id: string }; credentials: { username: string; password: string } }>(baseUrl, key, '/devices', {
+      method: 'POST',
+      body: JSON.stringify({ type, model: catalogue[type].models[0], serial: `${serialPrefix}-${i}`, region: 'north', installDate: '2025-01-15', warranty: { standardEnd: '2028-01-15', extended: [] } }),
+    })
+    if (status !== 201) throw new Error(`provisioning failed with ${status}: ${JSON.stringify(body)}`)
+    out.push({ deviceId: body.device.id, username: body.credentials.username, password: body.credentials.password, type, seed: 100 + i })
+  }
+  return out
+}
