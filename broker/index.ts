@@ -358,6 +358,8 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise
     wss?.close()
     const closing = servers.map((s) => new Promise<void>((r) => s.close(() => r())))
     await new Promise<void>((r) => aedes.close(() => r()))
+    // aedes closes its emitter but not its persistence (a Redis connection when configured).
+    if (opts.persistence !== undefined) await (opts.persistence as { destroy?: () => Promise<void> }).destroy?.()
     await Promise.all(closing)
   }
 
