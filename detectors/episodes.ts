@@ -6,13 +6,14 @@
  */
 import { severityRank, type Severity } from '../domain/index.ts'
 
+/**
+ * One Uint32Array per device (compact: no per-field arrays): for `n` codes, slots [0, n) count
+ * episodes ever opened, [n, 2n) hold the active episode's severity rank (0 = none), [2n, 3n)
+ * the consecutive calm observations while active.
+ */
 export interface EpisodeBook {
-  /** Episodes ever opened per code index. */
-  counter: Uint32Array
-  /** Severity rank of the active episode (0 = none). */
-  active: Uint8Array
-  /** Consecutive calm observations while active. */
-  calm: Uint8Array
+  codes: number
+  slots: Uint32Array
 }
 
 export type EpisodeTransition = 'raised' | 'escalated' | 'cleared' | null
@@ -20,20 +21,30 @@ export type EpisodeTransition = 'raised' | 'escalated' | 'cleared' | null
 export const rankSeverity: readonly (Severity | null)[] = [null, 'watch', 'warning', 'critical']
 
 export function createEpisodeBook(codes: number): EpisodeBook {
-  return { counter: new Uint32Array(codes), active: new Uint8Array(codes), calm: new Uint8Array(codes) }
+  return { codes, slots: new Uint32Array(3 * codes) }
+}
+
+export function episodeCount(b: EpisodeBook, i: number): number {
+  return b.slots[i]!
+}
+
+/** Severity rank of the active episode of code `i` (0 = none). */
+export function episodeActive(b: EpisodeBook, i: number): number {
+  return b.slots[b.codes + i]!
 }
 
 /** The fault is present with `severity`: raise, escalate, or nothing (never de-escalates). */
 export function episodeAlarm(b: EpisodeBook, i: number, severity: Severity): EpisodeTransition {
   const r = severityRank[severity]
-  b.calm[i] = 0
-  if (b.active[i] === 0) {
-    b.counter[i]! += 1
-    b.active[i] = r
+  const s = b.slots
+  s[2 * b.codes + i] = 0
+  if (s[b.codes + i] === 0) {
+    s[i]! += 1
+    s[b.codes + i] = r
     return 'raised'
   }
-  if (r > b.active[i]!) {
-    b.active[i] = r
+  if (r > s[b.codes + i]!) {
+    s[b.codes + i] = r
     return 'escalated'
   }
   return null
@@ -41,19 +52,20 @@ export function episodeAlarm(b: EpisodeBook, i: number, severity: Severity): Epi
 
 /** The fault's evidence is below the clear threshold this time. */
 export function episodeCalm(b: EpisodeBook, i: number, clearAfter: number): EpisodeTransition {
-  if (b.active[i] === 0) return null
-  b.calm[i]! += 1
-  if (b.calm[i]! < clearAfter) return null
-  b.active[i] = 0
-  b.calm[i] = 0
+  const s = b.slots
+  if (s[b.codes + i] === 0) return null
+  s[2 * b.codes + i]! += 1
+  if (s[2 * b.codes + i]! < clearAfter) return null
+  s[b.codes + i] = 0
+  s[2 * b.codes + i] = 0
   return 'cleared'
 }
 
 /** The fault is between the clear and raise thresholds: keep what is, reset the calm streak. */
 export function episodeHold(b: EpisodeBook, i: number): void {
-  b.calm[i] = 0
+  b.slots[2 * b.codes + i] = 0
 }
 
 export function episodeId(deviceId: string, code: string, b: EpisodeBook, i: number): string {
-  return `${deviceId}:${code}:${b.counter[i]}`
+  return `${deviceId}:${code}:${b.slots[i]}`
 }

@@ -8,7 +8,7 @@
 import type { ApplianceType, DetectorEvent, Evidence, HealthCore, Reading, RemainingLife, Severity } from '../domain/index.ts'
 import { severityRank } from '../domain/index.ts'
 import { USAGE_CYCLE, USAGE_DOOR } from './extractors.ts'
-import { createEpisodeBook, episodeAlarm, episodeCalm, episodeHold, episodeId, rankSeverity, type EpisodeBook, type EpisodeTransition } from './episodes.ts'
+import { createEpisodeBook, episodeActive, episodeAlarm, episodeCalm, episodeHold, episodeId, rankSeverity, type EpisodeBook, type EpisodeTransition } from './episodes.ts'
 import { typeModels, type FaultRef, type TypeModel } from './model.ts'
 import {
   TRACKER_SLOTS, failureSpan, trackerAdd, trackerBaseline, trackerInit, trackerLevel, trackerProgress, trackerReady, trackerTrend, trackerZ,
@@ -60,13 +60,17 @@ export interface Detector {
 const LAST = 0, WIN = 1, RUN = 2, CYC = 3, DOOR = 4, LATE = 5
 const NUM_SLOTS = 6
 
+/**
+ * Per device: three typed arrays and nothing else (≈ 2 KiB with the map entry): the extractor
+ * accumulator, the feature trackers followed by the device scalars, the episode book.
+ */
 interface DeviceState {
   id: string
   tm: TypeModel
   acc: Float64Array
+  /** Trackers (features × TRACKER_SLOTS), then NUM_SLOTS scalars at `numAt`. */
   trk: Float64Array
-  out: Float64Array
-  num: Float64Array
+  numAt: number
   book: EpisodeBook
 }
 
@@ -79,19 +83,21 @@ export function createDetector(config: Partial<DetectorConfig> = {}): Detector {
   const cfg: DetectorConfig = { ...defaultDetectorConfig, ...config }
   const windowMs = cfg.windowHours * HOUR_MS
   const devices = new Map<string, DeviceState>()
+  // Feature values of the window being closed: consumed at once, so one scratch serves all devices.
+  const out = new Float64Array(8)
 
   function fresh(deviceId: string, type: ApplianceType): DeviceState {
     const tm = typeModels[type]
     const nf = tm.ext.features.length
-    const trk = new Float64Array(nf * TRACKER_SLOTS)
+    const numAt = nf * TRACKER_SLOTS
+    const trk = new Float64Array(numAt + NUM_SLOTS)
     // Cycle features (a wash) count cycles, not windows, toward the warm-up.
     const cycles = tm.ext.mode === 'cycle'
     const warm = cycles ? 7 : cfg.warmupHours / cfg.windowHours
     for (let f = 0; f < nf; f++) trackerInit(trk, f * TRACKER_SLOTS, warm, cycles ? 5 : 3)
-    const num = new Float64Array(NUM_SLOTS)
-    num[LAST] = -Infinity
-    num[WIN] = -1
-    return { id: deviceId, tm, acc: new Float64Array(tm.ext.accSlots), trk, out: new Float64Array(nf), num, book: createEpisodeBook(tm.codes.length) }
+    trk[numAt + LAST] = -Infinity
+    trk[numAt + WIN] = -1
+    return { id: deviceId, tm, acc: new Float64Array(tm.ext.accSlots), trk, numAt, book: createEpisodeBook(tm.codes.length) }
   }
 
   function progressOf(d: DeviceState, f: FaultRef): { minP: number; minZ: number; ready: boolean } {
@@ -181,25 +187,25 @@ export function createDetector(config: Partial<DetectorConfig> = {}): Detector {
   /** A feature window (or cycle) closed: update trackers, then episodes. Runs a few times a day. */
   function evaluate(d: DeviceState, ts: number): DetectorEvent[] {
     const nf = d.tm.ext.features.length
-    for (let f = 0; f < nf; f++) trackerAdd(d.trk, f * TRACKER_SLOTS, d.out[f]!, ts / HOUR_MS)
+    for (let f = 0; f < nf; f++) trackerAdd(d.trk, f * TRACKER_SLOTS, out[f]!, ts / HOUR_MS)
     let events = NONE
     let best: FaultRef | null = null
     let bestP = 0
     // One detector episode per device at a time: a second fault showing up while one is open
     // is far more likely to be the same fault spreading to other signals than a coincidence.
     let busy = false
-    for (const f of d.tm.faults) if (d.book.active[f.index]! > 0) busy = true
+    for (const f of d.tm.faults) if (episodeActive(d.book, f.index) > 0) busy = true
     for (const f of d.tm.faults) {
       const { minP, minZ, ready } = progressOf(d, f)
       if (!ready) continue
-      const active = d.book.active[f.index]! > 0
+      const active = episodeActive(d.book, f.index) > 0
       if (active) {
         if (minP < cfg.clearProgress) events = emit(d, f, episodeCalm(d.book, f.index, cfg.clearAfterWindows), 'watch', ts, null, events)
         else {
           episodeHold(d.book, f.index)
           const rul = remainingLife(d, f)
           const sev = severityFor(rul, minP)
-          if (severityRank[sev] > d.book.active[f.index]!) events = emit(d, f, episodeAlarm(d.book, f.index, sev), sev, ts, rul, events)
+          if (severityRank[sev] > episodeActive(d.book, f.index)) events = emit(d, f, episodeAlarm(d.book, f.index, sev), sev, ts, rul, events)
         }
         continue
       }
@@ -235,34 +241,35 @@ export function createDetector(config: Partial<DetectorConfig> = {}): Detector {
     process(reading) {
       const d = devices.get(reading.deviceId)
       if (!d) return NONE
-      const num = d.num
+      const num = d.trk
+      const n0 = d.numAt
       const ts = reading.ts
       // Features difference consecutive readings, so a late or duplicate reading is counted, not folded.
-      if (!(ts > num[LAST]!)) {
-        num[LATE]! += 1
+      if (!(ts > num[n0 + LAST]!)) {
+        num[n0 + LATE]! += 1
         return NONE
       }
       const ext = d.tm.ext
-      const dtMin = num[LAST] === -Infinity ? d.tm.intervalMs / 60_000 : (ts - num[LAST]!) / 60_000
+      const dtMin = num[n0 + LAST] === -Infinity ? d.tm.intervalMs / 60_000 : (ts - num[n0 + LAST]!) / 60_000
       const gap = dtMin > Math.max(10, (3 * d.tm.intervalMs) / 60_000)
       let events = NONE
       if (ext.mode === 'time') {
         const w = Math.floor(ts / windowMs)
-        if (w !== num[WIN]) {
-          if (num[WIN]! >= 0) {
-            ext.finish(d.acc, d.out)
-            events = evaluate(d, (num[WIN]! + 1) * windowMs)
+        if (w !== num[n0 + WIN]) {
+          if (num[n0 + WIN]! >= 0) {
+            ext.finish(d.acc, out)
+            events = evaluate(d, (num[n0 + WIN]! + 1) * windowMs)
           }
-          num[WIN] = w
+          num[n0 + WIN] = w
         }
       }
       const u = ext.usage(d.acc, reading.metrics)
       const runMin = u % USAGE_CYCLE
-      num[RUN]! += runMin > 0 ? Math.min(dtMin, 5) : 0
-      if (u >= USAGE_DOOR) num[DOOR]! += 1
-      if (u % USAGE_DOOR >= USAGE_CYCLE) num[CYC]! += 1
-      if (ext.add(d.acc, reading.metrics, dtMin, gap, d.out)) events = evaluate(d, ts)
-      num[LAST] = ts
+      num[n0 + RUN]! += runMin > 0 ? Math.min(dtMin, 5) : 0
+      if (u >= USAGE_DOOR) num[n0 + DOOR]! += 1
+      if (u % USAGE_DOOR >= USAGE_CYCLE) num[n0 + CYC]! += 1
+      if (ext.add(d.acc, reading.metrics, dtMin, gap, out)) events = evaluate(d, ts)
+      num[n0 + LAST] = ts
       return events
     },
 
@@ -295,19 +302,19 @@ export function createDetector(config: Partial<DetectorConfig> = {}): Detector {
       }
       let worst = 0
       for (let i = 0; i < d.tm.codes.length; i++) {
-        const r = d.book.active[i]!
+        const r = episodeActive(d.book, i)
         worst = Math.max(worst, r)
         const fw = i >= d.tm.faults.length ? d.tm.firmware.get(d.tm.codes[i]!) : undefined
         const c = fw ? components[fw.fw.component] : undefined
         if (fw && c && r > 0) components[fw.fw.component] = { score: Math.min(c.score, r === 3 ? 10 : 40), reason: `firmware ${fw.fw.code}: ${fw.fw.meaning}` }
       }
       const overall = Math.min(...Object.values(components).map((c) => c.score))
-      const last = d.num[LAST] === -Infinity ? null : d.num[LAST]!
+      const last = d.trk[d.numAt + LAST] === -Infinity ? null : d.trk[d.numAt + LAST]!
       const silent = nowMs !== undefined && (last === null || nowMs - last > cfg.offlineAfterIntervals * d.tm.intervalMs)
       const status = silent ? 'offline' : (rankSeverity[worst] ?? (overall < 80 ? 'watch' : 'healthy'))
       return {
         overall, status, components, lastEventTime: last, warmingUp,
-        usage: { runningHours: round(d.num[RUN]! / 60), cycles: d.num[CYC]!, doorOpenings: d.num[DOOR]! },
+        usage: { runningHours: round(d.trk[d.numAt + RUN]! / 60), cycles: d.trk[d.numAt + CYC]!, doorOpenings: d.trk[d.numAt + DOOR]! },
       }
     },
 
@@ -315,8 +322,8 @@ export function createDetector(config: Partial<DetectorConfig> = {}): Detector {
       const d = devices.get(deviceId)
       if (!d) return undefined
       return JSON.stringify({
-        v: 1, type: d.tm.type, acc: arr(d.acc), trk: arr(d.trk), num: arr(d.num),
-        counter: Array.from(d.book.counter), active: Array.from(d.book.active), calm: Array.from(d.book.calm),
+        v: 2, type: d.tm.type, acc: arr(d.acc), trk: arr(d.trk),
+        book: Array.from(d.book.slots),
       })
     },
   }
@@ -327,7 +334,7 @@ function arr(a: Float64Array): (number | string)[] {
   return Array.from(a, (x) => (Number.isFinite(x) ? x : String(x)))
 }
 
-function fill(target: Float64Array | Uint32Array | Uint8Array, src: unknown): void {
+function fill(target: Float64Array | Uint32Array, src: unknown): void {
   if (!Array.isArray(src) || src.length !== target.length) return
   for (let i = 0; i < src.length; i++) target[i] = typeof src[i] === 'number' ? src[i] : Number(src[i])
 }
@@ -340,18 +347,15 @@ function restore(d: DeviceState, snapshot: string): void {
   } catch {
     return
   }
-  if (s.v !== 1 || s.type !== d.tm.type) {
+  if (s.v !== 2 || s.type !== d.tm.type) {
     // Placeholder-era snapshots carried only episode counters: keep those so ids never repeat.
     const ep = s.episodes as Record<string, number> | undefined
-    if (ep) d.tm.codes.forEach((c, i) => { if (typeof ep[c] === 'number') d.book.counter[i] = ep[c] })
+    if (ep) d.tm.codes.forEach((c, i) => { if (typeof ep[c] === 'number') d.book.slots[i] = ep[c] })
     return
   }
   fill(d.acc, s.acc)
   fill(d.trk, s.trk)
-  fill(d.num, s.num)
-  fill(d.book.counter, s.counter)
-  fill(d.book.active, s.active)
-  fill(d.book.calm, s.calm)
+  fill(d.book.slots, s.book)
 }
 
 function round(x: number): number {

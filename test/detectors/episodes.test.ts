@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createEpisodeBook, episodeAlarm, episodeCalm, episodeHold, episodeId } from '../../detectors/episodes.ts'
+import { createEpisodeBook, episodeActive, episodeAlarm, episodeCalm, episodeHold, episodeId } from '../../detectors/episodes.ts'
 
 describe('episode state machine', () => {
   it('raises once, then stays silent at the same or lower severity (no duplicates)', () => {
@@ -15,7 +15,7 @@ describe('episode state machine', () => {
     episodeAlarm(b, 0, 'watch')
     expect(episodeAlarm(b, 0, 'critical')).toBe('escalated')
     expect(episodeAlarm(b, 0, 'warning')).toBe(null)
-    expect(b.active[0]).toBe(3)
+    expect(episodeActive(b, 0)).toBe(3)
   })
 
   it('clears only after enough consecutive calm observations; a relapse resets the streak', () => {
