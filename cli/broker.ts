@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs'
 import pino from 'pino'
 import { ErrorCode, ForewarnError } from '../domain/index.ts'
 import { createEmbeddedBroker, type EmbeddedBroker, type Principal } from '../broker/index.ts'
+import { createRedisState } from '../broker/redis.ts'
 
 export interface BrokerCommandOptions {
   port: number
@@ -21,6 +22,8 @@ export interface BrokerCommandOptions {
   allowAnonymous?: boolean
   /** Path of the accounts file; defaults to env FOREWARN_BROKER_USERS. */
   users?: string
+  /** Durable, shareable sessions on Redis; defaults to env FOREWARN_BROKER_REDIS_URL. */
+  redisUrl?: string
   /** Install SIGINT/SIGTERM handlers that close the broker (default true). */
   handleSignals?: boolean
 }
@@ -62,7 +65,9 @@ export async function runBroker(o: BrokerCommandOptions): Promise<EmbeddedBroker
   if (accounts.size === 0 && !o.allowAnonymous) {
     log.warn('no accounts (FOREWARN_BROKER_USERS) and anonymous access off: every client will be refused')
   }
+  const redisUrl = o.redisUrl ?? process.env.FOREWARN_BROKER_REDIS_URL
   const broker = await createEmbeddedBroker({
+    ...(redisUrl ? createRedisState({ url: redisUrl }) : {}),
     port: o.port,
     host: o.host ?? '127.0.0.1',
     logger: log,
@@ -77,7 +82,7 @@ export async function runBroker(o: BrokerCommandOptions): Promise<EmbeddedBroker
     },
     onPublish: async () => {},
   })
-  log.info({ port: broker.port, wsPort: broker.wsPort, tlsPort: broker.tlsPort, accounts: accounts.size }, 'broker listening')
+  log.info({ port: broker.port, wsPort: broker.wsPort, tlsPort: broker.tlsPort, accounts: accounts.size, redis: redisUrl !== undefined }, 'broker listening')
   if (o.handleSignals !== false) {
     const stop = (): void => {
       void broker.close().then(() => log.info('broker closed'))

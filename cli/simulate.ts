@@ -3,6 +3,7 @@
  * then runs them as real MQTT clients. Progress and logs go to stderr; with --json the last line
  * of stdout is one compact JSON object with published, acknowledged, failed and lastSeq.
  */
+import { readFileSync } from 'node:fs'
 import { applianceTypes, catalogue, type ApplianceType } from '../domain/index.ts'
 import { runFleet, type FleetMemberSpec, type FleetStats, type FleetSummary } from '../simulators/fleet.ts'
 import { ErrorCode, ForewarnError } from '../domain/index.ts'
@@ -48,9 +49,24 @@ async function provisionOne(o: SimulateOptions, i: number, now: number): Promise
   return { deviceId: body.device.id, username: body.credentials.username, password: body.credentials.password, type, seed }
 }
 
+/** Node cannot raise RLIMIT_NOFILE itself; say so before thousands of sockets fail one by one. */
+function openFilesSoftLimit(): number | null {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'))
+    const soft = line?.split(/\s{2,}/)[1]
+    return soft === undefined || soft === 'unlimited' ? null : Number(soft)
+  } catch {
+    return null
+  }
+}
+
 export async function runSimulate(o: SimulateOptions): Promise<FleetSummary> {
   const out = o.stdout ?? process.stdout
   const err = o.stderr ?? process.stderr
+  const nofile = openFilesSoftLimit()
+  if (nofile !== null && o.devices + 64 > nofile) {
+    err.write(`warning: ${o.devices} connections need more than the open-files limit ${nofile}; raise it first (ulimit -n $(ulimit -Hn))\n`)
+  }
   const now = Date.now()
   const members: FleetMemberSpec[] = new Array(o.devices)
   const concurrency = Math.max(1, o.provisionConcurrency ?? 8)

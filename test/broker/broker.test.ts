@@ -87,6 +87,19 @@ describe('embedded broker: identity and ACL', () => {
   })
 })
 
+describe('embedded broker: revocation', () => {
+  it('disconnectDevice closes a revoked device at once and it goes offline', async () => {
+    h = await startHarness()
+    const c = await h.connect(deviceOpts('fridge1'))
+    await until(() => h.broker.connectedDevices() === 1)
+    const closed = new Promise<void>((r) => c.once('close', () => r()))
+    h.broker.disconnectDevice('fridge1')
+    await closed
+    await until(() => h.published.some((p) => p.kind === 'status' && p.payload.includes('offline')))
+    expect(h.broker.connectedDevices()).toBe(0)
+  })
+})
+
 describe('embedded broker: last will and commit point', () => {
   it('publishes the retained offline will when a device drops, and reports it through onPublish', async () => {
     h = await startHarness()
