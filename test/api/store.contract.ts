@@ -1,82 +1,121 @@
 /**
- * The store contract (STYLE.md 7): every Store implementation runs this suite. `make` opens a
- * fresh, empty store with the given clock; `raw` (optional) runs SQL against its tables.
+ * The store contract (STYLE.md 7): every store implementation runs this suite, in the asynchronous
+ * shape the composition root uses (the embedded store through asyncStore()). `make` opens a fresh,
+ * empty store with the given clock; `tamper` (optional) reaches its tables as an attacker would.
  */
 import { beforeEach, afterEach, describe, expect, it } from 'vitest'
-import type { Store, StoreOptions } from '../../api/store/index.ts'
+import type { AsyncRecordsStore } from '../../api/store/open.ts'
+import type { StoreOptions } from '../../api/store/index.ts'
 import { event, fridge } from './fixtures.ts'
 
-export function storeContract(name: string, make: (opts: Omit<StoreOptions, 'dataDir'>) => Store, raw?: (store: Store, sql: string) => void) {
+export type MakeStore = (opts: Omit<StoreOptions, 'dataDir'>) => Promise<AsyncRecordsStore>
+
+export interface Tamper {
+  /** Runs SQL on the store's database through another connection. */
+  exec(store: AsyncRecordsStore, sql: string): Promise<void>
+  /** Removes the append-only guard of the history table (the triggers). */
+  dropGuard(store: AsyncRecordsStore): Promise<void>
+}
+
+export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
   describe(`store contract: ${name}`, () => {
     let now = Date.parse('2025-06-01T12:00:00Z')
-    let store: Store
-    beforeEach(() => {
+    let store: AsyncRecordsStore
+    beforeEach(async () => {
       now = Date.parse('2025-06-01T12:00:00Z')
-      store = make({ now: () => now, publicUrl: 'http://api.test', ticketPolicy: { minSeverity: 'warning', mergeWindowHours: 24 } })
+      store = await make({ now: () => now, publicUrl: 'http://api.test', ticketPolicy: { minSeverity: 'warning', mergeWindowHours: 24 }, deliveryAdapters: ['rt'] })
     })
-    afterEach(() => store.close())
+    afterEach(async () => { await store.close() })
 
-    it('provisions a device with a password that verifies once and only for that device', () => {
-      const { device, credentials } = store.createDevice(fridge)
+    it('provisions a device with a password that verifies once and only for that device', async () => {
+      const { device, credentials } = await store.createDevice(fridge)
       expect(device.id).toMatch(/^ref-[a-z2-7]{12}$/)
       expect(credentials.username).toBe(device.id)
       expect(Buffer.from(credentials.password, 'base64url').length).toBeGreaterThanOrEqual(16)
-      expect(store.verifyDeviceCredentials(device.id, Buffer.from(credentials.password))?.id).toBe(device.id)
-      expect(store.verifyDeviceCredentials(device.id, Buffer.from('wrong'))).toBeNull()
-      expect(store.verifyDeviceCredentials('ref-nobody', Buffer.from(credentials.password))).toBeNull()
+      expect((await store.verifyDeviceCredentials(device.id, Buffer.from(credentials.password)))?.id).toBe(device.id)
+      expect(await store.verifyDeviceCredentials(device.id, Buffer.from('wrong'))).toBeNull()
+      expect(await store.verifyDeviceCredentials('ref-nobody', Buffer.from(credentials.password))).toBeNull()
       expect(device).toEqual({
         id: device.id, type: 'refrigerator', model: 'FR-450X', serial: 'SN-0001', region: 'eu-west', installDate: '2024-01-10',
         warranty: fridge.warranty, ownerRef: 'cust-42', gatewayId: null, createdAt: '2025-06-01T12:00:00.000Z',
         connection: 'unknown', lastSeen: null, revoked: false,
       })
+      expect(await store.getDevice(device.id)).toEqual(device)
+      expect(await store.getDevice('ref-nobody')).toBeNull()
+      await expect(store.createDevice({ ...fridge, type: 'toaster' as 'refrigerator' })).rejects.toThrow(/unknown appliance type/)
     })
 
-    it('rotation invalidates the old password; revocation refuses every password', () => {
-      const { device, credentials } = store.createDevice(fridge)
-      const fresh = store.rotateCredentials(device.id)
-      expect(store.verifyDeviceCredentials(device.id, Buffer.from(credentials.password))).toBeNull()
-      expect(store.verifyDeviceCredentials(device.id, Buffer.from(fresh.password))?.id).toBe(device.id)
-      expect(store.revokeDevice(device.id).revoked).toBe(true)
-      expect(store.verifyDeviceCredentials(device.id, Buffer.from(fresh.password))).toBeNull()
+    it('rotation invalidates the old password; revocation refuses every password', async () => {
+      const { device, credentials } = await store.createDevice(fridge)
+      const fresh = await store.rotateCredentials(device.id)
+      expect(await store.verifyDeviceCredentials(device.id, Buffer.from(credentials.password))).toBeNull()
+      expect((await store.verifyDeviceCredentials(device.id, Buffer.from(fresh.password)))?.id).toBe(device.id)
+      expect((await store.revokeDevice(device.id)).revoked).toBe(true)
+      expect((await store.revokeDevice(device.id)).revoked).toBe(true)
+      expect(await store.verifyDeviceCredentials(device.id, Buffer.from(fresh.password))).toBeNull()
+      await expect(store.rotateCredentials(device.id)).rejects.toMatchObject({ code: 'FOREWARN_ERR_CONFLICT' })
+      await expect(store.revokeDevice('ref-nobody')).rejects.toMatchObject({ code: 'FOREWARN_ERR_NOT_FOUND' })
+      expect((await store.history(device.id, { limit: 10 })).items.map((e) => e.kind)).toEqual(
+        ['device.provisioned', 'device.credentials_rotated', 'device.revoked'])
     })
 
-    it('pages devices with a cursor, no duplicates, no gaps', () => {
+    it('pages devices with a cursor, no duplicates, no gaps; filters by type and connection', async () => {
       const ids = new Set<string>()
-      for (let i = 0; i < 7; i++) ids.add(store.createDevice({ ...fridge, serial: `SN-${i}` }).device.id)
+      for (let i = 0; i < 7; i++) ids.add((await store.createDevice({ ...fridge, serial: `SN-${i}` })).device.id)
       const seen: string[] = []
       let after: string | undefined
       for (let pages = 0; pages < 10; pages++) {
-        const page = store.listDevices({ limit: 3, after })
+        const page = await store.listDevices({ limit: 3, after })
         seen.push(...page.items.map((d) => d.id))
         if (page.next === null) break
         after = page.next
       }
       expect(seen.length).toBe(7)
       expect(new Set(seen)).toEqual(ids)
-      expect(() => store.listDevices({ limit: 3, after: 'not a cursor!' })).toThrow(/cursor/)
+      expect(seen).toEqual([...seen].sort())
+      await expect(store.listDevices({ limit: 3, after: 'not a cursor!' })).rejects.toThrow(/cursor/)
+      const one = [...ids][0]!
+      expect(await store.setConnection(one, 'online', now)).toBe(true)
+      expect(await store.setConnection('ref-nobody', 'online', now)).toBe(false)
+      expect((await store.listDevices({ limit: 10, status: 'online' })).items.map((d) => d.id)).toEqual([one])
+      expect((await store.listOnlineDevices()).map((d) => d.id)).toEqual([one])
+      expect((await store.listDevices({ limit: 10, type: 'washing_machine' })).items).toEqual([])
     })
 
-    it('a replayed event changes nothing: one warning, one ticket, one outbox row', () => {
-      const { device } = store.createDevice(fridge)
+    it('a replayed event changes nothing: one warning, one ticket, one outbox row per target', async () => {
+      const { device } = await store.createDevice(fridge)
       const ev = event(device.id)
-      const first = store.applyDetectorEvent(ev, now)
-      const again = store.applyDetectorEvent(ev, now + 5000)
+      const first = await store.applyDetectorEvent(ev, now)
+      const again = await store.applyDetectorEvent(ev, now + 5000)
       expect(first.created).toBe(true)
       expect(first.ticketCreated).toBe(true)
       expect(again.created).toBe(false)
       expect(again.applied).toBe(false)
       expect(again.ticket?.id).toBe(first.ticket?.id)
       expect(first.warning.id).toBe(ev.episodeId)
-      expect(store.listWarnings({ limit: 100 }).items.length).toBe(1)
-      expect(store.listTickets({ limit: 100 }).items.length).toBe(1)
-      expect(store.listOutbox({ limit: 100 }).items.map((o) => o.event)).toEqual(['ticket.created'])
-      expect(store.counts()).toEqual({ devices: 1, online: 0, activeWarnings: 1, tickets: 1, openTickets: 1 })
+      expect((await store.listWarnings({ limit: 100 })).items.length).toBe(1)
+      expect((await store.listTickets({ limit: 100 })).items.length).toBe(1)
+      expect((await store.listOutbox({ limit: 100 })).items.map((o) => [o.adapter, o.event])).toEqual([['feed', 'ticket.created'], ['rt', 'ticket.created']])
+      expect(await store.counts()).toEqual({ devices: 1, online: 0, activeWarnings: 1, tickets: 1, openTickets: 1 })
+      await expect(store.applyDetectorEvent(event('ref-nobody'), now)).rejects.toMatchObject({ code: 'FOREWARN_ERR_UNKNOWN_DEVICE' })
     })
 
-    it('ticket content: coverage, fault, parts, priority and SLA anchored at detection', () => {
-      const { device } = store.createDevice(fridge)
+    it('the same event applied concurrently is applied once', async () => {
+      const { device } = await store.createDevice(fridge)
+      const ev = event(device.id)
+      const results = await Promise.all(Array.from({ length: 8 }, () => store.applyDetectorEvent(ev, now)))
+      expect(results.filter((r) => r.applied).length).toBe(1)
+      expect(results.filter((r) => r.ticketCreated).length).toBe(1)
+      expect(new Set(results.map((r) => r.ticket?.id)).size).toBe(1)
+      expect((await store.listTickets({ limit: 100 })).items.length).toBe(1)
+      expect((await store.listOutbox({ limit: 100 })).items.length).toBe(2)
+      expect(await store.verifyHistory(device.id)).toEqual({ ok: true, entries: 3 })
+    })
+
+    it('ticket content: coverage, fault, parts, priority and SLA anchored at detection', async () => {
+      const { device } = await store.createDevice(fridge)
       const detectedAt = Date.parse('2026-03-01T08:00:00Z')
-      const { ticket } = store.applyDetectorEvent(event(device.id), detectedAt)
+      const { ticket } = await store.applyDetectorEvent(event(device.id), detectedAt)
       expect(ticket).not.toBeNull()
       const t = ticket!
       expect(t.warranty).toEqual({ coverage: 'extended_warranty', payer: 'extended_warranty_provider', standardEnd: '2026-01-10', extendedEnd: '2030-01-10', remedy: 'repair' })
@@ -93,107 +132,201 @@ export function storeContract(name: string, make: (opts: Omit<StoreOptions, 'dat
       expect(t.links.healthRecord).toBe(`http://api.test/devices/${device.id}`)
       expect(t.appliance).toEqual({ type: 'refrigerator', model: 'FR-450X', serial: 'SN-0001', region: 'eu-west', installDate: '2024-01-10', ownerRef: 'cust-42' })
       expect(t.rul).toEqual({ medianHours: 260, lowHours: 216, highHours: 336 })
-      expect(store.getTicket(t.id)).toEqual(t)
+      expect(await store.getTicket(t.id)).toEqual(t)
+      expect(await store.getTicket('tk-nothing')).toBeNull()
+      store.setPublicUrl('http://elsewhere.test')
+      const { device: other } = await store.createDevice(fridge)
+      expect((await store.applyDetectorEvent(event(other.id), detectedAt)).ticket?.links.healthRecord).toBe(`http://elsewhere.test/devices/${other.id}`)
     })
 
-    it('below the minimum severity no ticket; escalation above it opens one; clear ends the episode', () => {
-      const { device } = store.createDevice(fridge)
-      const watch = store.applyDetectorEvent(event(device.id, { severity: 'watch' }), now)
+    it('below the minimum severity no ticket; escalation above it opens one; clear ends the episode', async () => {
+      const { device } = await store.createDevice(fridge)
+      const watch = await store.applyDetectorEvent(event(device.id, { severity: 'watch' }), now)
       expect(watch.ticket).toBeNull()
-      expect(store.listTickets({ limit: 10 }).items).toEqual([])
-      const esc = store.applyDetectorEvent(event(device.id, { kind: 'warning.escalated', severity: 'critical' }), now + 1000)
+      expect((await store.listTickets({ limit: 10 })).items).toEqual([])
+      const esc = await store.applyDetectorEvent(event(device.id, { kind: 'warning.escalated', severity: 'critical' }), now + 1000)
       expect(esc.created).toBe(false)
       expect(esc.warning.severity).toBe('critical')
       expect(esc.ticketCreated).toBe(true)
       expect(esc.ticket?.fault.severity).toBe('critical')
-      const cleared = store.applyDetectorEvent(event(device.id, { kind: 'warning.cleared', severity: 'critical' }), now + 2000)
+      const cleared = await store.applyDetectorEvent(event(device.id, { kind: 'warning.cleared', severity: 'critical' }), now + 2000)
       expect(cleared.warning.state).toBe('cleared')
       expect(cleared.warning.clearedAt).toBe(new Date(now).toISOString())
-      expect(store.listWarnings({ limit: 10, state: 'active' }).items).toEqual([])
-      expect(store.getHealthRecord(device.id)?.recentWarnings.map((w) => w.id)).toEqual([esc.warning.id])
+      expect((await store.listWarnings({ limit: 10, state: 'active' })).items).toEqual([])
+      expect((await store.getWarning(esc.warning.id))?.state).toBe('cleared')
+      expect(await store.getWarning('nothing')).toBeNull()
+      expect((await store.getHealthRecord(device.id))?.recentWarnings.map((w) => w.id)).toEqual([esc.warning.id])
     })
 
-    it('two warnings of one appliance within the merge window join one ticket; outside it they do not', () => {
-      const { device } = store.createDevice(fridge)
-      const a = store.applyDetectorEvent(event(device.id), now)
-      const b = store.applyDetectorEvent(event(device.id, { faultCode: 'REF-CFAN', component: 'condenser_fan', episodeId: `${device.id}:REF-CFAN:1` }), now + 3_600_000)
+    it('an escalation of a warning with a ticket raises the ticket and tells the targets', async () => {
+      const { device } = await store.createDevice(fridge)
+      const first = await store.applyDetectorEvent(event(device.id), now)
+      const up = await store.applyDetectorEvent(event(device.id, { kind: 'warning.escalated', severity: 'critical' }), now + 1000)
+      expect(up.ticketCreated).toBe(false)
+      expect(up.ticket?.id).toBe(first.ticket?.id)
+      expect(up.ticket?.fault.severity).toBe('critical')
+      expect((await store.listOutbox({ limit: 10, adapter: 'rt' })).items.map((o) => o.event)).toEqual(['ticket.created', 'ticket.updated'])
+      expect((await store.history(device.id, { limit: 10 })).items.map((e) => e.kind)).toEqual(
+        ['device.provisioned', 'warning.raised', 'ticket.opened', 'warning.escalated', 'ticket.escalated'])
+    })
+
+    it('two warnings of one appliance within the merge window join one ticket; outside it they do not', async () => {
+      const { device } = await store.createDevice(fridge)
+      const a = await store.applyDetectorEvent(event(device.id), now)
+      const b = await store.applyDetectorEvent(event(device.id, { faultCode: 'REF-CFAN', component: 'condenser_fan', episodeId: `${device.id}:REF-CFAN:1` }), now + 3_600_000)
       expect(b.ticketCreated).toBe(false)
       expect(b.ticket?.id).toBe(a.ticket?.id)
       expect(b.ticket?.warningIds).toEqual([a.warning.id, b.warning.id])
       expect(b.ticket?.parts.map((p) => p.partNumber)).toEqual(['RF-CP-4410', 'RF-CP-4420', 'RF-CF-2210'])
-      expect(store.listTickets({ limit: 10 }).items.length).toBe(1)
-      const c = store.applyDetectorEvent(event(device.id, { faultCode: 'REF-DSEAL', component: 'door_seal', episodeId: `${device.id}:REF-DSEAL:1` }), now + 30 * 3_600_000)
+      expect((await store.listTickets({ limit: 10 })).items.length).toBe(1)
+      const c = await store.applyDetectorEvent(event(device.id, { faultCode: 'REF-DSEAL', component: 'door_seal', episodeId: `${device.id}:REF-DSEAL:1` }), now + 30 * 3_600_000)
       expect(c.ticketCreated).toBe(true)
-      expect(store.listTickets({ limit: 10 }).items.length).toBe(2)
+      expect((await store.listTickets({ limit: 10 })).items.length).toBe(2)
+      expect((await store.listTickets({ limit: 10, deviceId: device.id, state: 'open' })).items.map((t) => t.id)).toEqual([a.ticket!.id, c.ticket!.id])
     })
 
-    it('health record: identity, detector core, warnings, offline wins', () => {
-      const { device } = store.createDevice(fridge)
-      expect(store.getHealthRecord('ref-unknown')).toBeNull()
+    it('health record: identity, detector core, warnings, offline wins', async () => {
+      const { device } = await store.createDevice(fridge)
+      expect(await store.getHealthRecord('ref-unknown')).toBeNull()
       const core = { overall: 71, status: 'watch' as const, components: { compressor: { score: 60, reason: 'current up' } }, usage: { runningHours: 12, cycles: 40, doorOpenings: 9 }, lastEventTime: 5, warmingUp: false }
-      expect(store.saveHealth(device.id, core)).toBe(true)
-      expect(store.saveHealth('ref-unknown', core)).toBe(false)
-      expect(store.saveHealthBatch([[device.id, core], ['ref-unknown', core]])).toBe(1)
-      store.setConnection(device.id, 'online', now)
-      store.applyDetectorEvent(event(device.id), now)
-      const rec = store.getHealthRecord(device.id)!
+      expect(await store.saveHealth(device.id, core)).toBe(true)
+      expect(await store.saveHealth('ref-unknown', core)).toBe(false)
+      expect(await store.saveHealthBatch([[device.id, core], ['ref-unknown', core]])).toBe(1)
+      expect(await store.saveHealthBatch([])).toBe(0)
+      await store.setConnection(device.id, 'online', now)
+      await store.applyDetectorEvent(event(device.id), now)
+      const rec = (await store.getHealthRecord(device.id))!
       expect(rec.health).toEqual(core)
+      expect(rec.healthUpdatedAt).toBe(new Date(now).toISOString())
       expect(rec.status).toBe('warning')
       expect(rec.activeWarnings.length).toBe(1)
       expect(rec.openTickets.length).toBe(1)
-      expect(store.getTicket(rec.openTickets[0]!)?.healthScore).toBe(71)
-      store.setConnection(device.id, 'offline', now + 10)
-      expect(store.getHealthRecord(device.id)?.status).toBe('offline')
-      expect(store.getHealthRecord(device.id)?.device.lastSeen).toBe(now + 10)
+      expect((await store.getTicket(rec.openTickets[0]!))?.healthScore).toBe(71)
+      await store.setConnection(device.id, 'offline', now + 10)
+      await store.setConnection(device.id, 'online', now + 5) // late news does not move last-seen back
+      await store.setConnection(device.id, 'offline', now + 6)
+      expect((await store.getHealthRecord(device.id))?.status).toBe('offline')
+      expect((await store.getHealthRecord(device.id))?.device.lastSeen).toBe(now + 10)
     })
 
-    it('ticket lifecycle: allowed transitions only, each in the history and the outbox', () => {
-      const { device } = store.createDevice(fridge)
-      const t = store.applyDetectorEvent(event(device.id), now).ticket!
-      expect(store.transitionTicket(t.id, { state: 'acknowledged' }).state).toBe('acknowledged')
-      expect(() => store.transitionTicket(t.id, { state: 'resolved' })).toThrow(/outcome/)
-      const done = store.transitionTicket(t.id, { state: 'resolved', outcome: 'part_replaced', partNumber: 'RF-CP-4410' })
+    it('ticket lifecycle: allowed transitions only, each in the history and the outbox', async () => {
+      const { device } = await store.createDevice(fridge)
+      const t = (await store.applyDetectorEvent(event(device.id), now)).ticket!
+      expect((await store.transitionTicket(t.id, { state: 'acknowledged' })).state).toBe('acknowledged')
+      await expect(store.transitionTicket(t.id, { state: 'resolved' })).rejects.toThrow(/outcome/)
+      const done = await store.transitionTicket(t.id, { state: 'resolved', outcome: 'part_replaced', partNumber: 'RF-CP-4410' })
       expect(done.resolution).toEqual({ outcome: 'part_replaced', partNumber: 'RF-CP-4410', note: null })
-      expect(() => store.transitionTicket(t.id, { state: 'open' })).toThrow(/cannot go/)
-      expect(store.listOutbox({ limit: 10, ticketId: t.id }).items.map((o) => o.event)).toEqual(['ticket.created', 'ticket.updated', 'ticket.updated'])
-      expect(store.history(device.id, { limit: 100 }).items.map((e) => e.kind)).toEqual(
+      expect(await store.getTicket(t.id)).toEqual(done)
+      await expect(store.transitionTicket(t.id, { state: 'open' })).rejects.toThrow(/cannot go/)
+      await expect(store.transitionTicket('tk-nothing', { state: 'acknowledged' })).rejects.toMatchObject({ code: 'FOREWARN_ERR_NOT_FOUND' })
+      expect((await store.listOutbox({ limit: 10, ticketId: t.id, adapter: 'feed' })).items.map((o) => o.event)).toEqual(['ticket.created', 'ticket.updated', 'ticket.updated'])
+      expect((await store.history(device.id, { limit: 100 })).items.map((e) => e.kind)).toEqual(
         ['device.provisioned', 'warning.raised', 'ticket.opened', 'ticket.acknowledged', 'ticket.resolved'])
+      expect(await store.counts()).toEqual({ devices: 1, online: 0, activeWarnings: 1, tickets: 1, openTickets: 0 })
     })
 
-    it('history is a verifiable hash chain and pages by cursor', () => {
-      const { device } = store.createDevice(fridge)
-      store.applyDetectorEvent(event(device.id), now)
-      store.applyDetectorEvent(event(device.id, { kind: 'warning.cleared' }), now + 1)
-      expect(store.verifyHistory(device.id)).toEqual({ ok: true, entries: 4 })
-      const p1 = store.history(device.id, { limit: 3 })
+    it('tells transition listeners after the commit, and a throwing listener changes nothing', async () => {
+      const { device } = await store.createDevice(fridge)
+      const t = (await store.applyDetectorEvent(event(device.id), now)).ticket!
+      const seen: string[] = []
+      const off = store.onTransition((c) => { seen.push(`${c.from}>${c.to}:${c.components.join(',')}`) })
+      store.onTransition(() => { throw new Error('listener bug') })
+      await store.transitionTicket(t.id, { state: 'acknowledged' })
+      off()
+      await store.transitionTicket(t.id, { state: 'scheduled' })
+      expect(seen).toEqual(['open>acknowledged:compressor'])
+      expect((await store.getTicket(t.id))?.state).toBe('scheduled')
+    })
+
+    it('repair outcomes: precision per fault code and model', async () => {
+      const { device } = await store.createDevice(fridge)
+      const a = (await store.applyDetectorEvent(event(device.id), now)).ticket!
+      await store.transitionTicket(a.id, { state: 'resolved', outcome: 'part_replaced', partNumber: 'RF-CP-4410' })
+      now += 40 * 86_400_000
+      const b = (await store.applyDetectorEvent(event(device.id, { episodeId: 'ep-2' }), now)).ticket!
+      await store.transitionTicket(b.id, { state: 'resolved', outcome: 'no_fault_found' })
+      expect(await store.precision()).toEqual([{ faultCode: 'REF-CMPW', model: 'FR-450X', confirmed: 1, noFaultFound: 1, declined: 0, precision: 0.5 }])
+      expect(await store.precision({ model: 'other' })).toEqual([])
+    })
+
+    it('outbox as the delivery port: claims in order, leases, retries, dead letters, replay', async () => {
+      const { device } = await store.createDevice(fridge)
+      const t = (await store.applyDetectorEvent(event(device.id), now)).ticket!
+      await store.transitionTicket(t.id, { state: 'acknowledged' })
+      const port = store.outboxPort({ leaseMs: 1000 })
+      const both = await port.claimDue(now, 10)
+      expect(both.map((j) => [j.adapter, j.event, j.ticketId, j.attempts])).toEqual([['rt', 'ticket.created', t.id, 0], ['rt', 'ticket.updated', t.id, 0]])
+      const [created, updated] = [both[0]!.id, both[1]!.id]
+      expect(await port.claimDue(now, 10)).toEqual([]) // leased
+      await port.markRetry(created, 1, now + 2000, 'rt down')
+      await port.markRetry(updated, 0, now + 1000, 'deferred')
+      // The newer change of the ticket waits while the older one waits for its retry: in order.
+      expect(await port.claimDue(now + 1000, 10)).toEqual([])
+      expect((await port.claimDue(now + 2000, 10)).map((j) => [j.id, j.attempts])).toEqual([[created, 1], [updated, 0]])
+      await port.markDelivered(created, 'RT-7', now + 2100)
+      await port.markDead(updated, 3, 'refused')
+      await port.markRetry(updated, 4, now, 'too late') // a dead job stays dead
+      const rows = (await store.listOutbox({ limit: 10, adapter: 'rt' })).items
+      expect(rows.map((o) => [o.state, o.externalRef, o.attempts, o.lastError])).toEqual([['delivered', 'RT-7', 1, 'rt down'], ['dead', null, 3, 'refused']])
+      const dead = await port.listDead(10)
+      expect(dead.items.map((j) => [j.id, j.lastError])).toEqual([[updated, 'refused']])
+      expect(dead.next).toBeNull()
+      expect(await port.replayDead(updated)).toBe(true)
+      expect(await port.replayDead(updated)).toBe(false)
+      expect((await port.claimDue(now + 2100, 10)).map((j) => [j.id, j.attempts])).toEqual([[updated, 0]])
+    })
+
+    it('history is a verifiable hash chain and pages by cursor', async () => {
+      const { device } = await store.createDevice(fridge)
+      await store.applyDetectorEvent(event(device.id), now)
+      await store.applyDetectorEvent(event(device.id, { kind: 'warning.cleared' }), now + 1)
+      expect(await store.verifyHistory(device.id)).toEqual({ ok: true, entries: 4 })
+      const p1 = await store.history(device.id, { limit: 3 })
       expect(p1.items.map((e) => e.seq)).toEqual([1, 2, 3])
       expect(p1.items[1]!.prevHash).toBe(p1.items[0]!.hash)
-      const p2 = store.history(device.id, { limit: 3, after: p1.next! })
+      const p2 = await store.history(device.id, { limit: 3, after: p1.next! })
       expect(p2).toMatchObject({ next: null, items: [{ seq: 4, kind: 'warning.cleared' }] })
+      await expect(store.history('ref-nobody', { limit: 3 })).rejects.toMatchObject({ code: 'FOREWARN_ERR_NOT_FOUND' })
+      await expect(store.verifyHistory('ref-nobody')).rejects.toMatchObject({ code: 'FOREWARN_ERR_NOT_FOUND' })
     })
 
-    it('api keys: admin key once, scoped keys, unknown keys refused', () => {
-      const first = store.ensureAdminKey()
+    it('api keys: admin key once, scoped keys, listing, revocation, unknown keys refused', async () => {
+      const first = await store.ensureAdminKey()
       expect(first.key).toMatch(/^fwk_[a-z2-7]{32}$/)
-      expect(store.ensureAdminKey().key).toBeNull()
-      expect(store.authenticateApiKey(first.key!)).toEqual({ id: 'admin', scopes: ['*'] })
-      const k = store.createApiKey(['read'])
-      expect(store.authenticateApiKey(k.key)).toEqual({ id: k.id, scopes: ['read'] })
-      expect(store.authenticateApiKey('fwk_nope')).toBeNull()
-      store.ensureAdminKey('from-the-environment')
-      expect(store.authenticateApiKey('from-the-environment')?.scopes).toEqual(['*'])
-      expect(store.authenticateApiKey(first.key!)).toBeNull()
+      expect((await store.ensureAdminKey()).key).toBeNull()
+      expect(await store.authenticateApiKey(first.key!)).toEqual({ id: 'admin', scopes: ['*'] })
+      const k = await store.createApiKey(['read'], 'grafana')
+      expect(await store.authenticateApiKey(k.key)).toEqual({ id: k.id, scopes: ['read'] })
+      expect(await store.authenticateApiKey('fwk_nope')).toBeNull()
+      expect(await store.authenticateApiKey('')).toBeNull()
+      await expect(store.createApiKey(['root' as 'read'])).rejects.toThrow(/invalid scopes/)
+      expect((await store.listApiKeys()).map((i) => [i.id, i.label, i.scopes, i.revoked])).toEqual([
+        ['admin', 'admin (generated)', ['*'], false], [k.id, 'grafana', ['read'], false]])
+      expect((await store.revokeApiKey(k.id)).revoked).toBe(true)
+      expect(await store.authenticateApiKey(k.key)).toBeNull()
+      await expect(store.revokeApiKey('admin')).rejects.toMatchObject({ code: 'FOREWARN_ERR_CONFLICT' })
+      await expect(store.revokeApiKey('key-nobody')).rejects.toMatchObject({ code: 'FOREWARN_ERR_NOT_FOUND' })
+      await store.ensureAdminKey('from-the-environment')
+      expect((await store.authenticateApiKey('from-the-environment'))?.scopes).toEqual(['*'])
+      expect(await store.authenticateApiKey(first.key!)).toBeNull()
     })
 
-    if (raw !== undefined) {
-      it('verify names the first tampered history entry', () => {
-        const { device } = store.createDevice(fridge)
-        store.applyDetectorEvent(event(device.id), now)
-        store.applyDetectorEvent(event(device.id, { kind: 'warning.cleared' }), now + 1)
-        expect(() => raw(store, `UPDATE history SET data = '{}' WHERE device_id = '${device.id}' AND seq = 2`)).toThrow(/append-only/)
-        raw(store, 'DROP TRIGGER history_no_update')
-        raw(store, `UPDATE history SET data = replace(data, 'REF-CMPW', 'REF-LEAK') WHERE device_id = '${device.id}' AND seq = 2`)
-        expect(store.verifyHistory(device.id)).toEqual({ ok: false, firstBrokenSeq: 2, reason: 'content does not match its hash (entry was altered)' })
+    it('answers ping while open', async () => {
+      expect(await store.ping()).toBe(true)
+    })
+
+    if (tamper !== undefined) {
+      it('verify names the first tampered history entry', async () => {
+        const { device } = await store.createDevice(fridge)
+        await store.applyDetectorEvent(event(device.id), now)
+        await store.applyDetectorEvent(event(device.id, { kind: 'warning.cleared' }), now + 1)
+        await expect(tamper.exec(store, `UPDATE history SET data = '{}' WHERE device_id = '${device.id}' AND seq = 2`)).rejects.toThrow(/append-only/)
+        await expect(tamper.exec(store, `DELETE FROM history WHERE device_id = '${device.id}' AND seq = 4`)).rejects.toThrow(/append-only/)
+        await tamper.dropGuard(store)
+        await tamper.exec(store, `UPDATE history SET data = replace(data, 'REF-CMPW', 'REF-LEAK') WHERE device_id = '${device.id}' AND seq = 2`)
+        expect(await store.verifyHistory(device.id)).toEqual({ ok: false, firstBrokenSeq: 2, reason: 'content does not match its hash (entry was altered)' })
+        await tamper.exec(store, `DELETE FROM history WHERE device_id = '${device.id}' AND seq = 4`)
+        expect(await store.verifyHistory(device.id)).toMatchObject({ ok: false, firstBrokenSeq: 2 })
       })
     }
   })

@@ -4,24 +4,29 @@ import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import Database from 'libsql'
 import { openStore } from '../../api/store/index.ts'
+import { asyncStore } from '../../api/store/open.ts'
 import { storeContract } from './store.contract.ts'
 import { event, fridge } from './fixtures.ts'
 
 // Raw SQL goes through a second connection to the same file, as a tamperer would.
 const dirs = new Map<object, string>()
-storeContract('sqlite file', (opts) => {
-  const dir = mkdtempSync(join(tmpdir(), 'forewarn-store-'))
-  const store = openStore({ ...opts, dataDir: dir })
-  dirs.set(store, dir)
-  const close = store.close.bind(store)
-  store.close = () => { close(); rmSync(dir, { recursive: true, force: true }) }
-  return store
-}, (store, sql) => {
+const sqlOnFile = async (store: object, sql: string) => {
   const db = new Database(join(dirs.get(store)!, 'forewarn.db'))
   try { db.exec(sql) } finally { db.close() }
+}
+storeContract('sqlite file', async (opts) => {
+  const dir = mkdtempSync(join(tmpdir(), 'forewarn-store-'))
+  const store = asyncStore(openStore({ ...opts, dataDir: dir }))
+  dirs.set(store, dir)
+  const close = store.close
+  store.close = async () => { await close(); rmSync(dir, { recursive: true, force: true }) }
+  return store
+}, {
+  exec: sqlOnFile,
+  dropGuard: (store) => sqlOnFile(store, 'DROP TRIGGER history_no_update; DROP TRIGGER history_no_delete'),
 })
 
-storeContract('sqlite memory', (opts) => openStore({ ...opts, dataDir: null }))
+storeContract('sqlite memory', async (opts) => asyncStore(openStore({ ...opts, dataDir: null })))
 
 describe('sqlite file store', () => {
   const cleanup: Array<() => void> = []

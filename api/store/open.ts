@@ -1,0 +1,86 @@
+/**
+ * The composition root's one way to open the records store: PostgreSQL when a DATABASE_URL is set,
+ * the embedded SQLite store otherwise (the default), both in one asynchronous shape.
+ *
+ * `AsyncRecordsStore` is `AsyncStore` (./types.ts) with three members fixed: `outboxPort` returns a
+ * port whose methods are awaited (PostgreSQL cannot answer a claim inline, so the delivery worker
+ * must `await` them); `setPublicUrl` and `onTransition` stay synchronous (they touch no data).
+ */
+import type { AsyncOutboxPort } from './postgres-outbox.ts'
+import { openPostgresStore, type PostgresStoreOptions } from './postgres.ts'
+import { openSqliteStore } from './sqlite.ts'
+import type { AsyncStore, Store, StoreOptions } from './types.ts'
+
+export type { AsyncOutboxPort }
+
+export interface AsyncRecordsStore extends Omit<AsyncStore, 'outboxPort' | 'setPublicUrl' | 'onTransition'> {
+  outboxPort(opts?: { leaseMs?: number }): AsyncOutboxPort
+  setPublicUrl(url: string): void
+  onTransition: Store['onTransition']
+}
+
+export interface ConfiguredStoreOptions extends Omit<StoreOptions, 'dataDir'>, Omit<PostgresStoreOptions, 'databaseUrl'> {
+  /** PostgreSQL connection URL; null, undefined or empty selects the embedded store. */
+  databaseUrl?: string | null | undefined
+  /** Directory of the embedded database (ignored with a databaseUrl); null keeps it in memory. */
+  dataDir: string | null
+}
+
+export async function openConfiguredStore(opts: ConfiguredStoreOptions): Promise<AsyncRecordsStore> {
+  const { databaseUrl, dataDir, ...rest } = opts
+  if (databaseUrl !== undefined && databaseUrl !== null && databaseUrl !== '') return openPostgresStore({ ...rest, databaseUrl })
+  const { poolSize: _poolSize, onIdleError: _onIdleError, ...sqliteOpts } = rest
+  return asyncStore(openSqliteStore({ ...sqliteOpts, dataDir }))
+}
+
+/**
+ * The synchronous store in the asynchronous shape. Each method is an async function, so an error
+ * the store throws becomes a rejection, as it would be from PostgreSQL.
+ */
+export function asyncStore(s: Store): AsyncRecordsStore {
+  return {
+    createDevice: async (input) => s.createDevice(input),
+    getDevice: async (id) => s.getDevice(id),
+    listOnlineDevices: async () => s.listOnlineDevices(),
+    listDevices: async (opts) => s.listDevices(opts),
+    verifyDeviceCredentials: async (username, password) => s.verifyDeviceCredentials(username, password),
+    setConnection: async (id, state, atMs) => s.setConnection(id, state, atMs),
+    revokeDevice: async (id) => s.revokeDevice(id),
+    rotateCredentials: async (id) => s.rotateCredentials(id),
+    saveHealth: async (id, core) => s.saveHealth(id, core),
+    saveHealthBatch: async (items) => s.saveHealthBatch(items),
+    getHealthRecord: async (id) => s.getHealthRecord(id),
+    applyDetectorEvent: async (ev, at) => s.applyDetectorEvent(ev, at),
+    listWarnings: async (opts) => s.listWarnings(opts),
+    getWarning: async (id) => s.getWarning(id),
+    listTickets: async (opts) => s.listTickets(opts),
+    getTicket: async (id) => s.getTicket(id),
+    transitionTicket: async (id, change) => s.transitionTicket(id, change),
+    onTransition: (listener) => s.onTransition(listener),
+    precision: async (opts) => s.precision(opts),
+    listOutbox: async (opts) => s.listOutbox(opts),
+    outboxPort: (opts) => asyncOutboxPort(s.outboxPort(opts)),
+    history: async (id, opts) => s.history(id, opts),
+    verifyHistory: async (id) => s.verifyHistory(id),
+    ensureAdminKey: async (fromEnv) => s.ensureAdminKey(fromEnv),
+    createApiKey: async (scopes, label) => s.createApiKey(scopes, label),
+    authenticateApiKey: async (key) => s.authenticateApiKey(key),
+    listApiKeys: async () => s.listApiKeys(),
+    revokeApiKey: async (id) => s.revokeApiKey(id),
+    setPublicUrl: (url) => s.setPublicUrl?.(url),
+    counts: async () => s.counts(),
+    ping: async () => s.ping(),
+    close: async () => s.close(),
+  }
+}
+
+export function asyncOutboxPort(p: ReturnType<Store['outboxPort']>): AsyncOutboxPort {
+  return {
+    claimDue: async (nowMs, limit) => p.claimDue(nowMs, limit),
+    markDelivered: async (jobId, ref, nowMs) => p.markDelivered(jobId, ref, nowMs),
+    markRetry: async (jobId, attempts, at, error) => p.markRetry(jobId, attempts, at, error),
+    markDead: async (jobId, attempts, error) => p.markDead(jobId, attempts, error),
+    listDead: async (limit, after) => p.listDead(limit, after),
+    replayDead: async (jobId) => p.replayDead(jobId),
+  }
+}
