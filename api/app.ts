@@ -13,6 +13,11 @@ import { defaultRateLimit, rateLimitPlugin, type RateLimitOptions } from './plug
 import { healthRoutes, type Readiness } from './routes/health.ts'
 import { deviceRoutes } from './routes/devices.ts'
 import { recordRoutes } from './routes/records.ts'
+import { apiKeyRoutes } from './routes/api-keys.ts'
+import { deliveryRoutes } from './routes/deliveries.ts'
+import { ingestRoutes, type RejectsSource } from './routes/ingest.ts'
+import { metricsPlugin } from './plugins/metrics.ts'
+import type { Registry } from 'prom-client'
 
 export interface ApiDeps {
   store: Store
@@ -23,6 +28,10 @@ export interface ApiDeps {
   extraRoutes?: FastifyPluginAsync[]
   /** Per-client limits; `{ max: 0 }` turns them off. */
   rateLimit?: RateLimitOptions
+  /** Ingest dead letters for GET /ingest/rejects (`ingest.rejects`); the list is empty without one. */
+  rejects?: RejectsSource | undefined
+  /** Registry GET /metrics serves (shared with ingest, sinks, delivery); a private one when absent. */
+  metrics?: Registry | undefined
 }
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
@@ -46,9 +55,13 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(rateLimitPlugin, deps.rateLimit ?? defaultRateLimit)
   await app.register(authPlugin)
   await app.register(docsPlugin)
+  await app.register(metricsPlugin, { registry: deps.metrics })
   await app.register(healthRoutes, { readiness: deps.readiness })
   await app.register(deviceRoutes)
   await app.register(recordRoutes)
+  await app.register(deliveryRoutes)
+  await app.register(apiKeyRoutes)
+  await app.register(ingestRoutes, { rejects: deps.rejects })
   for (const extra of deps.extraRoutes ?? []) await app.register(extra)
   await app.ready()
   return app as unknown as FastifyInstance

@@ -160,6 +160,13 @@ export const TicketSchema = Type.Object({
   }),
   links: Type.Object({ healthRecord: Type.String(), history: Type.String(), grafana: Nullable(Type.String()) }),
   resolution: Nullable(Type.Object({ outcome: Type.String(), partNumber: Nullable(Type.String()), note: Nullable(Type.String()) })),
+  repeatRepair: Type.Boolean({ description: 'the fault returned soon after a repair of the same component (a warranty-fraud and quality signal)' }),
+  repeatOf: Nullable(Type.Object({
+    ticketId: Type.String({ description: 'the earlier ticket whose repair this fault followed' }),
+    outcome: Type.String(),
+    resolvedAt: Type.String(),
+    daysSinceRepair: Type.Number(),
+  })),
   detectedAt: Type.String(),
   createdAt: Type.String(),
   updatedAt: Type.String(),

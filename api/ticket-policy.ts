@@ -30,6 +30,8 @@ export const TicketPolicySchema = Type.Object(
     grafanaUrlTemplate: Type.Optional(Type.Union([Type.String({ minLength: 1 }), Type.Null()])),
     /** How much time before detection the Grafana link shows. */
     grafanaLookbackHours: Type.Optional(Positive(72, 'Grafana link starts this long before detection')),
+    noFaultFoundQuietDays: Type.Optional(Type.Number({ minimum: 0, description: 'after "no fault found", the same fault on that device opens no ticket for this long' })),
+    repeatRepairDays: Type.Optional(Type.Number({ minimum: 0, description: 'a fault of a component repaired this recently is flagged as a repeat repair' })),
   },
   { additionalProperties: false },
 )
@@ -41,6 +43,8 @@ export interface TicketPolicy {
   sla: typeof defaultSla
   grafanaUrlTemplate: string | null
   grafanaLookbackHours: number
+  noFaultFoundQuietDays: number
+  repeatRepairDays: number
 }
 
 export const defaultTicketPolicy: Readonly<TicketPolicy> = {
@@ -50,6 +54,8 @@ export const defaultTicketPolicy: Readonly<TicketPolicy> = {
   sla: defaultSla,
   grafanaUrlTemplate: null,
   grafanaLookbackHours: 72,
+  noFaultFoundQuietDays: 14,
+  repeatRepairDays: 30,
 }
 
 const checkPolicy = Compile(TicketPolicySchema)
@@ -69,6 +75,8 @@ export function parseTicketPolicy(input: unknown): TicketPolicy {
     sla: p.sla ?? defaultTicketPolicy.sla,
     grafanaUrlTemplate: p.grafanaUrlTemplate ?? null,
     grafanaLookbackHours: p.grafanaLookbackHours ?? defaultTicketPolicy.grafanaLookbackHours,
+    noFaultFoundQuietDays: p.noFaultFoundQuietDays ?? defaultTicketPolicy.noFaultFoundQuietDays,
+    repeatRepairDays: p.repeatRepairDays ?? defaultTicketPolicy.repeatRepairDays,
   }
 }
 
@@ -159,7 +167,11 @@ export interface TicketInput {
   nowMs: number
   healthScore: number | null
   publicUrl: string
+  /** The repair of this component that the fault came back after (within `repeatRepairDays`), if any. */
+  repeatOf?: RepeatOf | null
 }
+
+export type RepeatOf = NonNullable<TicketRecord['repeatOf']>
 
 /** Everything a technician needs on the first visit, from the data Forewarn holds. */
 export function buildTicket(policy: TicketPolicy, t: TicketInput): TicketRecord {
@@ -196,6 +208,8 @@ export function buildTicket(policy: TicketPolicy, t: TicketInput): TicketRecord 
     sla: { anchoredAt: iso(t.detectedAtMs), ...deadlinesFrom(t.detectedAtMs, priority, policy.sla) },
     links: { healthRecord: `${base}/devices/${device.id}`, history: `${base}/devices/${device.id}/history`, grafana },
     resolution: null,
+    repeatRepair: t.repeatOf != null,
+    repeatOf: t.repeatOf ?? null,
     detectedAt: iso(t.detectedAtMs),
     createdAt: iso(t.nowMs),
     updatedAt: iso(t.nowMs),

@@ -1,6 +1,7 @@
 /**
  * Bearer API keys. A route names the scope it needs in `config.scope`; routes without one are
- * public (health probes, docs). 401: no key or an unknown key. 403: a valid key without the scope.
+ * public (health probes, docs). 'admin' is no scope a key can be given: only the admin key ('*')
+ * passes it (API key management). 401: no key or an unknown key. 403: a valid key without the scope.
  */
 import fp from 'fastify-plugin'
 import { ErrorCode } from '../../domain/index.ts'
@@ -10,7 +11,7 @@ import { errorBody } from './errors.ts'
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    scope?: Scope
+    scope?: Scope | 'admin'
   }
   interface FastifyRequest {
     apiKey: ApiKeyIdentity | null
@@ -32,7 +33,7 @@ export const authPlugin = fp(async (app) => {
         ? 'missing API key: send Authorization: Bearer <key>'
         : 'unknown or revoked API key'))
     }
-    if (!identity.scopes.includes('*') && !identity.scopes.includes(scope)) {
+    if (!identity.scopes.includes('*') && !(identity.scopes as readonly string[]).includes(scope)) {
       return reply.code(403).send(errorBody(ErrorCode.NOT_AUTHORIZED, `this API key lacks the ${scope} scope`))
     }
     req.apiKey = identity

@@ -2,6 +2,6 @@
 import Type from 'typebox'
 import { ErrorSchema } from '../schemas.ts'
 
-export const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema }
+export const errors = { 400: ErrorSchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 429: ErrorSchema }
 export const bearer = [{ bearer: [] }]
 export const IdParam = Type.Object({ id: Type.String({ minLength: 1, maxLength: 64 }) })

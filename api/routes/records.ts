@@ -17,6 +17,15 @@ const Transition = Type.Object({
 
 const MAX_HISTORY_PAGES = 100
 
+const Precision = Type.Object({
+  faultCode: Type.String(),
+  model: Type.String(),
+  confirmed: Type.Integer({ description: 'resolved with the part replaced or repaired' }),
+  noFaultFound: Type.Integer(),
+  declined: Type.Integer({ description: 'customer declined: left out of the precision' }),
+  precision: Type.Union([Type.Number(), Type.Null()], { description: 'null until a ticket was confirmed or found faultless' }),
+})
+
 const FeedItem = Type.Object({
   id: Type.String({ description: 'event id: receivers dedupe by it' }),
   event: Type.Enum(['ticket.created', 'ticket.updated']),
@@ -58,6 +67,17 @@ export const recordRoutes: FastifyPluginAsyncTypebox = async (app) => {
     const page = await store.listOutbox({ limit: req.query.limit ?? 100, after: req.query.after, adapter: 'feed' })
     return { items: page.items.map((o) => ({ id: o.id, event: o.event, ticketId: o.ticketId, at: o.createdAt, ticket: o.payload })), next: page.next }
   })
+
+  app.get('/tickets/precision', {
+    config: { scope: 'read' },
+    schema: {
+      tags: ['tickets'], security: bearer,
+      summary: 'How often a fault was real, per fault code and appliance model, from how technicians resolved the tickets',
+      description: 'precision = confirmed / (confirmed + noFaultFound); confirmed is part replaced or repaired; a declined repair says nothing about the fault and is left out.',
+      querystring: Type.Object({ faultCode: Type.Optional(Type.String({ maxLength: 64 })), model: Type.Optional(Type.String({ maxLength: 64 })) }),
+      response: { 200: Type.Object({ items: Type.Array(Precision) }), ...errors },
+    },
+  }, async (req) => ({ items: await store.precision({ faultCode: req.query.faultCode, model: req.query.model }) }))
 
   app.get('/tickets/:id', {
     config: { scope: 'read' },

@@ -6,13 +6,13 @@
 import type Libsql from 'libsql'
 import { ErrorCode, ForewarnError, severityRank } from '../../domain/index.ts'
 import type { Device, DetectorEvent, WarningState, TicketState } from '../../domain/index.ts'
-import { buildTicket, escalateTicket, joinWarning, mergeTarget, opensTicket, ticketTransitions, type TicketPolicy } from '../ticket-policy.ts'
+import { buildTicket, escalateTicket, joinWarning, mergeTarget, opensTicket, ticketTransitions, type RepeatOf, type TicketPolicy } from '../ticket-policy.ts'
 import { decodeSeqCursor, encodeCursor, pageSize } from './cursor.ts'
 import type { HistoryTable } from './history.ts'
 import { FEED } from './outbox.ts'
 import { newOutboxId, newTicketId } from './ids.ts'
 import { toOutbox, toTicket, toWarning, type OutboxDbRow, type TicketRow, type WarningRow } from './rows.ts'
-import type { ApplyResult, OutboxRow, Page, PageOptions, StoredWarning, TicketRecord, TicketTransition } from './types.ts'
+import type { ApplyResult, OutboxRow, Page, PageOptions, PrecisionRow, StoredWarning, TicketChange, TicketRecord, TicketTransition } from './types.ts'
 
 export interface EventsDeps {
   db: Libsql.Database
@@ -27,6 +27,9 @@ export interface EventsDeps {
 }
 
 const closedStates: readonly TicketState[] = ['resolved', 'cancelled']
+const DAY_MS = 86_400_000
+
+interface OutcomeRow { ticket_id: string; outcome: string; resolved_at_ms: number }
 
 export class EventsTable {
   private readonly s
@@ -53,6 +56,20 @@ export class EventsTable {
       insertOutbox: db.prepare('INSERT INTO outbox (id, ticket_id, adapter, event, payload, next_attempt_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       listOutbox: db.prepare(`SELECT * FROM outbox WHERE n > :after AND (:ticket IS NULL OR ticket_id = :ticket)
         AND (:adapter IS NULL OR adapter = :adapter) ORDER BY n LIMIT :limit`),
+      ticketFaults: db.prepare('SELECT DISTINCT fault_code, component FROM warnings WHERE ticket_id = ? ORDER BY n'),
+      inRepair: db.prepare("SELECT id, record FROM tickets WHERE device_id = ? AND state = 'in_progress' ORDER BY n"),
+      insertOutcome: db.prepare(`INSERT OR IGNORE INTO outcomes (ticket_id, fault_code, device_id, model, component, outcome, resolved_at_ms)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`),
+      lastNoFault: db.prepare(`SELECT ticket_id, outcome, resolved_at_ms FROM outcomes WHERE device_id = ? AND fault_code = ?
+        AND outcome = 'no_fault_found' AND resolved_at_ms >= ? ORDER BY resolved_at_ms DESC LIMIT 1`),
+      lastRepair: db.prepare(`SELECT ticket_id, outcome, resolved_at_ms FROM outcomes WHERE device_id = ? AND component = ?
+        AND outcome IN ('part_replaced', 'repaired') AND resolved_at_ms >= ? AND ticket_id != ? ORDER BY resolved_at_ms DESC LIMIT 1`),
+      precision: db.prepare(`SELECT fault_code, model,
+          sum(outcome IN ('part_replaced', 'repaired')) AS confirmed,
+          sum(outcome = 'no_fault_found') AS nff,
+          sum(outcome = 'customer_declined') AS declined
+        FROM outcomes WHERE (:fault IS NULL OR fault_code = :fault) AND (:model IS NULL OR model = :model)
+        GROUP BY fault_code, model ORDER BY fault_code, model`),
     }
   }
 
@@ -126,26 +143,85 @@ export class EventsTable {
       return false
     }
     if (!opensTicket(p, warning.severity, warning.source)) return false
+    // The component is being repaired right now: its warnings are the repair's own noise.
+    const repair = this.repairOf(device.id, warning.component)
+    if (repair !== null) {
+      this.d.history.append(device.id, nowIso, 'warning.held', { episodeId: warning.id, faultCode: warning.faultCode, component: warning.component, ticketId: repair })
+      return false
+    }
+    // A technician found no fault recently: the same fault stays quiet, unless it turns critical
+    // (a no-fault-found visit must not hide a failure that is now under way).
+    const nff = warning.severity === 'critical' ? undefined
+      : this.s.lastNoFault.get(device.id, warning.faultCode, detectedAtMs - p.noFaultFoundQuietDays * DAY_MS) as OutcomeRow | undefined
+    if (nff !== undefined) {
+      this.d.history.append(device.id, nowIso, 'warning.quieted', {
+        episodeId: warning.id, faultCode: warning.faultCode, noFaultFoundTicketId: nff.ticket_id,
+        quietUntil: new Date(nff.resolved_at_ms + p.noFaultFoundQuietDays * DAY_MS).toISOString(),
+      })
+      return false
+    }
+    const repeatOf = this.repeatOf(device.id, warning.component, detectedAtMs, '')
     const open = (this.s.openTickets.all(device.id) as Array<{ id: string; created_at_ms: number }>).map((r) => ({ id: r.id, createdAtMs: r.created_at_ms }))
     const target = mergeTarget(p, open, detectedAtMs)
     const existing = target === null ? null : this.getTicket(target.id)
     if (existing !== null) {
-      const joined = joinWarning(p, existing, device, event, nowMs)
+      let joined = joinWarning(p, existing, device, event, nowMs)
+      if (!joined.repeatRepair && repeatOf !== null && repeatOf.ticketId !== joined.id) joined = { ...joined, repeatRepair: true, repeatOf }
       this.saveTicket(joined, 'ticket.updated', nowMs)
       this.s.linkTicket.run(joined.id, warning.id)
       this.d.history.append(device.id, nowIso, 'ticket.warning_joined', { ticketId: joined.id, episodeId: warning.id, faultCode: warning.faultCode, priority: joined.priority })
       return false
     }
     const ticket = buildTicket(p, {
-      id: newTicketId(), device, event, detectedAtMs, nowMs, healthScore: this.d.healthScore(device.id), publicUrl: this.d.publicUrl(),
+      id: newTicketId(), device, event, detectedAtMs, nowMs, healthScore: this.d.healthScore(device.id), publicUrl: this.d.publicUrl(), repeatOf,
     })
     this.s.insertTicket.run(ticket.id, device.id, warning.id, ticket.state, nowMs, JSON.stringify(ticket))
     this.enqueue(ticket, 'ticket.created', nowMs)
     this.s.linkTicket.run(ticket.id, warning.id)
     this.d.history.append(device.id, nowIso, 'ticket.opened', {
       ticketId: ticket.id, episodeId: warning.id, faultCode: warning.faultCode, priority: ticket.priority, coverage: ticket.warranty.coverage,
+      repeatRepair: ticket.repeatRepair, previousTicketId: repeatOf?.ticketId ?? null,
     })
     return true
+  }
+
+  /** The device's ticket in repair (in progress) that covers this component, if any. */
+  private repairOf(deviceId: string, component: string): string | null {
+    for (const r of this.s.inRepair.all(deviceId) as Array<{ id: string; record: string }>) {
+      if (this.faultsOf(toTicket({ n: 0, id: r.id, state: 'in_progress', record: r.record, created_at_ms: 0 })).some((f) => f.component === component)) return r.id
+    }
+    return null
+  }
+
+  /** The latest repair of this component within the repeat-repair window before `atMs`, if any. */
+  private repeatOf(deviceId: string, component: string, atMs: number, exceptTicket: string): RepeatOf | null {
+    const days = this.d.policy.repeatRepairDays
+    if (days <= 0) return null
+    const r = this.s.lastRepair.get(deviceId, component, atMs - days * DAY_MS, exceptTicket) as OutcomeRow | undefined
+    if (r === undefined) return null
+    return {
+      ticketId: r.ticket_id, outcome: r.outcome, resolvedAt: new Date(r.resolved_at_ms).toISOString(),
+      daysSinceRepair: Math.max(0, Math.round(((atMs - r.resolved_at_ms) / DAY_MS) * 10) / 10),
+    }
+  }
+
+  /** Every fault code on the ticket with its component, the opening fault first. */
+  private faultsOf(t: TicketRecord): Array<{ faultCode: string; component: string }> {
+    const out = [{ faultCode: t.fault.code, component: t.fault.component }]
+    for (const r of this.s.ticketFaults.all(t.id) as Array<{ fault_code: string; component: string }>) {
+      if (!out.some((f) => f.faultCode === r.fault_code)) out.push({ faultCode: r.fault_code, component: r.component })
+    }
+    return out
+  }
+
+  precision(opts: { faultCode?: string | undefined; model?: string | undefined } = {}): PrecisionRow[] {
+    const rows = this.s.precision.all({ fault: opts.faultCode ?? null, model: opts.model ?? null }) as Array<{
+      fault_code: string; model: string; confirmed: number; nff: number; declined: number
+    }>
+    return rows.map((r) => ({
+      faultCode: r.fault_code, model: r.model, confirmed: r.confirmed, noFaultFound: r.nff, declined: r.declined,
+      precision: r.confirmed + r.nff === 0 ? null : r.confirmed / (r.confirmed + r.nff),
+    }))
   }
 
   private saveTicket(t: TicketRecord, event: OutboxRow['event'], nowMs: number): void {
@@ -160,8 +236,8 @@ export class EventsTable {
     for (const adapter of [FEED, ...this.d.adapters]) this.s.insertOutbox.run(newOutboxId(), t.id, adapter, event, payload, nowMs, at)
   }
 
-  /** Run inside a transaction. */
-  transition(id: string, change: TicketTransition): TicketRecord {
+  /** Run inside a transaction. A resolution is recorded per fault code for precision, quiet periods and repeat repairs. */
+  transition(id: string, change: TicketTransition): TicketChange {
     const t = this.getTicket(id)
     if (t === null) throw new ForewarnError(ErrorCode.NOT_FOUND, `no ticket ${id}`)
     if (!ticketTransitions[t.state].includes(change.state)) {
@@ -184,7 +260,15 @@ export class EventsTable {
     this.d.history.append(t.deviceId, nowIso, `ticket.${change.state}`, {
       ticketId: id, from: t.state, to: change.state, outcome: change.outcome ?? null, partNumber: change.partNumber ?? null, note: change.note ?? null,
     })
-    return next
+    const faults = this.faultsOf(next)
+    if (change.state === 'resolved' && change.outcome !== undefined) {
+      const model = this.d.getDevice(t.deviceId)?.model ?? t.appliance.model
+      for (const f of faults) this.s.insertOutcome.run(id, f.faultCode, t.deviceId, model, f.component, change.outcome, nowMs)
+    }
+    return {
+      ticket: next, from: t.state, to: change.state, outcome: change.outcome ?? null,
+      components: [...new Set(faults.map((f) => f.component))], atMs: nowMs,
+    }
   }
 
   listWarnings(opts: PageOptions & { deviceId?: string | undefined; state?: WarningState | undefined }): Page<StoredWarning> {

@@ -51,7 +51,13 @@ export const toWarning = (r: WarningRow): StoredWarning => ({
 
 export interface TicketRow { n: number; id: string; state: string; record: string; created_at_ms: number }
 
-export const toTicket = (r: TicketRow): TicketRecord => JSON.parse(r.record) as TicketRecord
+/** Tickets written before repeat-repair flags existed read as not repeats. */
+export const toTicket = (r: TicketRow): TicketRecord => {
+  const t = JSON.parse(r.record) as TicketRecord
+  t.repeatRepair ??= false
+  t.repeatOf ??= null
+  return t
+}
 
 export interface OutboxDbRow {
   n: number; id: string; ticket_id: string; adapter: string; event: string; payload: string; state: string; attempts: number; created_at: string

@@ -17,7 +17,9 @@ import { digestEquals, keyedDigest, newApiKey, newDeviceId, newKeyId, newPasswor
 import { migrate } from './migrations.ts'
 import { FEED, sqliteOutboxPort } from './outbox.ts'
 import { toDevice, type DeviceRow } from './rows.ts'
-import type { ApiKeyIdentity, Credentials, HealthRecord, NewDevice, Scope, Store, StoreCounts, StoreOptions } from './types.ts'
+import type {
+  ApiKeyIdentity, ApiKeyInfo, Credentials, HealthRecord, NewDevice, Scope, Store, StoreCounts, StoreOptions, TicketChange, TicketChangeListener,
+} from './types.ts'
 
 const ADMIN_KEY_ID = 'admin'
 const RECENT_WARNINGS = 10
@@ -50,6 +52,7 @@ class SqliteStore implements Store {
   private readonly events: EventsTable
   private readonly s
   private publicUrl: string
+  private readonly listeners = new Set<TicketChangeListener>()
 
   constructor(private readonly db: Database.Database, opts: StoreOptions) {
     this.now = opts.now ?? Date.now
@@ -73,6 +76,9 @@ class SqliteStore implements Store {
       openTickets: db.prepare("SELECT id FROM tickets WHERE device_id = ? AND state NOT IN ('resolved', 'cancelled') ORDER BY n"),
       keyByDigest: db.prepare('SELECT id, scopes FROM api_keys WHERE digest = ? AND revoked = 0'),
       keyById: db.prepare('SELECT id FROM api_keys WHERE id = ?'),
+      keyInfo: db.prepare('SELECT id, label, scopes, created_at, revoked FROM api_keys WHERE id = ?'),
+      listKeys: db.prepare('SELECT id, label, scopes, created_at, revoked FROM api_keys ORDER BY created_at, id'),
+      revokeKey: db.prepare('UPDATE api_keys SET revoked = 1 WHERE id = ?'),
       upsertKey: db.prepare(`INSERT INTO api_keys (id, digest, scopes, label, created_at) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET digest = excluded.digest, scopes = excluded.scopes, revoked = 0`),
       counts: db.prepare(`SELECT (SELECT count(*) FROM devices) AS devices,
@@ -235,7 +241,29 @@ class SqliteStore implements Store {
   getWarning(id: string) { return this.events.getWarning(id) }
   listTickets(opts: Parameters<Store['listTickets']>[0]) { return this.events.listTickets(opts) }
   getTicket(id: string) { return this.events.getTicket(id) }
-  transitionTicket(id: string, change: Parameters<Store['transitionTicket']>[1]) { return this.tx(() => this.events.transition(id, change)) }
+  transitionTicket(id: string, change: Parameters<Store['transitionTicket']>[1]) {
+    const done = this.tx(() => this.events.transition(id, change))
+    this.emit(done)
+    return done.ticket
+  }
+
+  onTransition(listener: TicketChangeListener): () => void {
+    this.listeners.add(listener)
+    return () => { this.listeners.delete(listener) }
+  }
+
+  /** After the commit: a listener's failure must not turn a committed change into an error answer. */
+  private emit(change: TicketChange): void {
+    for (const l of this.listeners) {
+      try {
+        l(change)
+      } catch {
+        // documented on TicketChangeListener: listeners own their errors
+      }
+    }
+  }
+
+  precision(opts?: Parameters<Store['precision']>[0]) { return this.events.precision(opts) }
   listOutbox(opts: Parameters<Store['listOutbox']>[0]) { return this.events.listOutbox(opts) }
   outboxPort(opts?: { leaseMs?: number }) { return sqliteOutboxPort(this.db, opts) }
 
@@ -283,6 +311,18 @@ class SqliteStore implements Store {
     return r === undefined ? null : { id: r.id, scopes: JSON.parse(r.scopes) as ApiKeyIdentity['scopes'] }
   }
 
+  listApiKeys(): ApiKeyInfo[] {
+    return (this.s.listKeys.all() as KeyRow[]).map(toKeyInfo)
+  }
+
+  revokeApiKey(id: string): ApiKeyInfo {
+    if (id === ADMIN_KEY_ID) throw new ForewarnError(ErrorCode.CONFLICT, 'the admin key cannot be revoked through the API; set a new FOREWARN_ADMIN_KEY')
+    const r = this.s.keyInfo.get(id) as KeyRow | undefined
+    if (r === undefined) throw new ForewarnError(ErrorCode.NOT_FOUND, `no API key ${id}`)
+    this.s.revokeKey.run(id)
+    return toKeyInfo({ ...r, revoked: 1 })
+  }
+
   counts(): StoreCounts {
     const r = this.s.counts.get() as StoreCounts
     return { devices: r.devices, online: r.online, activeWarnings: r.activeWarnings, tickets: r.tickets, openTickets: r.openTickets }
@@ -300,6 +340,11 @@ class SqliteStore implements Store {
     if (this.db.open) this.db.close()
   }
 }
+
+interface KeyRow { id: string; label: string; scopes: string; created_at: string; revoked: number }
+const toKeyInfo = (r: KeyRow): ApiKeyInfo => ({
+  id: r.id, label: r.label, scopes: JSON.parse(r.scopes) as ApiKeyInfo['scopes'], createdAt: r.created_at, revoked: r.revoked !== 0,
+})
 
 const severityStatus: Readonly<Record<Severity, HealthStatus>> = { watch: 'watch', warning: 'warning', critical: 'critical' }
 const statusRank: Readonly<Record<HealthStatus, number>> = { healthy: 0, watch: 1, warning: 2, critical: 3, offline: 4 }

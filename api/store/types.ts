@@ -59,6 +59,45 @@ export interface TicketTransition {
   note?: string | undefined
 }
 
+export type TicketOutcome = NonNullable<TicketTransition['outcome']>
+
+/** A committed ticket state change, as store listeners see it. */
+export interface TicketChange {
+  /** The ticket after the change. */
+  ticket: TicketRecord
+  from: TicketState
+  to: TicketState
+  outcome: TicketOutcome | null
+  /** Components of every warning on the ticket: what the detector holds during and resets after a repair. */
+  components: string[]
+  /** Wall clock of the change (ms). */
+  atMs: number
+}
+
+/** Called after the change is committed; must not throw (a throw is caught and dropped). */
+export type TicketChangeListener = (change: TicketChange) => void
+
+/** Outcomes of resolved tickets per fault code and appliance model. */
+export interface PrecisionRow {
+  faultCode: string
+  model: string
+  /** Resolved as part replaced or repaired: the fault was real. */
+  confirmed: number
+  noFaultFound: number
+  /** Customer declined: says nothing about the detector, left out of the precision. */
+  declined: number
+  /** confirmed / (confirmed + noFaultFound); null before either happened. */
+  precision: number | null
+}
+
+export interface ApiKeyInfo {
+  id: string
+  label: string
+  scopes: ReadonlyArray<Scope | '*'>
+  createdAt: string
+  revoked: boolean
+}
+
 export interface ApiKeyIdentity {
   id: string
   /** '*' is the admin key: every scope. */
@@ -115,6 +154,10 @@ export interface Store {
   listTickets(opts: PageOptions & { deviceId?: string | undefined; state?: TicketState | undefined }): Page<TicketRecord>
   getTicket(id: string): TicketRecord | null
   transitionTicket(id: string, change: TicketTransition): TicketRecord
+  /** Registers a listener for committed ticket state changes; returns its removal. */
+  onTransition(listener: TicketChangeListener): () => void
+  /** Repair outcomes per fault code and model (either filter optional), ordered by fault code, model. */
+  precision(opts?: { faultCode?: string | undefined; model?: string | undefined }): PrecisionRow[]
   listOutbox(opts: PageOptions & { ticketId?: string | undefined; adapter?: string | undefined }): Page<OutboxRow>
   /** The outbox as the delivery worker's port; jobs of configured adapters only. */
   outboxPort(opts?: { leaseMs?: number }): OutboxPort
@@ -125,6 +168,10 @@ export interface Store {
   ensureAdminKey(fromEnv?: string): { key: string | null }
   createApiKey(scopes: readonly Scope[], label?: string): { id: string; key: string }
   authenticateApiKey(key: string): ApiKeyIdentity | null
+  /** Every key without its secret (only digests are stored), oldest first. */
+  listApiKeys(): ApiKeyInfo[]
+  /** Revokes a key at once; NOT_FOUND when unknown, CONFLICT for the admin key (rotate FOREWARN_ADMIN_KEY instead). */
+  revokeApiKey(id: string): ApiKeyInfo
 
   /** Base URL for links written into new tickets (learnt once the API listens). */
   setPublicUrl?(url: string): void

@@ -138,8 +138,10 @@ describe('api', () => {
     expect(r.statusCode).toBe(200)
     const doc = r.json() as { paths: Record<string, unknown>; components: { securitySchemes: Record<string, unknown> } }
     expect(Object.keys(doc.paths).sort()).toEqual([
+      '/api-keys', '/api-keys/{id}', '/deliveries/dead', '/deliveries/{jobId}/replay',
       '/devices', '/devices/{id}', '/devices/{id}/credentials', '/devices/{id}/history', '/devices/{id}/history/verify',
-      '/devices/{id}/revoke', '/healthz', '/readyz', '/tickets', '/tickets/feed', '/tickets/{id}', '/tickets/{id}/timeline', '/tickets/{id}/transitions', '/warnings',
+      '/devices/{id}/revoke', '/healthz', '/ingest/rejects', '/metrics', '/readyz', '/tickets', '/tickets/feed', '/tickets/precision',
+      '/tickets/{id}', '/tickets/{id}/timeline', '/tickets/{id}/transitions', '/warnings',
     ])
     expect(doc.components.securitySchemes.bearer).toEqual({ type: 'http', scheme: 'bearer' })
     expect((await app.inject({ url: '/docs' })).statusCode).toBeLessThan(400)
