@@ -249,6 +249,55 @@ export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
       expect(await store.precision({ model: 'other' })).toEqual([])
     })
 
+    it('learning: no fault found quiets that fault (not a critical one), a returning repaired fault is a repeat repair', async () => {
+      const DAY = 86_400_000
+      const { device } = await store.createDevice(fridge)
+      let n = 0
+      const raise = (faultCode = 'REF-CMPW', component = 'compressor', severity: 'warning' | 'critical' = 'warning') =>
+        store.applyDetectorEvent(event(device.id, { faultCode, component, severity, episodeId: `ep-${++n}` }), now)
+      const first = (await raise()).ticket!
+      await store.transitionTicket(first.id, { state: 'resolved', outcome: 'no_fault_found' })
+      now += DAY
+      const quiet = await raise()
+      expect(quiet.ticket).toBeNull()
+      expect((await store.history(device.id, { limit: 100 })).items.at(-1)).toMatchObject({
+        kind: 'warning.quieted', data: { episodeId: quiet.warning.id, noFaultFoundTicketId: first.id, quietUntil: new Date(now - DAY + 14 * DAY).toISOString() },
+      })
+      const loud = (await raise('REF-CMPW', 'compressor', 'critical')).ticket!
+      expect(loud.repeatRepair).toBe(false)
+      await store.transitionTicket(loud.id, { state: 'resolved', outcome: 'part_replaced', partNumber: 'RF-CP-4410' })
+      const repairedAt = now
+      now += 10 * DAY
+      const again = (await raise('E7', 'compressor', 'critical')).ticket!
+      expect(again.repeatOf).toEqual({ ticketId: loud.id, outcome: 'part_replaced', resolvedAt: new Date(repairedAt).toISOString(), daysSinceRepair: 10 })
+      expect(again.repeatRepair).toBe(true)
+      expect((await store.getTicket(again.id))?.repeatOf?.ticketId).toBe(loud.id)
+      expect(await store.precision()).toEqual([
+        { faultCode: 'REF-CMPW', model: 'FR-450X', confirmed: 1, noFaultFound: 1, declined: 0, precision: 0.5 },
+      ])
+      expect(await store.verifyHistory(device.id)).toMatchObject({ ok: true })
+    })
+
+    it('learning: warnings of a component under repair are held; its joined faults count once each', async () => {
+      const { device } = await store.createDevice(fridge)
+      const t = (await store.applyDetectorEvent(event(device.id), now)).ticket!
+      const fan = await store.applyDetectorEvent(event(device.id, { faultCode: 'REF-CFAN', component: 'condenser_fan', episodeId: 'ep-fan' }), now)
+      expect(fan.ticket?.id).toBe(t.id)
+      now += 2 * 86_400_000
+      const seen: string[][] = []
+      store.onTransition((c) => { seen.push(c.components) })
+      await store.transitionTicket(t.id, { state: 'in_progress' })
+      const held = await store.applyDetectorEvent(event(device.id, { faultCode: 'E7', severity: 'critical', episodeId: 'ep-held' }), now)
+      expect(held.ticket).toBeNull()
+      expect((await store.history(device.id, { limit: 100 })).items.at(-1)).toMatchObject({
+        kind: 'warning.held', data: { episodeId: 'ep-held', component: 'compressor', ticketId: t.id },
+      })
+      expect((await store.applyDetectorEvent(event(device.id, { faultCode: 'REF-LEAK', component: 'sealed_system', episodeId: 'ep-leak' }), now)).ticketCreated).toBe(true)
+      await store.transitionTicket(t.id, { state: 'resolved', outcome: 'repaired' })
+      expect(seen).toEqual([['compressor', 'condenser_fan'], ['compressor', 'condenser_fan']])
+      expect((await store.precision()).map((r) => [r.faultCode, r.confirmed])).toEqual([['REF-CFAN', 1], ['REF-CMPW', 1]])
+    })
+
     it('outbox as the delivery port: claims in order, leases, retries, dead letters, replay', async () => {
       const { device } = await store.createDevice(fridge)
       const t = (await store.applyDetectorEvent(event(device.id), now)).ticket!
