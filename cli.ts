@@ -105,6 +105,16 @@ program
     for (const f of files) process.stderr.write(`wrote ${f}\n`)
   })
 
+program
+  .command('bench')
+  .description('measure throughput, latency and memory on loopback, side by side with Mosquitto (docs/benchmarks.md)')
+  .option('--quick', 'small sizes and one run: a smoke check that completes in about a minute', false)
+  .option('--json', 'print the figures as one JSON object on the last line of stdout', false)
+  .action(async (opts) => {
+    const { runBench } = await import('./cli/bench.ts')
+    await runBench(opts)
+  })
+
 try {
   await program.parseAsync(process.argv)
 } catch (err) {

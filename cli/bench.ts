@@ -1,0 +1,260 @@
+/**
+ * `forewarn bench`: throughput, latency and memory of the pipeline, side by side with Mosquitto
+ * in the same run (issue 8). Everything runs on loopback in child processes (cli/bench/): the
+ * system under test, one load generator, the detector loops. Progress goes to stderr, the table
+ * to stdout, and with --json one compact JSON object is the last line of stdout.
+ */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { cpus, tmpdir, totalmem } from 'node:os'
+import { join } from 'node:path'
+import { spawnChild, type Child } from './bench/rpc.ts'
+import { installed, startInflux, startMosquitto } from './bench/servers.ts'
+import { figure, median, type Figure } from './bench/stats.ts'
+import {
+  endToEndRun, latencyRun, provisionScale, relayRun, scaleRun,
+  type Ctx, type EndToEndRun, type LatencyRun, type Plan, type RelayRun, type ScaleRun,
+} from './bench/steps.ts'
+import { renderTable, type Row } from './bench/table.ts'
+import { topSelfTime } from './bench/profile.ts'
+import type { EvaluateResult, OfflineResult } from './bench/detector.ts'
+
+export interface BenchOptions { quick: boolean; json: boolean }
+
+const fullPlan: Plan = {
+  runs: 3, connections: 50, window: 20, warmupMs: 2000, windowMs: 8000, faultsPerRun: 200,
+  scaleDevices: [1000, 10_000], scaleRuns: 3, offlineDevices: 1_000_000, offlineRuns: 3,
+  detectorDevices: 100, detectorReadingsPerDevice: 2880, evaluateDevices: 100, evaluateDays: 30, evaluateRuns: 3,
+}
+
+/** `--quick`: the same steps, small and single-run: a smoke check, not a measurement. */
+const quickPlan: Plan = {
+  runs: 1, connections: 20, window: 20, warmupMs: 700, windowMs: 1500, faultsPerRun: 40,
+  scaleDevices: [200], scaleRuns: 1, offlineDevices: 20_000, offlineRuns: 1,
+  detectorDevices: 20, detectorReadingsPerDevice: 1440, evaluateDevices: 12, evaluateDays: 10, evaluateRuns: 1,
+}
+
+const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`)
+
+async function repeat<T>(n: number, what: string, fn: (run: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = []
+  for (let run = 0; run < n; run++) {
+    out.push(await fn(run))
+    log(`${what} run ${run + 1}/${n} done`)
+  }
+  return out
+}
+
+const pick = <T>(runs: T[], f: (r: T) => number): Figure => figure(runs.map(f))
+
+export async function runBench(opts: BenchOptions): Promise<void> {
+  const t0 = Date.now()
+  const plan = opts.quick ? quickPlan : fullPlan
+  const tmp = mkdtempSync(join(tmpdir(), 'forewarn-bench-'))
+  const load = spawnChild('./load.ts', { raiseFdLimit: true })
+  const stops: (() => Promise<void>)[] = [() => load.stop()]
+  const notes: string[] = []
+  try {
+    // InfluxDB costs ~5 s to start: the full run only. Whether the sink is wired into `forewarn
+    // start` is read from the result (series in the database), not assumed.
+    let influx: Awaited<ReturnType<typeof startInflux>> | null = null
+    if (!opts.quick && installed('influxd')) {
+      influx = await startInflux(join(tmp, 'influx'))
+      stops.push(() => influx?.stop() ?? Promise.resolve())
+    }
+    const cpuProfDir = process.env.FOREWARN_BENCH_CPU_PROF_DIR ?? null
+    const ctx: Ctx = { plan, load, tmp, log, forewarnEnv: influx?.env ?? {}, cpuProfDir }
+
+    log('step 1: relay rate, Mosquitto')
+    const mosq = await startMosquitto(join(tmp, 'mosquitto'))
+    stops.push(mosq.stop)
+    const mosquittoRuns = await repeat(plan.runs, 'mosquitto relay', () => relayRun(ctx, mosq.port, mosq.pid))
+    await mosq.stop()
+
+    log('step 1: relay rate, embedded aedes (no pipeline)')
+    const aedesRuns = await withChild('./server.ts', async (server) => {
+      const { port } = await server.call<{ port: number }>('aedes')
+      return repeat(plan.runs, 'aedes relay', () => relayRun(ctx, port, server.pid))
+    })
+
+    log('step 2: Forewarn end to end, closed loop')
+    const e2eRuns = await repeat(plan.runs, 'end-to-end', (run) => endToEndRun(ctx, run))
+    let influxNote = 'InfluxDB not installed: measured without the InfluxDB sink'
+    if (opts.quick) influxNote = '--quick: measured without InfluxDB'
+    else if (influx) {
+      const series = await influx.series()
+      influxNote = series > 0
+        ? `InfluxDB 1.x on loopback: the sink wrote ${series} series`
+        : 'InfluxDB running, but `forewarn start` wrote nothing to it (sink not wired into startForewarn yet): measured without the sink'
+    }
+    notes.push(influxNote)
+
+    const sustained = median(e2eRuns.map((r) => r.processedPerSec))
+    const latencyRate = Math.max(100, Math.round(sustained / 2))
+    log(`step 3: latency at ${latencyRate} readings/s (half the sustained rate)`)
+    const latRuns = await repeat(plan.runs, 'latency', (run) => latencyRun(ctx, run, latencyRate))
+
+    log('step 4: scale, connected devices')
+    const scaleDir = join(tmp, 'scale')
+    await provisionScale(ctx, scaleDir, Math.max(...plan.scaleDevices))
+    const scale = new Map<number, ScaleRun[]>()
+    for (const n of plan.scaleDevices) scale.set(n, await repeat(plan.scaleRuns, `scale ${n}`, () => scaleRun(ctx, scaleDir, n)))
+
+    log(`step 4/5: detector state (${plan.offlineDevices} offline devices), cost per reading, evaluate`)
+    const det = await withChild('./detector.ts', async (child) => ({
+      offline: await child.call<OfflineResult>('offline', { devices: plan.offlineDevices, readingsEach: 5, runs: plan.offlineRuns }, 600_000),
+      perType: await child.call<Record<string, number[]>>('perType', { devices: plan.detectorDevices, readingsPerDevice: plan.detectorReadingsPerDevice, runs: plan.runs + 2 }),
+      evaluate: await child.call<EvaluateResult>('evaluate', { devices: plan.evaluateDevices, days: plan.evaluateDays, runs: plan.evaluateRuns }, 600_000),
+    }), ['--expose-gc', '--max-old-space-size=8192'])
+
+    if (cpuProfDir) {
+      const file = readdirSync(cpuProfDir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1)
+      if (file) {
+        const prof = topSelfTime(join(cpuProfDir, file), 20)
+        log(`CPU profile of the first end-to-end run (${file}, ${prof.totalMs} ms sampled), top self time:`)
+        for (const f of prof.functions) log(`  ${String(f.selfPct).padStart(5)} %  ${f.selfMs} ms  ${f.name}  ${f.where}`)
+      }
+    }
+
+    const result = summarise({ plan, quick: opts.quick, mosquittoRuns, aedesRuns, e2eRuns, latRuns, latencyRate, scale, det, notes, elapsedS: (Date.now() - t0) / 1000 })
+    process.stdout.write(renderTable(result.rows, result.notes))
+    // --json contract: exactly one compact JSON object on the last line of stdout.
+    if (opts.json) process.stdout.write(`${JSON.stringify(result.json)}\n`)
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined)
+    rmSync(tmp, { recursive: true, force: true })
+  }
+}
+
+async function withChild<T>(module: string, fn: (c: Child) => Promise<T>, nodeArgs: string[] = []): Promise<T> {
+  const child = spawnChild(module, { nodeArgs })
+  try {
+    return await fn(child)
+  } finally {
+    await child.call('stop').catch(() => null)
+    await child.stop()
+  }
+}
+
+interface Measured {
+  plan: Plan
+  quick: boolean
+  mosquittoRuns: RelayRun[]
+  aedesRuns: RelayRun[]
+  e2eRuns: EndToEndRun[]
+  latRuns: LatencyRun[]
+  latencyRate: number
+  scale: Map<number, ScaleRun[]>
+  det: { offline: OfflineResult; perType: Record<string, number[]>; evaluate: EvaluateResult }
+  notes: string[]
+  elapsedS: number
+}
+
+function summarise(m: Measured): { rows: Row[]; notes: string[]; json: Record<string, unknown> } {
+  const mosq = pick(m.mosquittoRuns, (r) => r.relayedPerSec)
+  const aedes = pick(m.aedesRuns, (r) => r.relayedPerSec)
+  const e2e = pick(m.e2eRuns, (r) => r.processedPerSec)
+  const accepted = pick(m.e2eRuns, (r) => r.acceptedPerSec)
+  const lag = pick(m.e2eRuns, (r) => r.lagMsMedian)
+  const lagMax = pick(m.e2eRuns, (r) => r.lagMsMax)
+  const backlogGrowth = pick(m.e2eRuns, (r) => r.backlogEnd - r.backlogStart)
+  const ratio = e2e.median / mosq.median
+  const w50 = pick(m.latRuns, (r) => r.toWarning.p50)
+  const w99 = pick(m.latRuns, (r) => r.toWarning.p99)
+  const wMax = pick(m.latRuns, (r) => r.toWarning.max)
+  const s50 = pick(m.latRuns, (r) => r.toStored.p50)
+  const s99 = pick(m.latRuns, (r) => r.toStored.p99)
+  const latRate = pick(m.latRuns, (r) => r.ratePerSec)
+  const heapPerDevice = figure(m.det.offline.bytesPerDevice)
+  const evalRate = figure(m.det.evaluate.readingsPerSec)
+  const payload = median(m.mosquittoRuns.map((r) => r.meanPayloadBytes))
+  const holds = (ok: boolean): string => (ok ? 'holds' : 'MISSED')
+
+  const rows: Row[] = [
+    { label: 'Mosquitto relay (msg/s)', fig: mosq },
+    { label: '  Mosquitto CPU (% of a core)', fig: pick(m.mosquittoRuns, (r) => r.brokerCpuPct) },
+    { label: '  load generator CPU (% of a core)', fig: pick(m.mosquittoRuns, (r) => r.loadCpuPct) },
+    { label: 'aedes relay, no pipeline (msg/s)', fig: aedes },
+    { label: '  aedes CPU (% of a core)', fig: pick(m.aedesRuns, (r) => r.brokerCpuPct) },
+    { label: '  load generator CPU (% of a core)', fig: pick(m.aedesRuns, (r) => r.loadCpuPct) },
+    { label: 'Forewarn end to end, processed (readings/s)', fig: e2e },
+    { label: '  Forewarn CPU (% of a core)', fig: pick(m.e2eRuns, (r) => r.forewarnCpuPct) },
+    { label: '  load generator CPU (% of a core)', fig: pick(m.e2eRuns, (r) => r.loadCpuPct) },
+    { label: '  accepted into the journal (readings/s)', fig: accepted },
+    { label: '  backlog growth over the window (readings)', fig: backlogGrowth },
+    { label: '  ingest lag, median of samples (ms)', fig: lag },
+    { label: '  ingest lag, max (ms)', fig: lagMax },
+    { label: 'end to end ÷ Mosquitto relay', fig: { median: ratio, min: e2e.min / mosq.max, max: e2e.max / mosq.min, runs: e2e.runs }, target: `≥ 0.5: ${holds(ratio >= 0.5)}` },
+    { label: `latency load (readings/s, asked ${m.latencyRate})`, fig: latRate },
+    { label: '  skipped: device window of 64 full (readings)', fig: pick(m.latRuns, (r) => r.skipped) },
+    { label: '  warnings that never arrived', fig: pick(m.latRuns, (r) => r.toWarning.missing) },
+    { label: 'publish → warning p50 (ms)', fig: w50 },
+    { label: 'publish → warning p99 (ms)', fig: w99, target: `≤ 25 ms: ${holds(w99.median <= 25)}` },
+    { label: 'publish → warning max (ms)', fig: wMax },
+    { label: 'publish → stored (PUBACK) p50 (ms)', fig: s50 },
+    { label: 'publish → stored (PUBACK) p99 (ms)', fig: s99 },
+  ]
+  const json: Record<string, unknown> = {
+    quick: m.quick,
+    mosquittoRelayPerSec: Math.round(mosq.median),
+    aedesRelayPerSec: Math.round(aedes.median),
+    endToEndPerSec: Math.round(e2e.median),
+    endToEndAcceptedPerSec: Math.round(accepted.median),
+    endToEndToMosquittoRatio: Math.round(ratio * 1000) / 1000,
+    ingestLagMs: { median: round1(lag.median), max: round1(lagMax.median) },
+    latencyRatePerSec: Math.round(latRate.median),
+    publishToWarningMs: { p50: round1(w50.median), p99: round1(w99.median), max: round1(wMax.median) },
+    publishToStoredMs: { p50: round1(s50.median), p99: round1(s99.median) },
+  }
+  let rss10k: number | null = null
+  const scaleJson: Record<string, unknown> = {}
+  for (const [n, runs] of m.scale) {
+    const rss = pick(runs, (r) => r.rssMiB)
+    const perConn = pick(runs, (r) => r.rssKiBPerConnection)
+    const snap = pick(runs, (r) => r.snapshotBytesPerDevice)
+    const gib = n === 10_000 ? `≤ 1024 MiB: ${holds(rss.median <= 1024)}` : undefined
+    rows.push({ label: `RSS, ${n.toLocaleString('en-US')} connected devices (MiB)`, fig: rss, ...(gib ? { target: gib } : {}) })
+    rows.push({ label: '  RSS growth per connected device (KiB)', fig: perConn })
+    rows.push({ label: '  detector snapshot per device (bytes)', fig: snap })
+    if (n === 10_000) rss10k = round1(rss.median)
+    scaleJson[String(n)] = { rssMiB: round1(rss.median), rssKiBPerConnection: round1(perConn.median), snapshotBytesPerDevice: Math.round(snap.median), connected: runs[0]?.connected ?? 0 }
+  }
+  rows.push({
+    label: `detector heap per device, ${m.plan.offlineDevices.toLocaleString('en-US')} offline (bytes)`, fig: heapPerDevice,
+    target: `≤ 2048: ${holds(heapPerDevice.median <= 2048)}`,
+  })
+  const nsJson: Record<string, number> = {}
+  for (const [type, runs] of Object.entries(m.det.perType)) {
+    const f = figure(runs)
+    rows.push({ label: `detector ns/reading, ${type}`, fig: f })
+    nsJson[type] = round1(f.median)
+  }
+  rows.push({ label: `forewarn evaluate (readings/s, ${m.det.evaluate.workers} worker(s))`, fig: evalRate })
+  Object.assign(json, {
+    rssMiBAt10kDevices: rss10k,
+    scale: scaleJson,
+    detectorStateBytesPerDevice: Math.round(heapPerDevice.median),
+    detectorSnapshotBytesPerDevice: m.det.offline.snapshotBytes,
+    offlineDevices: m.plan.offlineDevices,
+    detectorNsPerReading: nsJson,
+    evaluateReadingsPerSec: Math.round(evalRate.median),
+    meanPayloadBytes: Math.round(payload),
+    spread: Object.fromEntries(rows.map((r) => [r.label.trim(), [round1(r.fig.min), round1(r.fig.max)]])),
+    notes: m.notes,
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    elapsedS: Math.round(m.elapsedS),
+  })
+  const notes = [
+    ...m.notes,
+    `${m.plan.connections} connections × ${m.plan.window} unacknowledged QoS 1 messages, mean payload ${Math.round(payload)} bytes; ${m.plan.runs} run(s) of ${m.plan.windowMs / 1000} s after ${m.plan.warmupMs / 1000} s warm-up`,
+    'publish → warning: firmware error code → journal → detector → store → `forewarn/warnings/+` subscriber inside the Forewarn process',
+    'detector heap per device: V8 heap after GC, devices fed 5 readings each; snapshot per device: JSON checkpoint length',
+    `${cpus().length} CPUs, ${cpus()[0]?.model ?? 'unknown'}, Node ${process.version}; ${Math.round(m.elapsedS)} s`,
+  ]
+  if (m.quick) notes.unshift('--quick: a smoke check with small sizes and one run; do not quote these figures')
+  if (rss10k === null) notes.push('10,000 connected devices not measured in this mode (rssMiBAt10kDevices is null)')
+  return { rows, notes, json }
+}
+
+function round1(x: number): number {
+  return Math.round(x * 10) / 10
+}

@@ -1,0 +1,111 @@
+/**
+ * The system under test (a child process of `forewarn bench`): either the embedded aedes broker
+ * with no pipeline attached, or the whole of `forewarn start` (startForewarn) on a fresh data
+ * directory. Alone in its process, so its resident memory is its own.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import pino from 'pino'
+import { applianceTypes, catalogue, type ApplianceType } from '../../domain/index.ts'
+import { createEmbeddedBroker, type EmbeddedBroker } from '../../broker/index.ts'
+import { loadStartConfig } from '../config.ts'
+import { startForewarn, type Running } from '../start.ts'
+import type { IngestStats } from '../../ingest/index.ts'
+import type { BenchDevice } from './load.ts'
+import { serveRpc, wallMs } from './rpc.ts'
+
+let broker: EmbeddedBroker | null = null
+let running: Running | null = null
+const warningAt = new Map<string, number>()
+const log = pino({ level: process.env.FOREWARN_LOG_LEVEL ?? 'warn' }, pino.destination(2))
+
+export interface MemoryResult { rssMiB: number; heapUsedMiB: number; externalMiB: number }
+export interface ServerStats { t: number; ingest: IngestStats | null; connected: number }
+
+function memory(): MemoryResult {
+  const gc = (globalThis as { gc?: () => void }).gc
+  gc?.()
+  gc?.()
+  const m = process.memoryUsage()
+  const mib = (x: number): number => Math.round((x / 1_048_576) * 10) / 10
+  return { rssMiB: mib(m.rss), heapUsedMiB: mib(m.heapUsed), externalMiB: mib(m.external + m.arrayBuffers) }
+}
+
+async function aedes(): Promise<{ port: number }> {
+  broker = await createEmbeddedBroker({
+    port: 0,
+    allowAnonymous: true,
+    logger: log,
+    authenticate: () => Promise.resolve(null),
+    onPublish: () => Promise.resolve(),
+  })
+  return { port: broker.port }
+}
+
+/**
+ * Provisioning goes through the store directly (one transaction and fsync per device, ~5 ms):
+ * the devices and their credentials are kept in the data directory so later runs reuse them.
+ */
+async function forewarn(p: { dataDir: string; devices: number; env?: Record<string, string> }): Promise<{ port: number; devices: BenchDevice[] }> {
+  const env = { ...p.env }
+  const config = loadStartConfig({ dataDir: p.dataDir, mqttPort: 0, apiPort: 0, host: '127.0.0.1', simulate: 0 }, env)
+  running = await startForewarn(config, log, env)
+  const file = join(p.dataDir, 'bench-devices.json')
+  const devices: BenchDevice[] = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as BenchDevice[]) : []
+  for (let i = devices.length; i < p.devices; i++) {
+    const type = applianceTypes[i % applianceTypes.length] as ApplianceType
+    const { device, credentials } = running.store.createDevice({
+      type, model: catalogue[type].models[0] as string, serial: `BENCH-${i}`, region: 'bench',
+      installDate: '2024-01-01', warranty: { standardEnd: '2030-01-01', extended: [] },
+    })
+    devices.push({ id: device.id, type, username: credentials.username, password: credentials.password })
+  }
+  writeFileSync(file, JSON.stringify(devices))
+  return { port: running.mqttPort, devices: devices.slice(0, p.devices) }
+}
+
+/** Subscribes to the warnings the composition root publishes, as an in-process subscriber. */
+function watchWarnings(): Promise<null> {
+  const r = running
+  if (!r) throw new Error('forewarn is not running')
+  return new Promise((resolve) => {
+    r.broker.aedes.subscribe('forewarn/warnings/+', (packet, done) => {
+      const deviceId = packet.topic.slice('forewarn/warnings/'.length)
+      if (!warningAt.has(deviceId)) warningAt.set(deviceId, wallMs())
+      done()
+    }, () => resolve(null))
+  })
+}
+
+function snapshotSizes(): { devices: number; medianBytes: number; meanBytes: number } {
+  if (!running) throw new Error('forewarn is not running')
+  const sizes = [...running.ingest.loadSnapshots().values()].map((s) => Buffer.byteLength(s)).sort((a, b) => a - b)
+  const mean = sizes.reduce((a, b) => a + b, 0) / Math.max(1, sizes.length)
+  return { devices: sizes.length, medianBytes: sizes[Math.floor(sizes.length / 2)] ?? 0, meanBytes: Math.round(mean) }
+}
+
+serveRpc({
+  aedes,
+  forewarn,
+  watchWarnings,
+  warnings: () => {
+    const out = [...warningAt].map(([deviceId, t]) => ({ deviceId, t }))
+    warningAt.clear()
+    return out
+  },
+  stats: (): ServerStats => ({
+    t: wallMs(),
+    ingest: running?.ingest.stats() ?? null,
+    connected: running?.broker.connectedDevices() ?? broker?.connectedDevices() ?? 0,
+  }),
+  memory,
+  snapshotSizes,
+  clock: () => wallMs(),
+  async stop() {
+    await running?.stop()
+    await broker?.close()
+    running = null
+    broker = null
+    return null
+  },
+})
