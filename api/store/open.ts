@@ -19,6 +19,12 @@ export interface AsyncRecordsStore extends Omit<AsyncStore, 'outboxPort' | 'setP
   onTransition: Store['onTransition']
 }
 
+/**
+ * Either shape, for code that awaits every call (the routes): `await` on a synchronous answer is
+ * harmless, so plugins typed with this accept the embedded store as is and the PostgreSQL store.
+ */
+export type AnyStore = Store | AsyncRecordsStore
+
 export interface ConfiguredStoreOptions extends Omit<StoreOptions, 'dataDir'>, Omit<PostgresStoreOptions, 'databaseUrl'> {
   /** PostgreSQL connection URL; null, undefined or empty selects the embedded store. */
   databaseUrl?: string | null | undefined
