@@ -1,6 +1,8 @@
 /**
- * A ticket's timeline for a customer-facing status page: each state with its time, in words an
- * appliance owner understands, and the SLA clock (confirm, plan, on-site response, close).
+ * A ticket's timeline for a customer-facing status page: where the repair stands in one sentence,
+ * each state with its time, in words an appliance owner understands, and the SLA clock — how long
+ * since we detected the problem, and each promise (confirm, plan, technician on site, repair done)
+ * with whether it was kept. Durations in words, never clock times: the owner's time zone is unknown.
  */
 import Type, { type Static } from 'typebox'
 import { catalogue } from '../../domain/index.ts'
@@ -10,13 +12,21 @@ import { TicketStateSchema } from '../schemas.ts'
 const Deadline = Type.Object({
   due: Type.String(),
   metAt: Type.Union([Type.String(), Type.Null()]),
-  status: Type.Enum(['met', 'late', 'pending', 'overdue']),
+  status: Type.Enum(['met', 'late', 'pending', 'overdue', 'not_needed'], { description: 'not_needed: the request was cancelled first' }),
+  text: Type.String({ description: 'the promise and how it went, in plain words' }),
 })
 
 export const TimelineSchema = Type.Object({
   ticketId: Type.String(),
   state: TicketStateSchema,
+  headline: Type.String({ description: 'where the repair stands, in one sentence' }),
   steps: Type.Array(Type.Object({ state: TicketStateSchema, at: Type.String(), text: Type.String() })),
+  clock: Type.Object({
+    startedAt: Type.String({ description: 'when Forewarn detected the problem: every promise counts from here' }),
+    stoppedAt: Type.Union([Type.String(), Type.Null()], { description: 'resolved or cancelled' }),
+    elapsedMinutes: Type.Integer(),
+    text: Type.String(),
+  }),
   sla: Type.Object({ confirm: Deadline, plan: Deadline, respond: Deadline, close: Deadline }),
 })
 export type Timeline = Static<typeof TimelineSchema>
@@ -24,6 +34,23 @@ type Step = Timeline['steps'][number]
 type State = Step['state']
 
 const order: readonly State[] = ['open', 'acknowledged', 'scheduled', 'in_progress', 'resolved']
+const MIN = 60_000
+
+const plural = (n: number, unit: string) => `${n} ${unit}${n === 1 ? '' : 's'}`
+
+/** "2 days 3 hours", "4 hours 2 minutes", "1 minute", "less than a minute": the two largest units. */
+export function durationWords(ms: number): string {
+  const minutes = Math.floor(Math.abs(ms) / MIN)
+  if (minutes === 0) return 'less than a minute'
+  const parts: string[] = []
+  const days = Math.floor(minutes / 1440)
+  const hours = Math.floor((minutes % 1440) / 60)
+  const mins = minutes % 60
+  if (days > 0) parts.push(plural(days, 'day'))
+  if (hours > 0) parts.push(plural(hours, 'hour'))
+  if (mins > 0 && days === 0) parts.push(plural(mins, 'minute'))
+  return parts.slice(0, 2).join(' ')
+}
 
 function stepText(t: TicketRecord, state: State, data: Record<string, unknown>): string {
   const appliance = catalogue[t.appliance.type].name.toLowerCase()
@@ -45,8 +72,28 @@ function stepText(t: TicketRecord, state: State, data: Record<string, unknown>):
   }
 }
 
+function headline(t: TicketRecord, appliance: string, steps: readonly Step[]): string {
+  const last = steps.at(-1) as Step
+  switch (t.state) {
+    case 'open': return `We found an early sign of trouble with your ${appliance} and will contact you to confirm it.`
+    case 'acknowledged': return `We have confirmed the problem with your ${appliance} and are planning a technician visit.`
+    case 'scheduled': return `A technician visit for your ${appliance} is planned.`
+    case 'in_progress': return `A technician is working on your ${appliance} now.`
+    case 'resolved': return last.text
+    case 'cancelled': return 'This repair request was cancelled; nothing more will happen on it.'
+  }
+}
+
+const promises = {
+  confirm: { noun: 'confirm the problem', done: 'Confirmed' },
+  plan: { noun: 'plan the technician visit', done: 'Visit planned' },
+  respond: { noun: 'have a technician with you', done: 'Technician arrived' },
+  close: { noun: 'finish the repair', done: 'Finished' },
+} as const
+
 /** `entries` are the device's history entries; those of other tickets are ignored. */
 export function ticketTimeline(t: TicketRecord, entries: readonly HistoryEntry[], nowMs: number): Timeline {
+  const appliance = catalogue[t.appliance.type].name.toLowerCase()
   const steps: Step[] = [{ state: 'open', at: t.detectedAt, text: stepText(t, 'open', {}) }]
   for (const e of entries) {
     if (e.data.ticketId !== t.id || !e.kind.startsWith('ticket.')) continue
@@ -55,26 +102,51 @@ export function ticketTimeline(t: TicketRecord, entries: readonly HistoryEntry[]
     if (state === 'open') continue
     steps.push({ state, at: e.at, text: stepText(t, state, e.data) })
   }
+  const cancelledAt = steps.find((s) => s.state === 'cancelled')?.at ?? null
   // A later state meets every earlier deadline: a ticket resolved at once was also confirmed then.
   const reached = (s: State): string | null => {
     const rank = order.indexOf(s)
-    const hit = steps.find((st) => st.state === 'cancelled' || order.indexOf(st.state) >= rank)
-    return hit === undefined || (s !== 'open' && hit.state === 'open') ? null : hit.at
+    return steps.find((st) => st.state !== 'cancelled' && order.indexOf(st.state) >= rank && st.state !== 'open')?.at ?? null
   }
-  const deadline = (due: string, metAt: string | null) => ({
-    due,
-    metAt,
-    status: metAt !== null ? (metAt <= due ? 'met' : 'late') : Date.parse(due) < nowMs ? 'overdue' : 'pending',
-  } as const)
+  const start = Date.parse(t.sla.anchoredAt)
+  const deadline = (which: keyof typeof promises, due: string, metAt: string | null) => {
+    const p = promises[which]
+    const dueMs = Date.parse(due)
+    const within = durationWords(dueMs - start)
+    if (metAt !== null) {
+      const took = durationWords(Date.parse(metAt) - start)
+      const late = metAt > due
+      return {
+        due, metAt, status: late ? 'late' : 'met',
+        text: late
+          ? `${p.done} ${took} after we detected the problem, ${durationWords(Date.parse(metAt) - dueMs)} later than our promise of ${within}.`
+          : `${p.done} ${took} after we detected the problem (we promised within ${within}).`,
+      } as const
+    }
+    if (cancelledAt !== null) return { due, metAt, status: 'not_needed', text: `Not needed: the request was cancelled before we had to ${p.noun}.` } as const
+    if (dueMs < nowMs) return { due, metAt, status: 'overdue', text: `We promised to ${p.noun} within ${within}; we are ${durationWords(nowMs - dueMs)} late. Sorry.` } as const
+    return { due, metAt, status: 'pending', text: `We promise to ${p.noun} within ${within} of detecting the problem: ${durationWords(dueMs - nowMs)} left.` } as const
+  }
+  const stoppedAt = cancelledAt ?? (t.state === 'resolved' ? reached('resolved') : null)
+  const elapsedMs = Math.max(0, (stoppedAt === null ? nowMs : Date.parse(stoppedAt)) - start)
   return {
     ticketId: t.id,
     state: t.state,
+    headline: headline(t, appliance, steps),
     steps,
+    clock: {
+      startedAt: t.sla.anchoredAt,
+      stoppedAt,
+      elapsedMinutes: Math.floor(elapsedMs / MIN),
+      text: stoppedAt === null
+        ? `Open for ${durationWords(elapsedMs)} since we detected the problem.`
+        : `${t.state === 'cancelled' ? 'Cancelled' : 'Closed'} ${durationWords(elapsedMs)} after we detected the problem.`,
+    },
     sla: {
-      confirm: deadline(t.sla.confirmBy, reached('acknowledged')),
-      plan: deadline(t.sla.planBy, reached('scheduled')),
-      respond: deadline(t.sla.respondBy, reached('in_progress')),
-      close: deadline(t.sla.closeBy, reached('resolved')),
+      confirm: deadline('confirm', t.sla.confirmBy, reached('acknowledged')),
+      plan: deadline('plan', t.sla.planBy, reached('scheduled')),
+      respond: deadline('respond', t.sla.respondBy, reached('in_progress')),
+      close: deadline('close', t.sla.closeBy, reached('resolved')),
     },
   }
 }
