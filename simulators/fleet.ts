@@ -191,13 +191,16 @@ export function runFleet(opts: FleetOptions): FleetHandle {
       will: { topic: statusTopic, payload: Buffer.from(OFFLINE), qos: 1, retain: true },
     })
     d.client = client
+    let up = false
     client.on('connect', () => {
-      stats.connected++
+      if (!up) stats.connected++
+      up = true
       client.publish(statusTopic, '{"v":1,"state":"online"}', { qos: 1, retain: true })
       if (d.timer === null && !d.finished) d.timer = setTimeout(tick, Math.floor(Math.random() * opts.intervalMs), d)
     })
-    client.on('offline', () => {
-      stats.connected = Math.max(0, stats.connected - 1)
+    client.on('close', () => {
+      if (up) stats.connected--
+      up = false
     })
     client.on('error', () => {})
   }
