@@ -292,6 +292,10 @@ export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
       expect((await store.history(device.id, { limit: 100 })).items.at(-1)).toMatchObject({
         kind: 'warning.held', data: { episodeId: 'ep-held', component: 'compressor', ticketId: t.id },
       })
+      // An escalation of the ticket's own warning during the visit is held too: no new priority.
+      const up = await store.applyDetectorEvent(event(device.id, { kind: 'warning.escalated', severity: 'critical' }), now)
+      expect(up.ticket?.priority).toBe(t.priority)
+      expect((await store.history(device.id, { limit: 100 })).items.at(-1)).toMatchObject({ kind: 'warning.held', data: { episodeId: up.warning.id, ticketId: t.id } })
       expect((await store.applyDetectorEvent(event(device.id, { faultCode: 'REF-LEAK', component: 'sealed_system', episodeId: 'ep-leak' }), now)).ticketCreated).toBe(true)
       await store.transitionTicket(t.id, { state: 'resolved', outcome: 'repaired' })
       expect(seen).toEqual([['compressor', 'condenser_fan'], ['compressor', 'condenser_fan']])
