@@ -60,3 +60,13 @@ export const metricsPlugin = fp<{ registry?: Registry | undefined }>(async (app,
     return reply.type(registry.contentType).send(body)
   })
 }, { name: 'forewarn-metrics', fastify: '5.x', dependencies: ['forewarn-store', 'forewarn-auth'] })
+
+/**
+ * Counts delivery attempts by adapter and result (delivered, retry, dead, deferred) on `registry`:
+ * pass the returned function as the delivery worker's `onOutcome` (or call it from there).
+ */
+export function deliveryOutcomeMetrics(registry: Registry): (outcome: { adapter: string; result: string }) => void {
+  const attempts = reuse(registry, 'forewarn_delivery_attempts_total', () =>
+    new Counter({ name: 'forewarn_delivery_attempts_total', help: 'Ticket delivery attempts by adapter and result.', labelNames: ['adapter', 'result'], registers: [registry] }))
+  return (o) => attempts.inc({ adapter: o.adapter, result: o.result })
+}

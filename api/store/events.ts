@@ -137,6 +137,11 @@ export class EventsTable {
     if (warning.ticketId !== null) {
       const t = this.getTicket(warning.ticketId)
       if (t === null || closedStates.includes(t.state) || severityRank[event.severity] <= severityRank[t.fault.severity]) return false
+      // Readings during the visit (parts out, power cut) say nothing about the fault: no new priority.
+      if (t.state === 'in_progress') {
+        this.d.history.append(device.id, nowIso, 'warning.held', { episodeId: warning.id, faultCode: warning.faultCode, component: warning.component, ticketId: t.id })
+        return false
+      }
       const next = escalateTicket(p, t, device, event, nowMs)
       this.saveTicket(next, 'ticket.updated', nowMs)
       this.d.history.append(device.id, nowIso, 'ticket.escalated', { ticketId: t.id, priority: next.priority, severity: event.severity, episodeId: warning.id })

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import { Counter, Registry } from 'prom-client'
 import { buildApi } from '../../../api/app.ts'
+import { deliveryOutcomeMetrics } from '../../../api/plugins/metrics.ts'
 import { openStore, type Store } from '../../../api/store/index.ts'
 import { event, fridge } from '../fixtures.ts'
 
@@ -41,6 +42,16 @@ describe('GET /metrics', () => {
       'forewarn_api_requests_total{method="GET",route="/tickets/:id",status="404"} 1',
     ]) expect(lines).toContain(l)
     expect(r.body).toMatch(/forewarn_api_request_duration_seconds_count\{route="\/tickets\/:id"\} 1/)
+  })
+
+  it('counts delivery outcomes by adapter and result on the same registry', async () => {
+    const count = deliveryOutcomeMetrics(registry)
+    count({ adapter: 'rt', result: 'retry' })
+    count({ adapter: 'rt', result: 'delivered' })
+    deliveryOutcomeMetrics(registry)({ adapter: 'rt', result: 'delivered' })
+    const body = (await app.inject({ url: '/metrics', headers: { authorization: `Bearer ${reader}` } })).body.split('\n')
+    expect(body).toContain('forewarn_delivery_attempts_total{adapter="rt",result="delivered"} 2')
+    expect(body).toContain('forewarn_delivery_attempts_total{adapter="rt",result="retry"} 1')
   })
 
   it('needs a key (401) with the read scope', async () => {

@@ -132,6 +132,12 @@ describe('lifecycle and learning', () => {
     })
     expect(raise('REF-LEAK', 'sealed_system').ticketCreated).toBe(true)
     expect(store.counts().tickets).toBe(2)
+    // The ticket's own warning turning critical during the visit does not raise its priority.
+    const before = store.getTicket(t.id)!
+    const esc = store.applyDetectorEvent(event(deviceId, { episodeId: t.episodeId, severity: 'critical' }), now)
+    expect(esc.warning.severity).toBe('critical')
+    expect(store.getTicket(t.id)).toEqual(before)
+    expect(store.history(deviceId, { limit: 100 }).items.slice(-2).map((e) => e.kind)).toEqual(['warning.escalated', 'warning.held'])
   })
 
   it('tells listeners of each committed change with the components to hold or reset; a throwing listener changes nothing', () => {
