@@ -90,3 +90,8 @@ export interface OutboxPort {
   /** Puts a dead job back to pending with its attempts reset, due now; false when it is not dead. */
   replayDead(jobId: string): boolean
 }
+
+/** OutboxPort with every method answering a promise (PostgreSQL); the worker awaits either kind. */
+export type AsyncOutboxPort = {
+  [K in keyof OutboxPort]: (...a: Parameters<OutboxPort[K]>) => Promise<ReturnType<OutboxPort[K]>>
+}

@@ -8,10 +8,11 @@
  * create, webhook receivers dedupe by the idempotency key.
  */
 import { ErrorCode, ForewarnError } from '../../domain/index.ts'
-import type { DeliveryAdapter, OutboxJob, OutboxPort } from './types.ts'
+import type { AsyncOutboxPort, DeliveryAdapter, OutboxJob, OutboxPort } from './types.ts'
 
 export interface DeliveryWorkerOptions {
-  outbox: OutboxPort
+  /** The embedded store's port answers inline, PostgreSQL's with promises: both are awaited. */
+  outbox: OutboxPort | AsyncOutboxPort
   adapters: readonly DeliveryAdapter[]
   /** Attempts before a job is dead-lettered (the first try counts). */
   maxAttempts: number
@@ -103,7 +104,7 @@ export function createDeliveryWorker(opts: DeliveryWorkerOptions): DeliveryWorke
     } else {
       try {
         const { externalRef } = await adapter.deliver(job.payload, { attempt: n, idempotencyKey: job.id, event: job.event })
-        outbox.markDelivered(job.id, externalRef, now())
+        await outbox.markDelivered(job.id, externalRef, now())
         summary.delivered++
         emit({ ...base, result: 'delivered', externalRef })
         return true
@@ -115,12 +116,12 @@ export function createDeliveryWorker(opts: DeliveryWorkerOptions): DeliveryWorke
     const retriable = err instanceof ForewarnError ? err.retriable : true
     const error = describeError(err)
     if (!retriable || n >= maxAttempts) {
-      outbox.markDead(job.id, n, error)
+      await outbox.markDead(job.id, n, error)
       summary.dead++
       emit({ ...base, result: 'dead', error })
     } else {
       const nextAttemptAtMs = now() + backoffDelayMs(n, baseDelayMs, maxDelayMs, random)
-      outbox.markRetry(job.id, n, nextAttemptAtMs, error)
+      await outbox.markRetry(job.id, n, nextAttemptAtMs, error)
       summary.retried++
       emit({ ...base, result: 'retry', nextAttemptAtMs, error })
     }
@@ -138,7 +139,7 @@ export function createDeliveryWorker(opts: DeliveryWorkerOptions): DeliveryWorke
       const retryAt = now() + baseDelayMs
       for (const rest of jobs.slice(i + 1)) {
         const error = `waiting for ${job.id} of the same ticket`
-        outbox.markRetry(rest.id, rest.attempts, retryAt, error)
+        await outbox.markRetry(rest.id, rest.attempts, retryAt, error)
         summary.deferred++
         emit({ jobId: rest.id, ticketId: rest.ticketId, adapter: rest.adapter, attempt: rest.attempts + 1, result: 'deferred', nextAttemptAtMs: retryAt, error })
       }
@@ -147,7 +148,7 @@ export function createDeliveryWorker(opts: DeliveryWorkerOptions): DeliveryWorke
   }
 
   async function runOnce(): Promise<RunSummary> {
-    const jobs = outbox.claimDue(now(), batchSize)
+    const jobs = await outbox.claimDue(now(), batchSize)
     const summary: RunSummary = { claimed: jobs.length, delivered: 0, retried: 0, dead: 0, deferred: 0 }
     const groups = new Map<string, OutboxJob[]>()
     for (const job of jobs) {

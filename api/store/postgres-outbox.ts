@@ -7,15 +7,12 @@
  * and leases them (pushes their due time forward) in the same statement.
  */
 import type pg from 'pg'
-import type { DeadJob, OutboxJob, OutboxPort } from '../delivery/types.ts'
+import type { AsyncOutboxPort, DeadJob, OutboxJob } from '../delivery/types.ts'
 import { decodeSeqCursor, encodeCursor, pageSize } from './cursor.ts'
 import { FEED } from './outbox.ts'
 import type { TicketRecord } from './types.ts'
 
-/** OutboxPort with every method awaited (the worker must `await` each call to use it). */
-export type AsyncOutboxPort = {
-  [K in keyof OutboxPort]: (...a: Parameters<OutboxPort[K]>) => Promise<ReturnType<OutboxPort[K]>>
-}
+export type { AsyncOutboxPort }
 
 interface JobRow { n: number; id: string; ticket_id: string; adapter: string; attempts: number; event: string; payload: string; last_error: string | null }
 
