@@ -4,7 +4,7 @@
  */
 import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
-import type { Store } from './store/index.ts'
+import type { AnyStore } from './store/open.ts'
 import { storePlugin } from './plugins/store.ts'
 import { errorsPlugin } from './plugins/errors.ts'
 import { authPlugin } from './plugins/auth.ts'
@@ -20,7 +20,8 @@ import { metricsPlugin } from './plugins/metrics.ts'
 import type { Registry } from 'prom-client'
 
 export interface ApiDeps {
-  store: Store
+  /** Either store shape: the embedded (synchronous) one or an asynchronous one such as PostgreSQL. */
+  store: AnyStore
   readiness?: Readiness
   logger?: boolean | object
   /** Base URL clients reach the API at; used in ticket links. Learnt from the listener when absent. */

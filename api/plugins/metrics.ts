@@ -7,6 +7,7 @@
 import fp from 'fastify-plugin'
 import { Counter, Gauge, Histogram, Registry, type Metric } from 'prom-client'
 import type { Store } from '../store/index.ts'
+import type { AnyStore } from '../store/open.ts'
 import { bearer, errors } from '../routes/common.ts'
 
 function reuse<T extends Metric>(registry: Registry, name: string, make: () => T): T {
@@ -14,7 +15,7 @@ function reuse<T extends Metric>(registry: Registry, name: string, make: () => T
 }
 
 // The store each registry's gauges read: the latest API built on that registry.
-const storeOf = new WeakMap<Registry, Store>()
+const storeOf = new WeakMap<Registry, AnyStore>()
 
 const storeGauges: ReadonlyArray<readonly [name: string, help: string, key: keyof Awaited<ReturnType<Store['counts']>>]> = [
   ['forewarn_devices', 'Provisioned devices.', 'devices'],
