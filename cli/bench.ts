@@ -5,7 +5,7 @@
  * to stdout, and with --json one compact JSON object is the last line of stdout.
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
-import { cpus, tmpdir, totalmem } from 'node:os'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { spawnChild, type Child } from './bench/rpc.ts'
 import { installed, startInflux, startMosquitto } from './bench/servers.ts'
@@ -48,6 +48,7 @@ const pick = <T>(runs: T[], f: (r: T) => number): Figure => figure(runs.map(f))
 
 export async function runBench(opts: BenchOptions): Promise<void> {
   const t0 = Date.now()
+  const loadAvg = loadavg()[0] ?? 0
   const plan = opts.quick ? quickPlan : fullPlan
   const tmp = mkdtempSync(join(tmpdir(), 'forewarn-bench-'))
   const load = spawnChild('./load.ts', { raiseFdLimit: true })
@@ -115,7 +116,7 @@ export async function runBench(opts: BenchOptions): Promise<void> {
       }
     }
 
-    const result = summarise({ plan, quick: opts.quick, mosquittoRuns, aedesRuns, e2eRuns, latRuns, latencyRate, scale, det, notes, elapsedS: (Date.now() - t0) / 1000 })
+    const result = summarise({ plan, quick: opts.quick, mosquittoRuns, aedesRuns, e2eRuns, latRuns, latencyRate, scale, det, notes, elapsedS: (Date.now() - t0) / 1000, loadAvg })
     process.stdout.write(renderTable(result.rows, result.notes))
     // --json contract: exactly one compact JSON object on the last line of stdout.
     if (opts.json) process.stdout.write(`${JSON.stringify(result.json)}\n`)
@@ -147,6 +148,7 @@ interface Measured {
   det: { offline: OfflineResult; perType: Record<string, number[]>; evaluate: EvaluateResult }
   notes: string[]
   elapsedS: number
+  loadAvg: number
 }
 
 function summarise(m: Measured): { rows: Row[]; notes: string[]; json: Record<string, unknown> } {
@@ -180,6 +182,9 @@ function summarise(m: Measured): { rows: Row[]; notes: string[]; json: Record<st
     { label: '  Forewarn CPU (% of a core)', fig: pick(m.e2eRuns, (r) => r.forewarnCpuPct) },
     { label: '  load generator CPU (% of a core)', fig: pick(m.e2eRuns, (r) => r.loadCpuPct) },
     { label: '  accepted into the journal (readings/s)', fig: accepted },
+    { label: '  journal group commits per second', fig: pick(m.e2eRuns, (r) => (r.commits * 1000) / m.plan.windowMs) },
+    { label: '  readings per group commit', fig: pick(m.e2eRuns, (r) => r.rowsPerCommit) },
+    { label: '  group commit duration, sampled (ms)', fig: pick(m.e2eRuns, (r) => r.commitMsMedian) },
     { label: '  backlog growth over the window (readings)', fig: backlogGrowth },
     { label: '  ingest lag, median of samples (ms)', fig: lag },
     { label: '  ingest lag, max (ms)', fig: lagMax },
@@ -204,6 +209,8 @@ function summarise(m: Measured): { rows: Row[]; notes: string[]; json: Record<st
     latencyRatePerSec: Math.round(latRate.median),
     publishToWarningMs: { p50: round1(w50.median), p99: round1(w99.median), max: round1(wMax.median) },
     publishToStoredMs: { p50: round1(s50.median), p99: round1(s99.median) },
+    warningsInjected: m.latRuns.reduce((a, r) => a + r.toWarning.samples + r.toWarning.missing, 0),
+    warningsMissing: m.latRuns.reduce((a, r) => a + r.toWarning.missing, 0),
   }
   let rss10k: number | null = null
   const scaleJson: Record<string, unknown> = {}
@@ -240,7 +247,7 @@ function summarise(m: Measured): { rows: Row[]; notes: string[]; json: Record<st
     meanPayloadBytes: Math.round(payload),
     spread: Object.fromEntries(rows.map((r) => [r.label.trim(), [round1(r.fig.min), round1(r.fig.max)]])),
     notes: m.notes,
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, loadAvgAtStart: round1(m.loadAvg) },
     elapsedS: Math.round(m.elapsedS),
   })
   const notes = [
@@ -248,7 +255,7 @@ function summarise(m: Measured): { rows: Row[]; notes: string[]; json: Record<st
     `${m.plan.connections} connections × ${m.plan.window} unacknowledged QoS 1 messages, mean payload ${Math.round(payload)} bytes; ${m.plan.runs} run(s) of ${m.plan.windowMs / 1000} s after ${m.plan.warmupMs / 1000} s warm-up`,
     'publish → warning: firmware error code → journal → detector → store → `forewarn/warnings/+` subscriber inside the Forewarn process',
     'detector heap per device: V8 heap after GC, devices fed 5 readings each; snapshot per device: JSON checkpoint length',
-    `${cpus().length} CPUs, ${cpus()[0]?.model ?? 'unknown'}, Node ${process.version}; ${Math.round(m.elapsedS)} s`,
+    `${cpus().length} CPUs, ${cpus()[0]?.model ?? 'unknown'}, Node ${process.version}; load average ${round1(m.loadAvg)} at the start (other work on the machine skews every figure); ${Math.round(m.elapsedS)} s`,
   ]
   if (m.quick) notes.unshift('--quick: a smoke check with small sizes and one run; do not quote these figures')
   if (rss10k === null) notes.push('10,000 connected devices not measured in this mode (rssMiBAt10kDevices is null)')

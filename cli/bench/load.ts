@@ -56,6 +56,8 @@ let latencies: number[] | null = null
 let openTimer: NodeJS.Timeout | null = null
 let eventTimer: NodeJS.Timeout | null = null
 const eventSends: { deviceId: string; t: number }[] = []
+let sendEvent: () => void = () => {}
+let pendingEvents: () => number = () => 0
 
 function publishOne(d: Dev): void {
   const payload = `{"v":1,"boot":0,"ts":${d.ts},"seq":${d.seq},"metrics":${d.ring[d.ringAt] as string}}`
@@ -166,7 +168,7 @@ function sample(p: { events: BenchDevice[]; everyMs: number }): null {
   for (const d of devs) d.sent ??= new Float64Array(ID_SPACE + 1)
   const byId = new Map(devs.map((d) => [d.id, d]))
   let i = 0
-  eventTimer = setInterval(() => {
+  sendEvent = () => {
     if (i >= p.events.length) return
     const b = p.events[i++] as BenchDevice
     const d = byId.get(b.id)
@@ -177,7 +179,9 @@ function sample(p: { events: BenchDevice[]; everyMs: number }): null {
     d.inflight++
     d.conn.write(encodePublish(topicField(topics.events(b.id)), d.nextId, JSON.stringify({ v: 1, ts: Date.now(), code, detail: 'bench' })))
     d.nextId = (d.nextId % ID_SPACE) + 1
-  }, p.everyMs)
+  }
+  pendingEvents = () => p.events.length - i
+  eventTimer = setInterval(() => sendEvent(), p.everyMs)
   return null
 }
 
@@ -186,6 +190,8 @@ async function stop(): Promise<{ latenciesMs: number[]; events: { deviceId: stri
   if (openTimer) clearInterval(openTimer)
   if (eventTimer) clearInterval(eventTimer)
   openTimer = eventTimer = null
+  // Timers drift: faults not yet injected go now, so every run injects the same number.
+  while (pendingEvents() > 0) sendEvent()
   const deadline = performance.now() + 10_000
   while (devs.some((d) => d.inflight > 0 && !d.conn.closed) && performance.now() < deadline) await new Promise((r) => setTimeout(r, 20))
   const out = { latenciesMs: latencies ?? [], events: eventSends.splice(0), skipped: counts.skipped }

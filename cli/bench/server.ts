@@ -54,7 +54,8 @@ async function forewarn(p: { dataDir: string; devices: number; env?: Record<stri
   const devices: BenchDevice[] = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as BenchDevice[]) : []
   for (let i = devices.length; i < p.devices; i++) {
     const type = applianceTypes[i % applianceTypes.length] as ApplianceType
-    const { device, credentials } = running.store.createDevice({
+    // Awaited: the records store may be synchronous (SQLite) or asynchronous (PostgreSQL).
+    const { device, credentials } = await running.store.createDevice({
       type, model: catalogue[type].models[0] as string, serial: `BENCH-${i}`, region: 'bench',
       installDate: '2024-01-01', warranty: { standardEnd: '2030-01-01', extended: [] },
     })

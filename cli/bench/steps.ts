@@ -107,6 +107,10 @@ export interface EndToEndRun {
   refused: number
   forewarnCpuPct: number
   loadCpuPct: number
+  /** Group commits (one transaction + fsync each) in the window, and their mean size and duration. */
+  commits: number
+  rowsPerCommit: number
+  commitMsMedian: number
 }
 
 /**
@@ -125,6 +129,7 @@ export async function endToEndRun(ctx: Ctx, run: number): Promise<EndToEndRun> {
     const s0 = await server.call<ServerStats>('stats')
     const cpu = cpuMeter([server.pid, load.pid])
     const lags: number[] = []
+    const commitMs: number[] = []
     let prev = s0
     const end = Date.now() + plan.windowMs
     while (Date.now() < end) {
@@ -133,6 +138,7 @@ export async function endToEndRun(ctx: Ctx, run: number): Promise<EndToEndRun> {
       const rate = perSec((s.ingest?.dispatched ?? 0) - (prev.ingest?.dispatched ?? 0), s.t - prev.t)
       // Ingest lag: how long the committed-but-unprocessed backlog takes at the current rate.
       lags.push(rate > 0 ? ((s.ingest?.queued ?? 0) / rate) * 1000 : 0)
+      if (s.ingest) commitMs.push(s.ingest.lastBatchMs)
       prev = s
     }
     const s1 = prev
@@ -150,6 +156,9 @@ export async function endToEndRun(ctx: Ctx, run: number): Promise<EndToEndRun> {
       refused: c.refused,
       forewarnCpuPct: forewarnCpuPct ?? Number.NaN,
       loadCpuPct: loadCpuPct ?? Number.NaN,
+      commits: (s1.ingest?.batches ?? 0) - (s0.ingest?.batches ?? 0),
+      rowsPerCommit: ((s1.ingest?.accepted ?? 0) - (s0.ingest?.accepted ?? 0)) / Math.max(1, (s1.ingest?.batches ?? 0) - (s0.ingest?.batches ?? 0)),
+      commitMsMedian: quantile(commitMs, 0.5),
     }
   } finally {
     await server.call('stop').catch(() => null)
@@ -192,7 +201,7 @@ export async function latencyRun(ctx: Ctx, run: number, ratePerSec: number): Pro
     await load.call('connect', { host: '127.0.0.1', port, devices })
     const offServer = await clockOffset(server)
     const offLoad = await clockOffset(load)
-    const everyMs = Math.max(5, Math.floor(plan.windowMs / faults))
+    const everyMs = Math.max(2, Math.floor((plan.windowMs * 0.9) / faults))
     await load.call('start', { mode: 'open', ratePerSec, window: 64, telemetryDevices: plan.connections })
     await sleep(plan.warmupMs)
     const a = await load.call<LoadCounters>('counters')
