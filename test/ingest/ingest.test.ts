@@ -162,4 +162,46 @@ describe('ingest contract', () => {
     await tick()
     expect(b.readings.map((r) => r.seq)).toEqual([2, 3, 4])
   })
+
+  it('holds accept (and so the PUBACK) while the detector is behind by more than maxQueuedRows', async () => {
+    let release!: () => void
+    const slow = new Promise<void>((r) => (release = r))
+    const seen: number[] = []
+    const h = make(null, {
+      maxQueuedRows: 2,
+      onReadings: async (rs) => {
+        seen.push(...rs.map((r) => r.seq))
+        await slow
+      },
+    })
+    await h.ingest.start()
+    expect(await h.ingest.accept('fridge1', 'telemetry', single(0))).toMatchObject({ ok: true })
+    await tick()
+    // The detector is stuck on seq 0 (still counted as queued until its chunk is done): three more
+    // readings push the queue over 2.
+    let resolved = false
+    const held = h.ingest.accept('fridge1', 'telemetry', batch([1, 2, 3])).then((o) => {
+      resolved = true
+      return o
+    })
+    await new Promise((r) => setTimeout(r, 30))
+    const stuck = { resolved, queued: h.ingest.stats().queued }
+    release()
+    expect(stuck).toEqual({ resolved: false, queued: 4 })
+    expect(await held).toEqual({ ok: true, accepted: 3, duplicates: 0 })
+    expect(seen).toEqual([0, 1, 2, 3])
+  })
+
+  it('prunes processed rows past the dedupe retention, keeping unprocessed ones', async () => {
+    let t = NOW
+    const h = make(null, { now: () => t, dedupeRetentionMs: 60_000 })
+    await h.ingest.start()
+    await h.ingest.accept('fridge1', 'telemetry', single(0))
+    await tick()
+    t += 120_000
+    h.ingest.checkpoint([])
+    // Pruned: the same (boot, seq) is no longer remembered.
+    const o = await h.ingest.accept('fridge1', 'telemetry', single(0, 1, t - 1000))
+    expect(o).toEqual({ ok: true, accepted: 1, duplicates: 0 })
+  })
 })
