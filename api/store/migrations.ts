@@ -134,6 +134,15 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX outbox_ticket ON outbox(ticket_id, adapter, n);
     `,
   },
+  {
+    id: 4,
+    name: 'outbox: index of pending delivery jobs only',
+    sql: `
+      -- Feed rows stay 'pending' for ever (the pull feed reads them, no worker claims them), so the
+      -- claim must not scan them: this index holds only the jobs a worker may claim, in outbox order.
+      CREATE INDEX outbox_pending_jobs ON outbox(n) WHERE state = 'pending' AND adapter != 'feed';
+    `,
+  },
 ]
 
 export function migrate(db: Database, list: readonly Migration[] = migrations): number[] {

@@ -23,7 +23,8 @@ export function sqliteOutboxPort(db: Libsql.Database, opts: { leaseMs?: number }
   const s = {
     // A due job waits while an older pending job of its ticket and adapter is not due (waiting for
     // its retry, or leased by another worker): an update never overtakes the create it follows.
-    due: db.prepare(`SELECT * FROM outbox o WHERE o.state = 'pending' AND o.adapter != :feed AND o.next_attempt_at <= :now
+    // The literal 'feed' (= FEED) lets SQLite use the partial index outbox_pending_jobs (migration 4).
+    due: db.prepare(`SELECT * FROM outbox o INDEXED BY outbox_pending_jobs WHERE o.state = 'pending' AND o.adapter != 'feed' AND o.next_attempt_at <= :now
       AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.ticket_id = o.ticket_id AND p.adapter = o.adapter AND p.n < o.n
         AND p.state = 'pending' AND p.next_attempt_at > :now)
       ORDER BY o.n LIMIT :limit`),
@@ -36,7 +37,7 @@ export function sqliteOutboxPort(db: Libsql.Database, opts: { leaseMs?: number }
   }
   // Claiming and leasing in one immediate transaction keeps a second worker (process) off the job.
   const claim = db.transaction((nowMs: number, limit: number): OutboxJob[] => {
-    const rows = s.due.all({ feed: FEED, now: nowMs, limit }) as JobRow[]
+    const rows = s.due.all({ now: nowMs, limit }) as JobRow[]
     if (leaseMs > 0) for (const r of rows) s.lease.run(nowMs + leaseMs, r.id)
     return rows.map(toJob)
   })
