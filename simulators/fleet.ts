@@ -20,8 +20,17 @@ export interface FleetMemberSpec {
   fault?: SimFault
 }
 
+/** A home hub that speaks for several appliances over one connection (broker principal `gateway`). */
+export interface FleetGatewaySpec {
+  gatewayId: string
+  username: string
+  password: string
+  deviceIds: string[]
+}
+
 export interface FleetStats {
   devices: number
+  /** MQTT connections up (a gateway counts once for all its devices). */
   connected: number
   /** Readings (not messages): a batch message of 10 readings counts 10. */
   published: number
@@ -51,7 +60,10 @@ export interface FleetOptions {
   intervalMs: number
   simMsPerTick?: number
   batchSize?: number
+  /** Connections opened per second while ramping up (a gateway is one connection). */
   rampUpPerSec?: number
+  /** Members listed behind a gateway publish over its connection instead of their own. */
+  gateways?: FleetGatewaySpec[]
   /** A device stops publishing new readings while this many of its messages await PUBACK. */
   maxInflightPerDevice?: number
   /** Firmware boot counter for this run; defaults to wall-clock seconds, so a restart bumps it. */
@@ -67,6 +79,14 @@ export interface FleetHandle {
   stop(): Promise<FleetSummary>
   done: Promise<FleetSummary>
   stats(): FleetStats
+}
+
+interface Link {
+  clientId: string
+  username: string
+  password: string
+  gateway: FleetGatewaySpec | null
+  devices: Device[]
 }
 
 interface Device {
@@ -182,21 +202,27 @@ export function runFleet(opts: FleetOptions): FleetHandle {
     d.timer = setTimeout(tick, opts.intervalMs, d)
   }
 
-  function connect(d: Device): void {
+  /**
+   * One MQTT connection: a device's own (client id = device id, will = its offline status) or a
+   * gateway's, carrying every device registered behind it.
+   */
+  function connect(link: Link): void {
     if (stopped) return
-    const statusTopic = topics.status(d.spec.deviceId)
+    const own = link.gateway === null ? (link.devices[0] as Device) : null
     const client = mqtt.connect(opts.brokerUrl, {
-      clientId: d.spec.deviceId, username: d.spec.username, password: d.spec.password,
+      clientId: link.clientId, username: link.username, password: link.password,
       clean: false, protocolVersion: 4, keepalive: 60, reconnectPeriod: 1000, connectTimeout: 30_000,
-      will: { topic: statusTopic, payload: Buffer.from(OFFLINE), qos: 1, retain: true },
+      ...(own ? { will: { topic: topics.status(own.spec.deviceId), payload: Buffer.from(OFFLINE), qos: 1 as const, retain: true } } : {}),
     })
-    d.client = client
+    for (const d of link.devices) d.client = client
     let up = false
     client.on('connect', () => {
       if (!up) stats.connected++
       up = true
-      client.publish(statusTopic, '{"v":1,"state":"online"}', { qos: 1, retain: true })
-      if (d.timer === null && !d.finished) d.timer = setTimeout(tick, Math.floor(Math.random() * opts.intervalMs), d)
+      for (const d of link.devices) {
+        client.publish(topics.status(d.spec.deviceId), '{"v":1,"state":"online"}', { qos: 1, retain: true })
+        if (d.timer === null && !d.finished) d.timer = setTimeout(tick, Math.floor(Math.random() * opts.intervalMs), d)
+      }
     })
     client.on('close', () => {
       if (up) stats.connected--
@@ -205,13 +231,32 @@ export function runFleet(opts: FleetOptions): FleetHandle {
     client.on('error', () => {})
   }
 
+  const behindGateway = new Map<string, FleetGatewaySpec>()
+  for (const g of opts.gateways ?? []) for (const id of g.deviceIds) behindGateway.set(id, g)
+  const links: Link[] = []
+  const gatewayLinks = new Map<FleetGatewaySpec, Link>()
+  for (const d of devices) {
+    const g = behindGateway.get(d.spec.deviceId)
+    if (g === undefined) {
+      links.push({ clientId: d.spec.deviceId, username: d.spec.username, password: d.spec.password, gateway: null, devices: [d] })
+      continue
+    }
+    let link = gatewayLinks.get(g)
+    if (link === undefined) {
+      link = { clientId: g.gatewayId, username: g.username, password: g.password, gateway: g, devices: [] }
+      gatewayLinks.set(g, link)
+      links.push(link)
+    }
+    link.devices.push(d)
+  }
+
   let ramp: NodeJS.Timeout | null = null
   let next = 0
   const perStep = Math.max(1, Math.ceil(rampUpPerSec / 10))
   const rampStep = (): void => {
     ramp = null
-    for (let i = 0; i < perStep && next < devices.length; i++) connect(devices[next++] as Device)
-    if (next < devices.length && !stopped) ramp = setTimeout(rampStep, 100)
+    for (let i = 0; i < perStep && next < links.length; i++) connect(links[next++] as Link)
+    if (next < links.length && !stopped) ramp = setTimeout(rampStep, 100)
   }
   rampStep()
 
@@ -242,7 +287,8 @@ export function runFleet(opts: FleetOptions): FleetHandle {
       }
       // A clean DISCONNECT: the broker reports the device offline without its will.
       const force = stats.inflight > 0
-      await Promise.all(devices.map((d) => d.client ? new Promise<void>((r) => d.client?.end(force, {}, () => r())) : undefined))
+      const clients = new Set(devices.map((d) => d.client).filter((c): c is MqttClient => c !== null))
+      await Promise.all([...clients].map((c) => new Promise<void>((r) => c.end(force, {}, () => r()))))
       closed = true
       // Whatever is still unacknowledged after the drain timeout is lost for this run.
       stats.failed += stats.inflight

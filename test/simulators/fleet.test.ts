@@ -36,7 +36,10 @@ async function pipeline(n: number) {
   const ing = ingest
   broker = await createEmbeddedBroker({
     port: 0,
-    authenticate: async (u, p) => (byId.get(u)?.password === p.toString() ? { kind: 'device', deviceId: u } : null),
+    authenticate: async (u, p) => {
+      if (u === 'hub0' && p.toString() === 'pw-hub0') return { kind: 'gateway', gatewayId: 'hub0', deviceIds: new Set(['dev0', 'dev1', 'dev2']) }
+      return byId.get(u)?.password === p.toString() ? { kind: 'device', deviceId: u } : null
+    },
     onPublish: async (_p, id, kind, payload) => {
       await ing.accept(id, kind, payload)
     },
@@ -95,5 +98,22 @@ describe('fleet runner', () => {
     const s = await fleet.stop()
     expect(s).toMatchObject({ published: 0, acknowledged: 0 })
     expect(fleet.stats().connected).toBe(0)
+  })
+
+  it('gateway mode: devices behind a gateway publish over its one connection, each with its own sequence', async () => {
+    const p = await pipeline(4)
+    let peakConnections = 0
+    const fleet = runFleet({
+      brokerUrl: p.url, members: p.members, startMs: Date.now() - 86_400_000, readingsPerDevice: 10, intervalMs: 2, simMsPerTick: 60_000,
+      gateways: [{ gatewayId: 'hub0', username: 'hub0', password: 'pw-hub0', deviceIds: ['dev0', 'dev1', 'dev2'] }],
+      onProgress: (st) => (peakConnections = Math.max(peakConnections, st.connected)), progressEveryMs: 5,
+    })
+    const s = await fleet.done
+    expect(s).toMatchObject({ published: 40, acknowledged: 40, failed: 0 })
+    expect(s.lastSeq).toEqual({ dev0: 9, dev1: 9, dev2: 9, dev3: 9 })
+    expect(peakConnections).toBe(2)
+    for (const id of ['dev0', 'dev1', 'dev2', 'dev3']) {
+      expect(p.readings.filter((r) => r.deviceId === id).map((r) => r.seq)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    }
   })
 })
