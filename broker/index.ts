@@ -15,7 +15,7 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type pino from 'pino'
-import { ErrorCode, ForewarnError, type TopicKind, checkStatus, topics } from '../domain/index.ts'
+import { ErrorCode, ForewarnError, type TopicKind, checkStatus, parseDeviceTopic, topics } from '../domain/index.ts'
 import { type Principal, authorizePublishTopic, authorizeSubscribeFilter, mayReceive } from './acl.ts'
 import { createRateLimiter, guardPacketSize } from './guard.ts'
 
@@ -210,6 +210,8 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise
       )
     },
     authorizePublish(client, packet, callback) {
+      const willOf = (packet as PublishPacket & { brokerId?: string }).brokerId
+      if (willOf !== undefined && willOf !== aedes.id) return deadBrokerWill(client, packet, callback)
       if (client === null) return callback(null)
       const st = states.get(client)
       if (st === undefined) return callback(new Error('not authenticated'))
@@ -263,6 +265,28 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise
       return packet
     },
   }
+  /**
+   * With shared (Redis) state, a new broker publishes the wills a dead one left behind. A device
+   * that has already reconnected here must not be reported offline by its old will; one that has
+   * not is offline, and its will was validated when it was stored.
+   */
+  function deadBrokerWill(client: Client | null, packet: PublishPacket, callback: (err?: Error | null) => void): void {
+    const t = parseDeviceTopic(packet.topic)
+    if (client !== null) {
+      counters.staleWillsDropped++
+      callback(new Error('stale will of a dead broker'))
+      return
+    }
+    if (t === null || t.kind !== 'status') {
+      callback(null)
+      return
+    }
+    opts.onPublish({ kind: 'device', deviceId: t.deviceId }, t.deviceId, 'status', packet.payload as Buffer).then(
+      () => callback(null),
+      (err: unknown) => callback(err instanceof Error ? err : new Error(String(err))),
+    )
+  }
+
   if (opts.persistence !== undefined) aedesOpts.persistence = opts.persistence
   if (opts.mq !== undefined) aedesOpts.mq = opts.mq
   const aedes = await Aedes.createBroker(aedesOpts)

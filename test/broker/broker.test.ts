@@ -134,6 +134,20 @@ describe('embedded broker: last will and commit point', () => {
     expect(h.published.filter((p) => p.payload.includes('offline'))).toEqual([])
   })
 
+  it('with shared state, a dead broker\'s will reports an absent device offline and is dropped for one already back', async () => {
+    h = await startHarness()
+    const will = (id: string) => ({ cmd: 'publish' as const, topic: `appliances/${id}/status`, payload: Buffer.from('{"v":1,"state":"offline"}'), qos: 1 as const, retain: true, dup: false, brokerId: 'dead-broker' })
+    const authorize = (client: Parameters<typeof h.broker.aedes.authorizePublish>[0], packet: ReturnType<typeof will>) =>
+      new Promise<Error | null | undefined>((r) => h.broker.aedes.authorizePublish(client, packet, (err) => r(err)))
+    expect(await authorize(null, will('fridge2'))).toBeNull()
+    expect(h.published).toEqual([{ deviceId: 'fridge2', kind: 'status', payload: '{"v":1,"state":"offline"}' }])
+    await h.connect(deviceOpts('fridge1'))
+    await until(() => h.broker.connectedDevices() === 1)
+    const live = (h.broker.aedes as unknown as { clients: Record<string, Parameters<typeof h.broker.aedes.authorizePublish>[0]> }).clients.fridge1 ?? null
+    expect(await authorize(live, will('fridge1'))).toBeInstanceOf(Error)
+    expect(h.published.filter((p) => p.payload.includes('offline')).map((p) => p.deviceId)).toEqual(['fridge2'])
+  })
+
   it('sends the PUBACK only after onPublish resolved (the commit), and none when it rejects', async () => {
     h = await startHarness()
     let release!: () => void
