@@ -156,7 +156,7 @@ export class EventsTable {
     }
     // A technician found no fault recently: the same fault stays quiet, unless it turns critical
     // (a no-fault-found visit must not hide a failure that is now under way).
-    const nff = warning.severity === 'critical' ? undefined
+    const nff = warning.severity === 'critical' || p.noFaultFoundQuietDays <= 0 ? undefined
       : this.s.lastNoFault.get(device.id, warning.faultCode, detectedAtMs - p.noFaultFoundQuietDays * DAY_MS) as OutcomeRow | undefined
     if (nff !== undefined) {
       this.d.history.append(device.id, nowIso, 'warning.quieted', {
