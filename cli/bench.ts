@@ -4,7 +4,7 @@
  * system under test, one load generator, the detector loops. Progress goes to stderr, the table
  * to stdout, and with --json one compact JSON object is the last line of stdout.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { spawnChild, type Child } from './bench/rpc.ts'
@@ -108,7 +108,9 @@ export async function runBench(opts: BenchOptions): Promise<void> {
     }), ['--expose-gc', '--max-old-space-size=8192'])
 
     if (cpuProfDir) {
-      const file = readdirSync(cpuProfDir).filter((f) => f.endsWith('.cpuprofile')).sort().at(-1)
+      // The main thread's profile is the largest; tsx's loader thread writes a small one beside it.
+      const file = readdirSync(cpuProfDir).filter((f) => f.endsWith('.cpuprofile'))
+        .sort((a, b) => statSync(join(cpuProfDir, b)).size - statSync(join(cpuProfDir, a)).size)[0]
       if (file) {
         const prof = topSelfTime(join(cpuProfDir, file), 20)
         log(`CPU profile of the first end-to-end run (${file}, ${prof.totalMs} ms sampled), top self time:`)

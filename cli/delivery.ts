@@ -6,7 +6,9 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
-import type { Store } from '../api/store/index.ts'
+import type { Registry } from 'prom-client'
+import type { AsyncRecordsStore } from '../api/store/open.ts'
+import { deliveryOutcomeMetrics } from '../api/plugins/metrics.ts'
 import type { DeliveryAdapter } from '../api/delivery/types.ts'
 import { createRtAdapter, rtConfigFromEnv } from '../api/delivery/rt.ts'
 import { createWebhookAdapter, webhookConfigFromEnv } from '../api/delivery/webhook.ts'
@@ -43,9 +45,10 @@ export interface RunningDelivery {
   stop(): Promise<void>
 }
 
-export function startDelivery(o: { store: Store; adapters: DeliveryAdapter[]; dataDir: string; log: Logger; config?: Partial<DeliveryConfig> }): RunningDelivery {
+export function startDelivery(o: { store: AsyncRecordsStore; adapters: DeliveryAdapter[]; dataDir: string; log: Logger; metrics?: Registry; config?: Partial<DeliveryConfig> }): RunningDelivery {
   const cfg = { ...defaultDeliveryConfig, ...o.config }
   if (o.adapters.length === 0) return { stop: async () => undefined }
+  const count = o.metrics ? deliveryOutcomeMetrics(o.metrics) : null
   const worker = createDeliveryWorker({
     outbox: o.store.outboxPort(),
     adapters: o.adapters,
@@ -54,6 +57,7 @@ export function startDelivery(o: { store: Store; adapters: DeliveryAdapter[]; da
     maxDelayMs: cfg.maxDelayMs,
     pollMs: cfg.pollMs,
     onOutcome: (outcome) => {
+      count?.(outcome)
       if (outcome.result === 'delivered') o.log.info(outcome, 'ticket delivered')
       else o.log.warn(outcome, 'ticket delivery did not succeed')
     },
@@ -71,11 +75,11 @@ export function startDelivery(o: { store: Store; adapters: DeliveryAdapter[]; da
         writeFileSync(`${cursorFile}.tmp`, cursor ?? '')
         renameSync(`${cursorFile}.tmp`, cursorFile)
       },
-      apply: (u) => {
-        const ticket = o.store.getTicket(u.ticketId)
+      apply: async (u) => {
+        const ticket = await o.store.getTicket(u.ticketId)
         if (!ticket || ticket.state === u.state) return
         try {
-          o.store.transitionTicket(u.ticketId, { state: u.state, ...(u.outcome ? { outcome: u.outcome as never } : {}) })
+          await o.store.transitionTicket(u.ticketId, { state: u.state, ...(u.outcome ? { outcome: u.outcome as never } : {}) })
         } catch (err) {
           // A change the lifecycle does not allow (e.g. reopening a resolved ticket) is logged, not retried forever.
           o.log.warn({ err, update: u }, 'ticket update from the ticketing system not applied')

@@ -10,7 +10,7 @@ import type { Logger } from 'pino'
 import type { ApplianceType } from '../domain/index.ts'
 import { planFleet, type SimFault } from '../simulators/appliance.ts'
 import { runFleet, type FleetHandle } from '../simulators/fleet.ts'
-import type { Store } from '../api/store/index.ts'
+import type { AsyncRecordsStore } from '../api/store/open.ts'
 import type { StartConfig } from './config.ts'
 
 interface FleetMember {
@@ -64,7 +64,7 @@ export async function startSimulatedFleet(o: {
   dataDir: string
   apiUrl: string
   mqttUrl: string
-  store: Store
+  store: AsyncRecordsStore
   log: Logger
 }): Promise<SimulatedFleet> {
   const file = join(o.dataDir, 'simulated-fleet.json')
@@ -79,7 +79,7 @@ export async function startSimulatedFleet(o: {
   } else {
     startMs = now - config.simulateDays * 86_400_000
     const plan = planFleet({ devices: config.simulate, seed: config.seed, startMs, days: config.simulateDays, faultShare: 0.25 })
-    const { key } = o.store.createApiKey(['devices:admin'], 'simulated fleet')
+    const { key } = await o.store.createApiKey(['devices:admin'], 'simulated fleet')
     const members = await provision(o.apiUrl, key, plan.members, startMs)
     fleet = { seed: config.seed, startMs, days: config.simulateDays, members }
     writeFileSync(`${file}.tmp`, JSON.stringify(fleet, null, 2))

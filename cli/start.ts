@@ -1,27 +1,27 @@
 /**
- * The composition root: wires broker → ingest → detector → store → API (and the optional
- * InfluxDB sink and simulated fleet). Everything IO lives in the adapters it wires.
+ * The composition root: wires broker → ingest → pipeline (detector → records store) → API, plus
+ * the optional InfluxDB sink, ticket delivery and simulated fleet. Everything IO lives in the
+ * adapters it wires; `cli/pipeline.ts` holds the ordering and checkpoint rules.
  */
 import { mkdirSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import pino, { type Logger } from 'pino'
-import {
-  catalogue, topics, type ApplianceType, type DetectorEvent, type HealthCore, type Reading,
-} from '../domain/index.ts'
+import { collectDefaultMetrics, Registry } from 'prom-client'
 import { createDetector } from '../detectors/index.ts'
 import { createIngest, type Ingest } from '../ingest/index.ts'
 import { createEmbeddedBroker, type EmbeddedBroker } from '../broker/index.ts'
-import { openStore, type Store } from '../api/store/index.ts'
+import { openConfiguredStore, type AsyncRecordsStore } from '../api/store/open.ts'
 import { buildApi } from '../api/app.ts'
 import { defaultTicketPolicy, loadTicketPolicy } from '../api/ticket-policy.ts'
+import { onRepairActions } from '../api/services/lifecycle.ts'
 import { dashboardUids } from '../dashboards/common.ts'
-import { Registry } from 'prom-client'
-import type { TaggedReading, TelemetrySink } from '../ingest/sink.ts'
+import type { TelemetrySink } from '../ingest/sink.ts'
 import { createInfluxSink } from '../ingest/sinks/influx.ts'
 import { influxConfigFromEnv } from '../ingest/sinks/influx-config.ts'
 import { loadStartConfig, type StartConfig, type StartFlags } from './config.ts'
 import { startSimulatedFleet, type SimulatedFleet } from './demo-fleet.ts'
 import { deliveryAdaptersFromEnv, startDelivery } from './delivery.ts'
+import { createPipeline } from './pipeline.ts'
 
 export interface Running {
   config: StartConfig
@@ -30,10 +30,11 @@ export interface Running {
   mqttPort: number
   apiPort: number
   adminKey: string | null
-  store: Store
+  store: AsyncRecordsStore
   ingest: Ingest
   broker: EmbeddedBroker
   fleet: SimulatedFleet | null
+  metrics: Registry
   stats(): RunningStats
   stop(): Promise<void>
 }
@@ -52,105 +53,62 @@ function grafanaTemplate(grafanaUrl: string): string {
   return `${grafanaUrl.replace(/\/+$/, '')}/d/${dashboardUids.device}/forewarn-device-detail?var-device={deviceId}&from={from}&to={to}`
 }
 
-interface DeviceInfo { type: ApplianceType; model: string; region: string; revoked: boolean }
-
 export async function startForewarn(config: StartConfig, log: Logger, env: NodeJS.ProcessEnv = {}): Promise<Running> {
   const dataDir = resolve(config.dataDir)
   mkdirSync(dataDir, { recursive: true })
   const adapters = deliveryAdaptersFromEnv(env)
   const policy = env.FOREWARN_TICKET_POLICY ? loadTicketPolicy(env.FOREWARN_TICKET_POLICY) : defaultTicketPolicy
   const ticketPolicy = config.grafanaUrl === null ? policy : { ...policy, grafanaUrlTemplate: grafanaTemplate(config.grafanaUrl) }
-  const store = openStore({ dataDir, deliveryAdapters: adapters.map((a) => a.name), publicUrl: config.publicUrl ?? undefined, ticketPolicy })
-  const { key: newAdminKey } = store.ensureAdminKey(config.adminKey ?? undefined)
-  const detector = createDetector()
-  const registry = new Registry()
+  const store = await openConfiguredStore({
+    databaseUrl: env.DATABASE_URL ?? null, dataDir, deliveryAdapters: adapters.map((a) => a.name), publicUrl: config.publicUrl ?? undefined, ticketPolicy,
+  })
+  const { key: newAdminKey } = await store.ensureAdminKey(config.adminKey ?? undefined)
+  const metrics = new Registry()
+  collectDefaultMetrics({ register: metrics })
   const influx = influxConfigFromEnv(env)
   const sink: TelemetrySink | null = influx
-    ? await createInfluxSink(influx, { spoolDir: join(dataDir, 'influx-spool'), registry, log: log.child({ part: 'influx' }) })
+    ? await createInfluxSink(influx, { spoolDir: join(dataDir, 'influx-spool'), registry: metrics, log: log.child({ part: 'influx' }) })
     : null
-
-  const deviceCache = new Map<string, DeviceInfo>()
-  const lookupDevice = (id: string): DeviceInfo | undefined => {
-    const cached = deviceCache.get(id)
-    if (cached) return cached
-    const d = store.getDevice(id)
-    if (!d) return undefined
-    const info = { type: d.type, model: d.model, region: d.region, revoked: d.revoked }
-    deviceCache.set(id, info)
-    return info
-  }
+  const detector = createDetector()
 
   let broker: EmbeddedBroker | null = null
-  let readings = 0
-  const dirtyHealth = new Set<string>()
-  const dirtySnapshot = new Set<string>()
-
-  const onDetectorEvents = (events: DetectorEvent[]): void => {
-    for (const ev of events) {
-      const detectedAt = Date.now()
-      const { applied, ticketCreated, ticket } = store.applyDetectorEvent(ev, detectedAt)
-      const info = sink && applied ? lookupDevice(ev.deviceId) : undefined
-      if (sink && info) {
-        sink.writeWarning(ev, info, detectedAt)
-        if (ticketCreated && ticket) {
-          sink.writeTicketEvent({
-            ticketId: ticket.id, deviceId: ev.deviceId, type: info.type, faultCode: ev.faultCode, priority: ticket.priority,
-            event: 'opened', state: ticket.state, slaState: 'on_time', atMs: detectedAt,
-          })
-        }
-      }
-      if (applied && broker) {
-        void broker.publish(topics.warnings(ev.deviceId), Buffer.from(JSON.stringify(ev)), { qos: 1 }).catch((err: unknown) =>
-          log.warn({ err, deviceId: ev.deviceId }, 'could not publish warning'))
-      }
-    }
-  }
-
-  const ensureInDetector = (deviceId: string): boolean => {
-    if (detector.hasDevice(deviceId)) return true
-    const info = lookupDevice(deviceId)
-    if (!info) return false
-    detector.ensureDevice(deviceId, info.type)
-    return true
-  }
+  const pipeline = createPipeline({
+    store, detector, sink, log, offlineAfterIntervals: config.offlineAfterIntervals,
+    publish: (topic, payload) => (broker ? broker.publish(topic, payload, { qos: 1 }) : Promise.resolve()),
+  })
+  await pipeline.preload()
 
   const ingest = createIngest({
     dataDir,
-    lookupDevice,
-    onReadings: (batch: Reading[]) => {
-      const tagged: TaggedReading[] | null = sink ? [] : null
-      for (const r of batch) {
-        if (!ensureInDetector(r.deviceId)) continue
-        if (tagged) tagged.push({ reading: r, tags: lookupDevice(r.deviceId) as DeviceInfo })
-        const events = detector.process(r)
-        if (events.length > 0) onDetectorEvents(events)
-        dirtyHealth.add(r.deviceId)
-        dirtySnapshot.add(r.deviceId)
-      }
-      readings += batch.length
-      if (sink && tagged && tagged.length > 0) sink.writeReadings(tagged)
-    },
-    onStatus: (deviceId, state, ts) => store.setConnection(deviceId, state, ts),
-    onDeviceEvent: (deviceId, ev) => {
-      if (!ensureInDetector(deviceId)) return
-      onDetectorEvents(detector.firmwareEvent(deviceId, ev.code, ev.ts, ev.detail))
-      dirtyHealth.add(deviceId)
-      dirtySnapshot.add(deviceId)
-    },
+    lookupDevice: pipeline.lookupDevice,
+    onReadings: pipeline.onReadings,
+    onStatus: pipeline.onStatus,
+    onDeviceEvent: pipeline.onDeviceEvent,
+    logger: log.child({ part: 'ingest' }),
   })
   for (const [deviceId, snapshot] of ingest.loadSnapshots()) {
-    const info = lookupDevice(deviceId)
+    const info = pipeline.lookupDevice(deviceId)
     if (info) detector.ensureDevice(deviceId, info.type, snapshot)
   }
   await ingest.start()
+
+  // A repair in progress holds the component's warnings; a finished repair resets its baseline.
+  const stopRepairActions = onRepairActions(store, (a) => {
+    if (!pipeline.ensureInDetector(a.deviceId)) return
+    const events = detector.repairAction?.(a.deviceId, a.component, a.kind) ?? []
+    pipeline.markDirty(a.deviceId)
+    if (events.length > 0) void pipeline.applyEvents(events)
+  })
 
   broker = await createEmbeddedBroker({
     port: config.mqttPort,
     host: config.host,
     logger: log.child({ part: 'broker' }),
     authenticate: async (username, password) => {
-      const d = store.verifyDeviceCredentials(username, password)
-      return d ? { kind: 'device', deviceId: d.id } : null
+      const d = await store.verifyDeviceCredentials(username, password)
+      if (!d) return null
+      pipeline.remember(d)
+      return { kind: 'device', deviceId: d.id }
     },
     onPublish: async (_principal, deviceId, kind, payload) => {
       // Backpressure: while the sink's buffer is full the PUBACK waits, so devices slow down
@@ -160,46 +118,42 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     },
   })
 
-  const flushHealth = (): void => {
-    const batch: [string, HealthCore][] = []
-    for (const id of dirtyHealth) {
-      const core = detector.health(id)
-      if (core) batch.push([id, core])
-    }
-    dirtyHealth.clear()
-    store.saveHealthBatch(batch)
-    if (sink) {
-      const now = Date.now()
-      for (const [id, core] of batch) {
-        const info = lookupDevice(id)
-        if (info) sink.writeHealth(id, info, core, core.lastEventTime ?? now)
+  let checkpointing: Promise<void> | null = null
+  /**
+   * Pairs the detector snapshots with the journal cursor they reflect (both taken now, in one
+   * synchronous step), waits until every effect of those readings is stored (records, sink), and
+   * only then records the pair. After a crash, replay starts from there: nothing acknowledged is
+   * lost, and replayed effects are idempotent (episode ids, series + timestamp).
+   */
+  const checkpoint = (): Promise<void> => {
+    if (checkpointing) return checkpointing
+    const cursor = ingest.stats().dispatchedCursor
+    const snapshots = pipeline.takeSnapshots()
+    checkpointing = (async () => {
+      try {
+        await pipeline.flushHealth()
+        await pipeline.settled()
+        await sink?.flush()
+        ingest.checkpoint(snapshots, cursor)
+      } catch (err) {
+        for (const [id] of snapshots) pipeline.markDirty(id)
+        log.error({ err }, 'checkpoint failed; will retry')
+      } finally {
+        checkpointing = null
       }
-    }
+    })()
+    return checkpointing
   }
-  const checkpoint = (): void => {
-    const snaps: [string, string][] = []
-    for (const id of dirtySnapshot) {
-      const s = detector.snapshot(id)
-      if (s !== undefined) snaps.push([id, s])
-    }
-    dirtySnapshot.clear()
-    ingest.checkpoint(snaps)
-  }
-  const markSilentOffline = (): void => {
-    const now = Date.now()
-    for (const d of store.listOnlineDevices()) {
-      const limitMs = catalogue[d.type].reportingIntervalS * 1000 * config.offlineAfterIntervals
-      if (d.lastSeen !== null && now - d.lastSeen > limitMs) store.setConnection(d.id, 'offline', now)
-    }
-  }
-  const healthTimer = setInterval(flushHealth, config.healthFlushMs)
-  const checkpointTimer = setInterval(checkpoint, config.checkpointMs)
-  const offlineTimer = setInterval(markSilentOffline, 30_000)
+  const healthTimer = setInterval(() => void pipeline.flushHealth(), config.healthFlushMs)
+  const checkpointTimer = setInterval(() => void checkpoint(), config.checkpointMs)
+  const offlineTimer = setInterval(() => void pipeline.markSilentOffline().catch((err: unknown) => log.warn({ err }, 'offline sweep failed')), 30_000)
 
   const app = await buildApi({
     store,
     logger: false,
     publicUrl: config.publicUrl ?? undefined,
+    metrics,
+    rejects: (o) => ingest.rejects(o),
     readiness: async () => ({
       broker: { ok: broker !== null },
       ingest: { ok: true, detail: JSON.stringify(ingest.stats()) },
@@ -211,8 +165,8 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   const apiUrl = config.publicUrl ?? `http://${config.host}:${apiPort}`
   const mqttPort = broker.port
   const mqttUrl = `mqtt://${config.host}:${mqttPort}`
-  store.setPublicUrl?.(apiUrl)
-  const delivery = startDelivery({ store, adapters, dataDir, log: log.child({ part: 'delivery' }) })
+  store.setPublicUrl(apiUrl)
+  const delivery = startDelivery({ store, adapters, dataDir, metrics, log: log.child({ part: 'delivery' }) })
 
   const fleet = config.simulate > 0
     ? await startSimulatedFleet({ config, dataDir, apiUrl, mqttUrl, store, log: log.child({ part: 'fleet' }) })
@@ -221,19 +175,21 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   let lastCount = 0
   let lastAt = Date.now()
   let rate = 0
+  let counts = await store.counts()
   const rateTimer = setInterval(() => {
     const now = Date.now()
+    const readings = pipeline.readings()
     rate = ((readings - lastCount) * 1000) / Math.max(1, now - lastAt)
     lastCount = readings
     lastAt = now
+    store.counts().then((c) => { counts = c }, () => undefined)
   }, 1000)
 
   let stopped = false
   return {
-    config, apiUrl, mqttUrl, mqttPort, apiPort, adminKey: newAdminKey, store, ingest, broker, fleet,
+    config, apiUrl, mqttUrl, mqttPort, apiPort, adminKey: newAdminKey, store, ingest, broker, fleet, metrics,
     stats() {
-      const c = store.counts()
-      return { devices: c.devices, online: c.online, readingsPerSec: Math.round(rate), readings, warnings: c.activeWarnings, tickets: c.tickets }
+      return { devices: counts.devices, online: counts.online, readingsPerSec: Math.round(rate), readings: pipeline.readings(), warnings: counts.activeWarnings, tickets: counts.tickets }
     },
     async stop() {
       if (stopped) return
@@ -246,14 +202,15 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       clearInterval(healthTimer)
       clearInterval(checkpointTimer)
       clearInterval(offlineTimer)
-      flushHealth()
-      checkpoint()
+      stopRepairActions()
+      await checkpoint()
       // close() dispatches what is still committed but unprocessed; those rows are after the
       // last checkpoint, so a restart replays them into the restored detector (effects are idempotent).
       await ingest.close()
-      flushHealth()
+      await pipeline.flushHealth()
+      await pipeline.settled()
       await sink?.close()
-      store.close()
+      await store.close()
     },
   }
 }

@@ -53,6 +53,12 @@ export interface Detector {
   /** With `nowMs`, a device silent for `offlineAfterIntervals` reporting intervals is `offline`. */
   health(deviceId: string, nowMs?: number): HealthCore | undefined
   /** Serialised state, enough to resume without a new warm-up. */
+  /**
+   * A repair of `component`: 'hold' quiets its warnings while the technician works, 'release'
+   * ends the hold, 'reset' relearns its baseline after a part was replaced or repaired (and
+   * clears its open episodes). Optional until every detector implements it.
+   */
+  repairAction?(deviceId: string, component: string, kind: 'hold' | 'release' | 'reset'): DetectorEvent[]
   snapshot(deviceId: string): string | undefined
 }
 

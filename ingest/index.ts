@@ -87,7 +87,11 @@ export interface Ingest {
    * one transaction. onReadings must fold readings into that state before its first await; after a
    * crash, loadSnapshots() + start() then process every committed reading exactly once.
    */
-  checkpoint(snapshots: Iterable<[deviceId: string, snapshot: string]>): void
+  /**
+   * Stores detector snapshots with the processed cursor in one transaction. `cursor` (from
+   * `stats().dispatchedCursor`, taken together with the snapshots) defaults to the current one.
+   */
+  checkpoint(snapshots: Iterable<[deviceId: string, snapshot: string]>, cursor?: number): void
   loadSnapshots(): Map<string, string>
   stats(): IngestStats
   rejects(opts: { limit: number; after?: string }): { items: RejectRecord[]; next: string | null }
@@ -363,8 +367,8 @@ export function createIngest(opts: IngestOptions): Ingest {
       if (rows.length > 0) log?.info({ rows: rows.length, cursor }, 'replaying journal rows not yet processed')
       await pump()
     },
-    checkpoint(snapshots) {
-      journal.checkpoint(dispatchedCursor, snapshots)
+    checkpoint(snapshots, cursor) {
+      journal.checkpoint(Math.min(cursor ?? dispatchedCursor, dispatchedCursor), snapshots)
       const t = now()
       if (t - lastPruneAt > 60_000) {
         lastPruneAt = t

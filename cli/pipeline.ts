@@ -1,0 +1,180 @@
+/**
+ * The pipeline core the composition root runs: committed readings → detector → records store
+ * (+ sink, + warnings on MQTT). Detector work is synchronous; store writes go through one ordered
+ * chain, so raise → escalate → clear of an episode commit in order on any store (SQLite or
+ * PostgreSQL). A checkpoint pairs the detector snapshots with the journal cursor they reflect,
+ * and is written only after every effect of the readings up to that cursor is stored.
+ */
+import type { Logger } from 'pino'
+import {
+  catalogue, topics, type ApplianceType, type DetectorEvent, type DeviceEventV1, type HealthCore, type Reading,
+} from '../domain/index.ts'
+import type { Detector } from '../detectors/index.ts'
+import type { AsyncRecordsStore } from '../api/store/open.ts'
+import type { TaggedReading, TelemetrySink } from '../ingest/sink.ts'
+
+export interface DeviceInfo { type: ApplianceType; model: string; region: string; revoked: boolean }
+
+export interface PipelineDeps {
+  store: AsyncRecordsStore
+  detector: Detector
+  sink: TelemetrySink | null
+  log: Logger
+  /** Publishes a warning change on `forewarn/warnings/{deviceId}`. */
+  publish: (topic: string, payload: Buffer) => Promise<void>
+  offlineAfterIntervals: number
+}
+
+export interface Pipeline {
+  lookupDevice(id: string): DeviceInfo | undefined
+  remember(d: { id: string; type: ApplianceType; model: string; region: string; revoked: boolean }): void
+  forget(id: string): void
+  /** Loads every registered device into the lookup cache (ingest's look-up is synchronous). */
+  preload(): Promise<void>
+  ensureInDetector(deviceId: string): boolean
+  onReadings(batch: Reading[]): Promise<void>
+  onStatus(deviceId: string, state: 'online' | 'offline', ts: number): void
+  onDeviceEvent(deviceId: string, ev: DeviceEventV1): void
+  applyEvents(events: DetectorEvent[]): Promise<void>
+  flushHealth(): Promise<void>
+  /** Snapshots of devices changed since the last call, taken now (pair them with the cursor now). */
+  takeSnapshots(): [string, string][]
+  markDirty(deviceId: string): void
+  /** Resolves when every store write queued so far has committed. */
+  settled(): Promise<void>
+  markSilentOffline(): Promise<void>
+  readings(): number
+}
+
+export function createPipeline(d: PipelineDeps): Pipeline {
+  const { store, detector, sink, log } = d
+  const cache = new Map<string, DeviceInfo>()
+  const dirtyHealth = new Set<string>()
+  const dirtySnapshot = new Set<string>()
+  let readings = 0
+  let chain: Promise<void> = Promise.resolve()
+
+  /** One ordered lane for store writes; a failure is logged and does not stop the lane. */
+  const enqueue = (what: string, fn: () => Promise<unknown>): Promise<void> => {
+    chain = chain.then(fn).then(() => undefined, (err: unknown) => log.error({ err }, `${what} failed`))
+    return chain
+  }
+
+  const lookupDevice = (id: string): DeviceInfo | undefined => cache.get(id)
+
+  const ensureInDetector = (deviceId: string): boolean => {
+    if (detector.hasDevice(deviceId)) return true
+    const info = cache.get(deviceId)
+    if (!info) return false
+    detector.ensureDevice(deviceId, info.type)
+    return true
+  }
+
+  async function applyOne(ev: DetectorEvent): Promise<void> {
+    const detectedAt = Date.now()
+    const { applied, ticketCreated, ticket } = await store.applyDetectorEvent(ev, detectedAt)
+    if (!applied) return
+    const info = cache.get(ev.deviceId)
+    if (sink && info) {
+      sink.writeWarning(ev, info, detectedAt)
+      if (ticketCreated && ticket) {
+        sink.writeTicketEvent({
+          ticketId: ticket.id, deviceId: ev.deviceId, type: info.type, faultCode: ev.faultCode, priority: ticket.priority,
+          event: 'opened', state: ticket.state, slaState: 'on_time', atMs: detectedAt,
+        })
+      }
+    }
+    d.publish(topics.warnings(ev.deviceId), Buffer.from(JSON.stringify(ev))).catch((err: unknown) =>
+      log.warn({ err, deviceId: ev.deviceId }, 'could not publish warning'))
+  }
+
+  const applyEvents = (events: DetectorEvent[]): Promise<void> =>
+    enqueue('storing detector events', async () => {
+      for (const ev of events) await applyOne(ev)
+    })
+
+  return {
+    lookupDevice,
+    remember(dev) {
+      cache.set(dev.id, { type: dev.type, model: dev.model, region: dev.region, revoked: dev.revoked })
+    },
+    forget(id) {
+      cache.delete(id)
+    },
+    async preload() {
+      let after: string | undefined
+      for (;;) {
+        const page = await store.listDevices({ limit: 1000, after })
+        for (const dev of page.items) cache.set(dev.id, { type: dev.type, model: dev.model, region: dev.region, revoked: dev.revoked })
+        if (page.next === null) return
+        after = page.next
+      }
+    },
+    ensureInDetector,
+    async onReadings(batch) {
+      const tagged: TaggedReading[] | null = sink ? [] : null
+      let events: DetectorEvent[] | null = null
+      for (const r of batch) {
+        if (!ensureInDetector(r.deviceId)) continue
+        if (tagged) tagged.push({ reading: r, tags: cache.get(r.deviceId) as DeviceInfo })
+        const evs = detector.process(r)
+        if (evs.length > 0) (events ??= []).push(...evs)
+        dirtyHealth.add(r.deviceId)
+        dirtySnapshot.add(r.deviceId)
+      }
+      readings += batch.length
+      if (sink && tagged && tagged.length > 0) sink.writeReadings(tagged)
+      if (events) await applyEvents(events)
+    },
+    onStatus(deviceId, state, ts) {
+      void enqueue('recording a connection change', () => store.setConnection(deviceId, state, ts))
+    },
+    onDeviceEvent(deviceId, ev) {
+      if (!ensureInDetector(deviceId)) return
+      const events = detector.firmwareEvent(deviceId, ev.code, ev.ts, ev.detail)
+      dirtyHealth.add(deviceId)
+      dirtySnapshot.add(deviceId)
+      if (events.length > 0) void applyEvents(events)
+    },
+    applyEvents,
+    flushHealth() {
+      const batch: [string, HealthCore][] = []
+      for (const id of dirtyHealth) {
+        const core = detector.health(id)
+        if (core) batch.push([id, core])
+      }
+      dirtyHealth.clear()
+      if (batch.length === 0) return Promise.resolve()
+      if (sink) {
+        const now = Date.now()
+        for (const [id, core] of batch) {
+          const info = cache.get(id)
+          if (info) sink.writeHealth(id, info, core, core.lastEventTime ?? now)
+        }
+      }
+      return enqueue('saving health records', () => store.saveHealthBatch(batch))
+    },
+    takeSnapshots() {
+      const snaps: [string, string][] = []
+      for (const id of dirtySnapshot) {
+        const s = detector.snapshot(id)
+        if (s !== undefined) snaps.push([id, s])
+      }
+      dirtySnapshot.clear()
+      return snaps
+    },
+    markDirty(deviceId) {
+      dirtyHealth.add(deviceId)
+      dirtySnapshot.add(deviceId)
+    },
+    settled: () => chain,
+    async markSilentOffline() {
+      const now = Date.now()
+      for (const dev of await store.listOnlineDevices()) {
+        const limitMs = catalogue[dev.type].reportingIntervalS * 1000 * d.offlineAfterIntervals
+        if (dev.lastSeen !== null && now - dev.lastSeen > limitMs) void enqueue('marking a silent device offline', () => store.setConnection(dev.id, 'offline', now))
+      }
+    },
+    readings: () => readings,
+  }
+}
