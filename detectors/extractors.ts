@@ -81,13 +81,23 @@ const refrigerator: Extractor = {
   },
 }
 
+/** Solves rate = a + b·gain + d·on from the accumulated sums (Cramer's rule); returns d. */
+function capacitySlope(a: Float64Array): number {
+  const n = a[23]!, sx = a[24]!, sz = a[25]!, sxx = a[26]!, sxz = a[27]!, sy = a[28]!, sxy = a[29]!, szy = a[30]!
+  const det3 = (m11: number, m12: number, m13: number, m21: number, m22: number, m23: number, m31: number, m32: number, m33: number): number =>
+    m11 * (m22 * m33 - m23 * m32) - m12 * (m21 * m33 - m23 * m31) + m13 * (m21 * m32 - m22 * m31)
+  const D = det3(n, sx, sz, sx, sxx, sxz, sz, sxz, sz)
+  if (Math.abs(D) < 1e-9) return NaN
+  return det3(n, sx, sy, sx, sxx, sxy, sz, sxz, szy) / D
+}
+
 // ─── air conditioner ────────────────────────────────────────────────────────
 // acc: 0 enabledMin, 1 onMin, 2 load-minutes, 3 loadN, 4 curSum, 5 curN, 6 presSum, 7 presN, 8 dtSum, 9 dtN,
 //      10 dpSum, 11 dpN, 12 prevOn (carried), 13 onRun (carried), 14 fanRun minutes (carried),
-//      15 coolΔ, 16 coolMin, 17 warmΔ, 18 warmMin, 19 prevRoom (carried), 20 offRun (carried), 21 repeats, 22 samples
+//      19 prevRoom (carried), 20 offRun (carried), 21 repeats, 22 samples, 23–30 capacity regression sums
 const airConditioner: Extractor = {
   features: ['duty_cycle', 'running_current_a', 'refrigerant_pressure_bar', 'delta_t_c', 'filter_dp_pa', 'cooling_capacity_c_per_h'],
-  accSlots: 23,
+  accSlots: 31,
   mode: 'time',
   add(a, m, dt, gap) {
     const on = num(m, 'compressor_on') >= 0.5
@@ -105,8 +115,14 @@ const airConditioner: Extractor = {
       // A sensor that repeats its exact value is stuck: count it, and distrust a window full of it.
       a[22]! += 1
       if (room === a[19]) a[21]! += 1
-      else if (a[13]! >= 2) { a[15]! += a[19]! - room; a[16]! += dt }
-      else if (a[20]! >= 2) { a[17]! += room - a[19]!; a[18]! += dt }
+      else if ((a[13]! >= 2 || a[20]! >= 2) && inRange(out, -30, 60)) {
+        // Least squares of the room's rate of change on the heat gain (outdoor − room) and the
+        // compressor state: the state's coefficient is the capacity, free of when in the day
+        // (how hot outside) the unit happened to run.
+        const x = out - a[19]!, y = (room - a[19]!) / dt, z = a[13]! >= 2 ? 1 : 0
+        a[23]! += 1; a[24]! += x; a[25]! += z; a[26]! += x * x; a[27]! += x * z
+        a[28]! += y; a[29]! += x * y; a[30]! += z * y
+      }
     }
     if (inRange(room, 5, 45)) a[19] = room
     const w = Math.min(dt, 5)
@@ -140,10 +156,9 @@ const airConditioner: Extractor = {
     out[3] = ratio(a[8]!, a[9]!, 10)
     out[4] = ratio(a[10]!, a[11]!, 10)
     const stuck = a[21]! > 0.1 * a[22]!
-    out[5] = !stuck && a[16]! >= 30 && a[18]! >= 30 ? (a[15]! / a[16]! + a[17]! / a[18]!) * 60 : NaN
+    out[5] = !stuck && a[25]! >= 30 && a[23]! - a[25]! >= 30 ? -60 * capacitySlope(a) : NaN
     a.fill(0, 0, 12)
-    a.fill(0, 15, 19)
-    a.fill(0, 21, 23)
+    a.fill(0, 21, 31)
   },
   usage(a, m) {
     const on = num(m, 'compressor_on') >= 0.5
