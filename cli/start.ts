@@ -21,7 +21,7 @@ import { influxConfigFromEnv } from '../ingest/sinks/influx-config.ts'
 import { loadStartConfig, type StartConfig, type StartFlags } from './config.ts'
 import { startSimulatedFleet, type SimulatedFleet } from './demo-fleet.ts'
 import { deliveryAdaptersFromEnv, startDelivery } from './delivery.ts'
-import { createPipeline } from './pipeline.ts'
+import { createPipeline, type Pipeline } from './pipeline.ts'
 
 export interface Running {
   config: StartConfig
@@ -51,6 +51,34 @@ export interface RunningStats {
 /** The device-detail dashboard over the episode, as a ticket-policy link template. */
 function grafanaTemplate(grafanaUrl: string): string {
   return `${grafanaUrl.replace(/\/+$/, '')}/d/${dashboardUids.device}/forewarn-device-detail?var-device={deviceId}&from={from}&to={to}`
+}
+
+/**
+ * The API's view of the store: revoking or rotating a device's credentials also disconnects it
+ * at once (the old secret no longer authenticates, so it cannot come back with it).
+ */
+function withConnectionControl(store: AsyncRecordsStore, broker: EmbeddedBroker, pipeline: Pipeline): AsyncRecordsStore {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'revokeDevice') {
+        return async (id: string) => {
+          const device = await target.revokeDevice(id)
+          pipeline.remember(device)
+          broker.disconnectDevice(id)
+          return device
+        }
+      }
+      if (prop === 'rotateCredentials') {
+        return async (id: string) => {
+          const credentials = await target.rotateCredentials(id)
+          broker.disconnectDevice(id)
+          return credentials
+        }
+      }
+      const value: unknown = Reflect.get(target, prop, receiver)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
 }
 
 export async function startForewarn(config: StartConfig, log: Logger, env: NodeJS.ProcessEnv = {}): Promise<Running> {
@@ -149,7 +177,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   const offlineTimer = setInterval(() => void pipeline.markSilentOffline().catch((err: unknown) => log.warn({ err }, 'offline sweep failed')), 30_000)
 
   const app = await buildApi({
-    store,
+    store: withConnectionControl(store, broker, pipeline),
     logger: false,
     publicUrl: config.publicUrl ?? undefined,
     metrics,

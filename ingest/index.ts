@@ -86,10 +86,8 @@ export interface Ingest {
    * Stores detector snapshots and the cursor of the last row handed to onReadings/onDeviceEvent in
    * one transaction. onReadings must fold readings into that state before its first await; after a
    * crash, loadSnapshots() + start() then process every committed reading exactly once.
-   */
-  /**
-   * Stores detector snapshots with the processed cursor in one transaction. `cursor` (from
-   * `stats().dispatchedCursor`, taken together with the snapshots) defaults to the current one.
+   * `cursor` (from `stats().dispatchedCursor`, read in the same synchronous step as the snapshots)
+   * lets a caller record the pair only after the readings' effects are stored; default: now.
    */
   checkpoint(snapshots: Iterable<[deviceId: string, snapshot: string]>, cursor?: number): void
   loadSnapshots(): Map<string, string>
