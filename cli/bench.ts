@@ -101,11 +101,21 @@ export async function runBench(opts: BenchOptions): Promise<void> {
     for (const n of plan.scaleDevices) scale.set(n, await repeat(plan.scaleRuns, `scale ${n}`, () => scaleRun(ctx, scaleDir, n)))
 
     log(`step 4/5: detector state (${plan.offlineDevices} offline devices), cost per reading, evaluate`)
+    // Each heap measurement in a fresh process: a heap that already held a million devices
+    // once gave a delta of 0 (the previous run's garbage collected inside the measurement).
+    const detArgs = ['--expose-gc', '--max-old-space-size=8192']
+    const offlineRuns = await repeat(plan.offlineRuns, 'offline devices', () => withChild('./detector.ts', (child) =>
+      child.call<OfflineResult>('offline', { devices: plan.offlineDevices, readingsEach: 5, runs: 1 }, 600_000), detArgs))
+    const offline: OfflineResult = {
+      bytesPerDevice: offlineRuns.flatMap((r) => r.bytesPerDevice),
+      snapshotBytes: offlineRuns[0]?.snapshotBytes ?? 0,
+      seconds: offlineRuns.flatMap((r) => r.seconds),
+    }
     const det = await withChild('./detector.ts', async (child) => ({
-      offline: await child.call<OfflineResult>('offline', { devices: plan.offlineDevices, readingsEach: 5, runs: plan.offlineRuns }, 600_000),
+      offline,
       perType: await child.call<Record<string, number[]>>('perType', { devices: plan.detectorDevices, readingsPerDevice: plan.detectorReadingsPerDevice, runs: plan.runs + 2 }),
       evaluate: await child.call<EvaluateResult>('evaluate', { devices: plan.evaluateDevices, days: plan.evaluateDays, runs: plan.evaluateRuns }, 600_000),
-    }), ['--expose-gc', '--max-old-space-size=8192'])
+    }), detArgs)
 
     if (cpuProfDir) {
       // The main thread's profile is the largest; tsx's loader thread writes a small one beside it.
