@@ -12,6 +12,7 @@ import {
 import type { Detector } from '../detectors/index.ts'
 import type { AsyncRecordsStore } from '../api/store/open.ts'
 import type { TaggedReading, TelemetrySink } from '../ingest/sink.ts'
+import type { PipelineMetrics } from './metrics.ts'
 
 export interface DeviceInfo { type: ApplianceType; model: string; region: string; revoked: boolean }
 
@@ -23,6 +24,7 @@ export interface PipelineDeps {
   /** Publishes a warning change on `forewarn/warnings/{deviceId}`. */
   publish: (topic: string, payload: Buffer) => Promise<void>
   offlineAfterIntervals: number
+  metrics?: PipelineMetrics
 }
 
 export interface Pipeline {
@@ -74,6 +76,8 @@ export function createPipeline(d: PipelineDeps): Pipeline {
     const detectedAt = Date.now()
     const { applied, ticketCreated, ticket } = await store.applyDetectorEvent(ev, detectedAt)
     if (!applied) return
+    d.metrics?.detectorEvents.inc({ kind: ev.kind, source: ev.source })
+    if (ticketCreated) d.metrics?.ticketsOpened.inc()
     const info = cache.get(ev.deviceId)
     if (sink && info) {
       sink.writeWarning(ev, info, detectedAt)
@@ -114,7 +118,9 @@ export function createPipeline(d: PipelineDeps): Pipeline {
     async onReadings(batch) {
       const tagged: TaggedReading[] | null = sink ? [] : null
       let events: DetectorEvent[] | null = null
+      let newest = 0
       for (const r of batch) {
+        if (r.ts > newest) newest = r.ts
         if (!ensureInDetector(r.deviceId)) continue
         if (tagged) tagged.push({ reading: r, tags: cache.get(r.deviceId) as DeviceInfo })
         const evs = detector.process(r)
@@ -123,6 +129,7 @@ export function createPipeline(d: PipelineDeps): Pipeline {
         dirtySnapshot.add(r.deviceId)
       }
       readings += batch.length
+      if (newest > 0) d.metrics?.ingestLag.observe(Math.max(0, Date.now() - newest) / 1000)
       if (sink && tagged && tagged.length > 0) sink.writeReadings(tagged)
       if (events) await applyEvents(events)
     },

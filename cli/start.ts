@@ -22,6 +22,7 @@ import { loadStartConfig, type StartConfig, type StartFlags } from './config.ts'
 import { startSimulatedFleet, type SimulatedFleet } from './demo-fleet.ts'
 import { deliveryAdaptersFromEnv, startDelivery } from './delivery.ts'
 import { createPipeline, type Pipeline } from './pipeline.ts'
+import { createPipelineMetrics, registerIngestMetrics } from './metrics.ts'
 
 export interface Running {
   config: StartConfig
@@ -101,7 +102,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
 
   let broker: EmbeddedBroker | null = null
   const pipeline = createPipeline({
-    store, detector, sink, log, offlineAfterIntervals: config.offlineAfterIntervals,
+    store, detector, sink, log, offlineAfterIntervals: config.offlineAfterIntervals, metrics: createPipelineMetrics(metrics),
     publish: (topic, payload) => (broker ? broker.publish(topic, payload, { qos: 1 }) : Promise.resolve()),
   })
   await pipeline.preload()
@@ -118,6 +119,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     const info = pipeline.lookupDevice(deviceId)
     if (info) detector.ensureDevice(deviceId, info.type, snapshot)
   }
+  registerIngestMetrics(metrics, ingest)
   await ingest.start()
 
   // A repair in progress holds the component's warnings; a finished repair resets its baseline.

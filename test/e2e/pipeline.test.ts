@@ -61,6 +61,10 @@ describe('end to end on the embedded defaults', () => {
     }, 30_000)
     expect(ticket.map((t) => t.fault.code)).toEqual([faultCode])
 
+    const metrics = await (await fetch(`${run.apiUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text()
+    expect(metrics).toContain(`forewarn_ingest_readings_accepted ${summary.acknowledged}\n`)
+    expect(metrics).toContain('forewarn_tickets_opened_total 1\n')
+
     const { body: all } = await api<Page<Ticket>>(run, '/tickets')
     expect(all.items.filter((t) => t.deviceId !== faulty.deviceId)).toEqual([])
     const { body: warnings } = await api<Page<Warning>>(run, '/warnings')

@@ -1,0 +1,56 @@
+/**
+ * Pipeline metrics for `GET /metrics` (Prometheus text format): what ingest accepted and refused
+ * by reason, how far behind event time the pipeline runs, and what the detector and the ticket
+ * policy did. Ingest figures are read at scrape time, so the hot path pays nothing for them.
+ */
+import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
+import type { Ingest } from '../ingest/index.ts'
+
+export interface PipelineMetrics {
+  detectorEvents: Counter<'kind' | 'source'>
+  ticketsOpened: Counter
+  /** Event time of the newest reading of a batch to the moment it was processed. */
+  ingestLag: Histogram
+}
+
+export function createPipelineMetrics(registry: Registry): PipelineMetrics {
+  const registers = [registry]
+  return {
+    detectorEvents: new Counter({ name: 'forewarn_detector_events_total', help: 'Warnings raised, escalated and cleared, by source (detector or firmware).', labelNames: ['kind', 'source'], registers }),
+    ticketsOpened: new Counter({ name: 'forewarn_tickets_opened_total', help: 'Proactive tickets opened by the ticket policy.', registers }),
+    ingestLag: new Histogram({
+      name: 'forewarn_ingest_lag_seconds', help: 'Event time of the newest reading in a batch to its processing (back-filled readings lag by design).',
+      buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86_400], registers,
+    }),
+  }
+}
+
+export function registerIngestMetrics(registry: Registry, ingest: Ingest): void {
+  const registers = [registry]
+  new Gauge({
+    name: 'forewarn_ingest_readings_accepted', help: 'Readings accepted and committed to the journal since start.', registers,
+    collect() { this.set(ingest.stats().accepted) },
+  })
+  new Gauge({
+    name: 'forewarn_ingest_duplicates', help: 'Redelivered readings dropped by (device, boot, seq) since start.', registers,
+    collect() { this.set(ingest.stats().duplicates) },
+  })
+  new Gauge({
+    name: 'forewarn_ingest_refused', help: 'Payloads refused since start, by reason (kept in the dead-letter store, GET /ingest/rejects).', labelNames: ['reason'], registers,
+    collect() {
+      for (const [reason, n] of Object.entries(ingest.stats().rejected)) this.set({ reason }, n)
+    },
+  })
+  new Gauge({
+    name: 'forewarn_ingest_queued', help: 'Readings committed but not yet processed by the detector.', registers,
+    collect() { this.set(ingest.stats().queued) },
+  })
+  new Gauge({
+    name: 'forewarn_ingest_last_commit_seconds', help: 'Duration of the last group commit (one fsync).', registers,
+    collect() { this.set(ingest.stats().lastBatchMs / 1000) },
+  })
+  new Gauge({
+    name: 'forewarn_ingest_processing_errors', help: 'Batches the pipeline failed to process (they stay in the journal).', registers,
+    collect() { this.set(ingest.stats().processingErrors) },
+  })
+}
