@@ -12,7 +12,7 @@ export type ServiceName = 'influxdb' | 'victoria-metrics' | 'mosquitto' | 'redis
 export const serviceBinaries: Readonly<Record<ServiceName, readonly string[]>> = {
   influxdb: ['influxd'],
   'victoria-metrics': ['victoria-metrics'],
-  mosquitto: ['mosquitto'],
+  mosquitto: ['mosquitto', 'mosquitto_ctrl'],
   redis: ['redis-server'],
   postgres: ['/usr/lib/postgresql/15/bin/initdb', '/usr/lib/postgresql/15/bin/postgres', 'pg_isready', 'runuser'],
   'request-tracker': ['/usr/sbin/rt-setup-database-5', '/usr/share/request-tracker5/libexec/rt-server'],
