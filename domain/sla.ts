@@ -43,7 +43,8 @@ export function deadlinesFrom(detectedAtMs: number, priority: Priority, sla: Sla
   const iso = (ms: number) => new Date(ms).toISOString()
   return {
     confirmBy: iso(detectedAtMs + sla.confirmMinutes * 60_000),
-    planBy: iso(detectedAtMs + sla.planHours * 3_600_000),
+    // A visit promised within 2 h must be planned by then too, not at the generic 3 h mark.
+    planBy: iso(detectedAtMs + Math.min(sla.planHours, sla.responseHours[priority]) * 3_600_000),
     respondBy: iso(detectedAtMs + sla.responseHours[priority] * 3_600_000),
     closeBy: iso(detectedAtMs + sla.closeDays * 86_400_000),
   }

@@ -126,7 +126,8 @@ export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
       // impact high (3) + warning (1) + covered (1) = 5 → P1
       expect(t.priority).toBe('P1')
       expect(t.sla).toEqual({
-        anchoredAt: '2026-03-01T08:00:00.000Z', confirmBy: '2026-03-01T08:03:00.000Z', planBy: '2026-03-01T11:00:00.000Z',
+        // P1 promises a visit within 2 h, so the plan is due by then too (not at the generic 3 h).
+        anchoredAt: '2026-03-01T08:00:00.000Z', confirmBy: '2026-03-01T08:03:00.000Z', planBy: '2026-03-01T10:00:00.000Z',
         respondBy: '2026-03-01T10:00:00.000Z', closeBy: '2026-03-04T08:00:00.000Z',
       })
       expect(t.links.healthRecord).toBe(`http://api.test/devices/${device.id}`)

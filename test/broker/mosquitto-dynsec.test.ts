@@ -127,6 +127,12 @@ describeService('mosquitto', 'Mosquitto dynamic-security provisioning', () => {
     await hub.publishAsync('appliances/ref-a1/telemetry', 'not-mine', { qos: 1 })
     await hub.publishAsync('appliances/wm-d1/telemetry', 'behind', { qos: 1 })
     await expect.poll(() => got, { timeout: 3_000 }).toEqual(['appliances/wm-d1/telemetry behind'])
+    // Revoking the device behind it takes it away from the gateway too.
+    await dynsec.revokeDevice('wm-d1', { gatewayId: 'hub-g1' })
+    await hub.publishAsync('appliances/wm-d1/telemetry', 'after-revoke', { qos: 1 }).catch(() => undefined)
+    await hub.publishAsync('appliances/hub-g1/telemetry', 'own', { qos: 1 })
+    await expect.poll(() => got, { timeout: 3_000 }).toContain('appliances/hub-g1/telemetry own')
+    expect(got).toEqual(['appliances/wm-d1/telemetry behind', 'appliances/hub-g1/telemetry own'])
   })
 
   it('disconnects a revoked device at once and refuses it afterwards', async () => {
