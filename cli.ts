@@ -115,6 +115,20 @@ program
     await runBench(opts)
   })
 
+const devices = program.command('devices').description('device registry')
+devices
+  .command('import')
+  .description('provision a production batch from a CSV: type,model,serial,region,installDate,warrantyEnd[,extendedWarranty][,ownerRef]')
+  .argument('<file>', 'CSV file with a header row')
+  .requiredOption('--api <url>', 'Forewarn API URL')
+  .requiredOption('--api-key <key>', 'API key with the devices:admin scope')
+  .option('--out <file>', 'where to write the issued credentials (CSV, mode 0600)', 'credentials.csv')
+  .option('--json', 'print the summary as one JSON object on the last line of stdout', false)
+  .action(async (file: string, opts) => {
+    const { runDevicesImport } = await import('./cli/devices-import.ts')
+    await runDevicesImport({ file, ...opts })
+  })
+
 try {
   await program.parseAsync(process.argv)
 } catch (err) {
