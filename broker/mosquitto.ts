@@ -48,8 +48,8 @@ export interface MosquittoDynsec {
   provisionDevice(deviceId: string, password: string, opts?: { gatewayId?: string | null }): Promise<void>
   /** The new password replaces the old one; Mosquitto drops connections made with the old one. */
   rotateDevice(deviceId: string, password: string): Promise<void>
-  /** Deletes the device's client (Mosquitto disconnects it) and its role. Idempotent. */
-  revokeDevice(deviceId: string): Promise<void>
+  /** Deletes the device's client (Mosquitto disconnects it) and its role, and its gateway's ACLs for it. Idempotent. */
+  revokeDevice(deviceId: string, opts?: { gatewayId?: string | null }): Promise<void>
   close(): Promise<void>
 }
 
@@ -169,9 +169,14 @@ export async function createMosquittoDynsec(o: MosquittoDynsecOptions): Promise<
     async rotateDevice(deviceId, password) {
       await command({ command: 'setClientPassword', username: deviceId, password })
     },
-    async revokeDevice(deviceId) {
+    async revokeDevice(deviceId, opts = {}) {
       await command({ command: 'deleteClient', username: deviceId }).catch(ignore(isNotFound))
       await command({ command: 'deleteRole', rolename: deviceRole(deviceId) }).catch(ignore(isNotFound))
+      if (opts.gatewayId) {
+        for (const { acltype, topic } of deviceAcls(deviceId)) {
+          await command({ command: 'removeRoleACL', rolename: deviceRole(opts.gatewayId), acltype, topic }).catch(ignore(isNotFound))
+        }
+      }
       log?.info({ deviceId }, 'device removed from the broker')
     },
     async close() {

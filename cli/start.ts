@@ -22,6 +22,9 @@ import { loadStartConfig, type StartConfig, type StartFlags } from './config.ts'
 import { startSimulatedFleet, type SimulatedFleet } from './demo-fleet.ts'
 import { deliveryAdaptersFromEnv, startDelivery } from './delivery.ts'
 import { createPipeline, type Pipeline } from './pipeline.ts'
+import {
+  externalBrokerConfigFromEnv, startExternalBroker, withBrokerProvisioning, type ExternalBroker, type ExternalBrokerConfig,
+} from './external-broker.ts'
 import { createPipelineMetrics, registerIngestMetrics } from './metrics.ts'
 
 export interface Running {
@@ -33,7 +36,9 @@ export interface Running {
   adminKey: string | null
   store: AsyncRecordsStore
   ingest: Ingest
-  broker: EmbeddedBroker
+  /** Null when running against an external broker (`external`). */
+  broker: EmbeddedBroker | null
+  external: ExternalBroker | null
   fleet: SimulatedFleet | null
   metrics: Registry
   stats(): RunningStats
@@ -83,6 +88,8 @@ function withConnectionControl(store: AsyncRecordsStore, broker: EmbeddedBroker,
 }
 
 export async function startForewarn(config: StartConfig, log: Logger, env: NodeJS.ProcessEnv = {}): Promise<Running> {
+  // Validated before anything is opened, so a configuration error leaves nothing running.
+  const externalConfig = config.brokerUrl === null ? null : externalBrokerConfigFromEnv(config.brokerUrl, env)
   const dataDir = resolve(config.dataDir)
   mkdirSync(dataDir, { recursive: true })
   const adapters = deliveryAdaptersFromEnv(env)
@@ -101,9 +108,10 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   const detector = createDetector()
 
   let broker: EmbeddedBroker | null = null
+  let external: ExternalBroker | null = null
   const pipeline = createPipeline({
     store, detector, sink, log, offlineAfterIntervals: config.offlineAfterIntervals, metrics: createPipelineMetrics(metrics),
-    publish: (topic, payload) => (broker ? broker.publish(topic, payload, { qos: 1 }) : Promise.resolve()),
+    publish: (topic, payload) => (broker ? broker.publish(topic, payload, { qos: 1 }) : external ? external.publish(topic, payload) : Promise.resolve()),
   })
   await pipeline.preload()
 
@@ -130,7 +138,9 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     if (events.length > 0) void pipeline.applyEvents(events)
   })
 
-  broker = await createEmbeddedBroker({
+  if (config.brokerUrl !== null) {
+    external = await startExternalBroker({ config: externalConfig as ExternalBrokerConfig, ingest, sink, log: log.child({ part: 'broker' }) })
+  } else broker = await createEmbeddedBroker({
     port: config.mqttPort,
     host: config.host,
     logger: log.child({ part: 'broker' }),
@@ -179,13 +189,13 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   const offlineTimer = setInterval(() => void pipeline.markSilentOffline().catch((err: unknown) => log.warn({ err }, 'offline sweep failed')), 30_000)
 
   const app = await buildApi({
-    store: withConnectionControl(store, broker, pipeline),
+    store: external ? withBrokerProvisioning(store, external.provisioning, pipeline) : withConnectionControl(store, broker as EmbeddedBroker, pipeline),
     logger: false,
     publicUrl: config.publicUrl ?? undefined,
     metrics,
     rejects: (o) => ingest.rejects(o),
     readiness: async () => ({
-      broker: { ok: broker !== null },
+      broker: { ok: broker !== null || external?.connected() === true },
       ingest: { ok: true, detail: JSON.stringify(ingest.stats()) },
       ...(sink ? { [sink.name]: { ok: sink.state().state !== 'off', detail: JSON.stringify(sink.state()) } } : {}),
     }),
@@ -193,8 +203,8 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   const apiAddress = await app.listen({ port: config.apiPort, host: config.host })
   const apiPort = Number(new URL(apiAddress).port)
   const apiUrl = config.publicUrl ?? `http://${config.host}:${apiPort}`
-  const mqttPort = broker.port
-  const mqttUrl = `mqtt://${config.host}:${mqttPort}`
+  const mqttPort = external?.port ?? (broker as EmbeddedBroker).port
+  const mqttUrl = external?.url ?? `mqtt://${config.host}:${mqttPort}`
   store.setPublicUrl(apiUrl)
   const delivery = startDelivery({ store, adapters, dataDir, metrics, log: log.child({ part: 'delivery' }) })
 
@@ -217,7 +227,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
 
   let stopped = false
   return {
-    config, apiUrl, mqttUrl, mqttPort, apiPort, adminKey: newAdminKey, store, ingest, broker, fleet, metrics,
+    config, apiUrl, mqttUrl, mqttPort, apiPort, adminKey: newAdminKey, store, ingest, broker, external, fleet, metrics,
     stats() {
       return { devices: counts.devices, online: counts.online, readingsPerSec: Math.round(rate), readings: pipeline.readings(), warnings: counts.activeWarnings, tickets: counts.tickets }
     },
@@ -227,6 +237,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       clearInterval(rateTimer)
       if (fleet) await fleet.stop()
       await broker?.close()
+      await external?.close()
       await delivery.stop()
       await app.close()
       clearInterval(healthTimer)

@@ -68,9 +68,10 @@ async function forewarn(p: { dataDir: string; devices: number; env?: Record<stri
 /** Subscribes to the warnings the composition root publishes, as an in-process subscriber. */
 function watchWarnings(): Promise<null> {
   const r = running
-  if (!r) throw new Error('forewarn is not running')
+  if (!r?.broker) throw new Error('forewarn is not running on the embedded broker')
+  const embedded = r.broker
   return new Promise((resolve) => {
-    r.broker.aedes.subscribe('forewarn/warnings/+', (packet, done) => {
+    embedded.aedes.subscribe('forewarn/warnings/+', (packet, done) => {
       const deviceId = packet.topic.slice('forewarn/warnings/'.length)
       if (!warningAt.has(deviceId)) warningAt.set(deviceId, wallMs())
       done()
@@ -97,7 +98,7 @@ serveRpc({
   stats: (): ServerStats => ({
     t: wallMs(),
     ingest: running?.ingest.stats() ?? null,
-    connected: running?.broker.connectedDevices() ?? broker?.connectedDevices() ?? 0,
+    connected: running?.broker?.connectedDevices() ?? broker?.connectedDevices() ?? 0,
   }),
   memory,
   snapshotSizes,
