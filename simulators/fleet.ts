@@ -56,6 +56,7 @@ export interface FleetOptions {
   brokerUrl: string
   members: FleetMemberSpec[]
   startMs: number
+  /** Readings SENT per device (lost ones — power cut, dropout — do not count); unbounded when absent. */
   readingsPerDevice?: number
   intervalMs: number
   simMsPerTick?: number
@@ -93,7 +94,10 @@ interface Device {
   spec: FleetMemberSpec
   sim: SimAppliance
   client: MqttClient | null
+  /** Readings taken from the signal model (its clock), sent or not. */
   produced: number
+  /** Readings sent: a reading the device never sent used no sequence number. */
+  sent: number
   seq: number
   inflight: number
   lastAckedSeq: number
@@ -128,7 +132,7 @@ export function runFleet(opts: FleetOptions): FleetHandle {
       ...(opts.simMsPerTick !== undefined ? { intervalMs: opts.simMsPerTick } : {}),
       ...(spec.fault ? { fault: spec.fault } : {}),
     }),
-    client: null, produced: 0, seq: 0, inflight: 0, lastAckedSeq: -1, timer: null, finished: false,
+    client: null, produced: 0, sent: 0, seq: 0, inflight: 0, lastAckedSeq: -1, timer: null, finished: false,
   }))
 
   function summary(): FleetSummary {
@@ -153,12 +157,15 @@ export function runFleet(opts: FleetOptions): FleetHandle {
   function publishReadings(d: Device, client: MqttClient): void {
     const readings: { ts: number; seq: number; metrics: Record<string, number> }[] = []
     const t = now()
-    while (readings.length < batchSize && (limit === undefined || d.produced < limit)) {
+    while (readings.length < batchSize && (limit === undefined || d.sent < limit)) {
       // Not yet due: the device would be reporting from the future.
       if (opts.startMs + d.produced * d.sim.intervalMs > t) break
       const r = d.sim.next()
-      readings.push({ ts: Math.min(r.ts, t), seq: d.seq++, metrics: r.metrics })
       d.produced++
+      // A power cut or a dropout: the real device never sent this reading.
+      if (r.lost) continue
+      readings.push({ ts: Math.min(r.ts, t), seq: d.seq++, metrics: r.metrics })
+      d.sent++
     }
     for (const ev of d.sim.drainFirmwareEvents()) {
       const body = ev.detail === undefined ? { v: 1, ts: Math.min(ev.ts, t), code: ev.code } : { v: 1, ts: Math.min(ev.ts, t), code: ev.code, detail: ev.detail }
@@ -194,7 +201,7 @@ export function runFleet(opts: FleetOptions): FleetHandle {
     d.timer = null
     if (stopped || d.finished || d.client === null) return
     if (d.inflight < maxInflight) publishReadings(d, d.client)
-    if (limit !== undefined && d.produced >= limit) {
+    if (limit !== undefined && d.sent >= limit) {
       finish(d)
       maybeAllDone()
       return

@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { applianceTypes, type ApplianceType, type Reading } from '../../domain/index.ts'
 import { createEmbeddedBroker, type EmbeddedBroker } from '../../broker/index.ts'
 import { createIngest, type Ingest } from '../../ingest/index.ts'
+import { createSimAppliance } from '../../simulators/appliance.ts'
 import { runFleet } from '../../simulators/fleet.ts'
 
 let broker: EmbeddedBroker | null = null
@@ -68,6 +69,28 @@ describe('fleet runner', () => {
     for (const m of p.members) {
       expect(p.states.filter((x) => x.startsWith(`${m.deviceId}:`)).at(-1)).toBe(`${m.deviceId}:offline`)
     }
+  })
+
+  it('skips readings a real device would not have sent (power cut, dropout): N sent, sequence contiguous', async () => {
+    const p = await pipeline(1)
+    // Refrigerator seed 72 loses 138 readings in its first day, the first at index 113.
+    const members = [{ ...(p.members[0] as (typeof p.members)[number]), type: 'refrigerator' as const, seed: 72 }]
+    const startMs = Date.now() - 2 * 86_400_000
+    const fleet = runFleet({ brokerUrl: p.url, members, startMs, readingsPerDevice: 300, batchSize: 50, intervalMs: 2, simMsPerTick: 60_000 })
+    const s = await fleet.done
+    expect(s).toMatchObject({ published: 300, acknowledged: 300, failed: 0 })
+    expect(s.lastSeq).toEqual({ dev0: 299 })
+    const expected: number[] = []
+    const sim = createSimAppliance({ deviceId: 'dev0', type: 'refrigerator', seed: 72, startMs })
+    let lost = 0
+    while (expected.length < 300) {
+      const r = sim.next()
+      if (r.lost) lost++
+      else expected.push(r.ts)
+    }
+    expect(lost).toBe(138)
+    expect(p.readings.map((r) => r.ts)).toEqual(expected)
+    expect(p.readings.map((r) => r.seq)).toEqual(Array.from({ length: 300 }, (_, i) => i))
   })
 
   it('uses the batch payload form and counts readings, not messages', async () => {
