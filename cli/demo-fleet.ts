@@ -32,6 +32,8 @@ interface FleetFile {
 
 export interface SimulatedFleet {
   members: readonly FleetMember[]
+  /** True when the fleet came back from an earlier run's data directory. */
+  resumed: boolean
   stop(): Promise<void>
 }
 
@@ -72,7 +74,8 @@ export async function startSimulatedFleet(o: {
   const now = Date.now()
   let fleet: FleetFile
   let startMs: number
-  if (existsSync(file)) {
+  const resumed = existsSync(file)
+  if (resumed) {
     fleet = JSON.parse(readFileSync(file, 'utf8')) as FleetFile
     // A restart is a firmware restart for the appliances: they resume in the present.
     startMs = now - 3_600_000
@@ -97,6 +100,7 @@ export async function startSimulatedFleet(o: {
   o.log.info({ devices: fleet.members.length }, 'simulated fleet started')
   return {
     members: fleet.members,
+    resumed,
     async stop() {
       await handle.stop()
     },

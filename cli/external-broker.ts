@@ -67,6 +67,26 @@ export interface ExternalBroker {
   close(): Promise<void>
 }
 
+/**
+ * A revocation that reached the store but not the broker (it failed, or the process died in
+ * between) is finished here; removing an absent client is a no-op.
+ */
+async function revokeOnBroker(store: Pick<AsyncRecordsStore, 'listDevices'>, provisioning: MosquittoDynsec, log: Logger): Promise<void> {
+  let after: string | undefined
+  let n = 0
+  for (;;) {
+    const page = await store.listDevices({ limit: 1000, after })
+    for (const d of page.items) {
+      if (!d.revoked) continue
+      await provisioning.revokeDevice(d.id, { gatewayId: d.gatewayId })
+      n++
+    }
+    if (page.next === null) break
+    after = page.next
+  }
+  if (n > 0) log.info({ revoked: n }, 'revoked devices removed from the external broker')
+}
+
 function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined
   const t = new Promise<never>((_, reject) => {
@@ -84,6 +104,8 @@ export async function startExternalBroker(o: {
   ingest: Pick<Ingest, 'accept'>
   sink: TelemetrySink | null
   log: Logger
+  /** When given, devices revoked in the store are (again) removed from the broker at start-up. */
+  store?: Pick<AsyncRecordsStore, 'listDevices'>
 }): Promise<ExternalBroker> {
   const { config: c, log } = o
   const url = new URL(c.url)
@@ -92,6 +114,7 @@ export async function startExternalBroker(o: {
   if (c.dynsec) {
     provisioning = await createMosquittoDynsec({ url: c.url, adminUsername: c.dynsec.username, adminPassword: c.dynsec.password, logger: log.child({ part: 'dynsec' }) })
     await provisioning.ensurePipelineAccount(c.username, c.password)
+    if (o.store) await revokeOnBroker(o.store, provisioning, log)
   }
   let publisher: MqttClient | null = null
   let source: MqttSource | null = null
@@ -146,8 +169,8 @@ export async function startExternalBroker(o: {
  * broker account without a device record.
  */
 export function withBrokerProvisioning(store: AsyncRecordsStore, provisioning: MosquittoDynsec | null, pipeline: Pick<Pipeline, 'remember'>): AsyncRecordsStore {
-  const brokerFailed = (id: string, what: string, cause: unknown): ForewarnError =>
-    new ForewarnError(ErrorCode.BROKER, `device ${id}: ${what} on the external broker failed; rotate its credentials to retry`, { cause, retriable: true })
+  const brokerFailed = (id: string, what: string, cause: unknown, retry = 'rotate its credentials to retry'): ForewarnError =>
+    new ForewarnError(ErrorCode.BROKER, `device ${id}: ${what} on the external broker failed; ${retry}`, { cause, retriable: true })
   return new Proxy(store, {
     get(target, prop, receiver) {
       if (prop === 'createDevice') {
@@ -166,6 +189,7 @@ export function withBrokerProvisioning(store: AsyncRecordsStore, provisioning: M
           const device = await target.revokeDevice(id)
           pipeline.remember(device)
           await provisioning?.revokeDevice(id, { gatewayId: device.gatewayId })
+            .catch((cause: unknown) => { throw brokerFailed(id, 'revocation', cause, 'revoke it again (it is already refused by the pipeline)') })
           return device
         }
       }

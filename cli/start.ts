@@ -139,7 +139,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   })
 
   if (config.brokerUrl !== null) {
-    external = await startExternalBroker({ config: externalConfig as ExternalBrokerConfig, ingest, sink, log: log.child({ part: 'broker' }) })
+    external = await startExternalBroker({ config: externalConfig as ExternalBrokerConfig, ingest, sink, store, log: log.child({ part: 'broker' }) })
   } else broker = await createEmbeddedBroker({
     port: config.mqttPort,
     host: config.host,
@@ -264,7 +264,8 @@ export async function runStart(flags: StartFlags, env: NodeJS.ProcessEnv): Promi
   out.write(`Forewarn is running\n  API      ${running.apiUrl}  (OpenAPI: ${running.apiUrl}/docs)\n  MQTT     ${running.mqttUrl}\n  data     ${resolve(config.dataDir)}\n`)
   if (running.adminKey) out.write(`  admin API key (shown once, stored hashed): ${running.adminKey}\n`)
   else out.write('  admin API key: from FOREWARN_ADMIN_KEY or issued on first start\n')
-  if (running.fleet) out.write(`  simulated fleet: ${config.simulate} appliances, ${config.simulateDays} days of event time in ~${config.simulateCatchUpS}s\n`)
+  if (running.fleet?.resumed) out.write(`  simulated fleet: ${running.fleet.members.length} appliances from the earlier run, reconnected and reporting from the present\n`)
+  else if (running.fleet) out.write(`  simulated fleet: ${config.simulate} appliances, ${config.simulateDays} days of event time in ~${config.simulateCatchUpS}s\n`)
   out.write(`  try: curl -H "Authorization: Bearer <admin key>" ${running.apiUrl}/tickets\n`)
   const line = (): string => {
     const s = running.stats()
