@@ -37,7 +37,13 @@ function tcpOpen(port: number): Promise<boolean> {
  * `dynsec` loads the dynamic-security plugin with a fresh state file whose only client is that
  * admin (made by `mosquitto_ctrl dynsec init`); anonymous access is then off.
  */
-export async function startMosquitto(opts: { passwordFile?: string; aclFile?: string; dynsec?: { adminUsername: string; adminPassword: string } } = {}): Promise<MosquittoService> {
+export async function startMosquitto(opts: {
+  passwordFile?: string
+  aclFile?: string
+  dynsec?: { adminUsername: string; adminPassword: string }
+  /** More mosquitto.conf lines (e.g. `max_queued_messages 100000`). */
+  extraConfig?: string[]
+} = {}): Promise<MosquittoService> {
   const dir = tempDir('mosquitto')
   const port = await freePort()
   const lines = [
@@ -62,6 +68,7 @@ export async function startMosquitto(opts: { passwordFile?: string; aclFile?: st
     copyFileSync(opts.aclFile, join(dir, 'acl'))
     lines.push(`acl_file ${join(dir, 'acl')}`)
   }
+  lines.push(...(opts.extraConfig ?? []))
   const conf = join(dir, 'mosquitto.conf')
   writeFileSync(conf, lines.join('\n') + '\n')
   const proc = spawnGroup('mosquitto', ['-c', conf])
