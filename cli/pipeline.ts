@@ -46,6 +46,8 @@ export interface Pipeline {
   settled(): Promise<void>
   markSilentOffline(): Promise<void>
   readings(): number
+  /** Event time of the newest processed reading to its processing, in ms (0 before any). */
+  lagMs(): number
 }
 
 export function createPipeline(d: PipelineDeps): Pipeline {
@@ -54,6 +56,7 @@ export function createPipeline(d: PipelineDeps): Pipeline {
   const dirtyHealth = new Set<string>()
   const dirtySnapshot = new Set<string>()
   let readings = 0
+  let lastLagMs = 0
   let chain: Promise<void> = Promise.resolve()
 
   /** One ordered lane for store writes; a failure is logged and does not stop the lane. */
@@ -129,7 +132,10 @@ export function createPipeline(d: PipelineDeps): Pipeline {
         dirtySnapshot.add(r.deviceId)
       }
       readings += batch.length
-      if (newest > 0) d.metrics?.ingestLag.observe(Math.max(0, Date.now() - newest) / 1000)
+      if (newest > 0) {
+        lastLagMs = Math.max(0, Date.now() - newest)
+        d.metrics?.ingestLag.observe(lastLagMs / 1000)
+      }
       if (sink && tagged && tagged.length > 0) sink.writeReadings(tagged)
       if (events) await applyEvents(events)
     },
@@ -183,5 +189,6 @@ export function createPipeline(d: PipelineDeps): Pipeline {
       }
     },
     readings: () => readings,
+    lagMs: () => lastLagMs,
   }
 }

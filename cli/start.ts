@@ -26,6 +26,7 @@ import {
   externalBrokerConfigFromEnv, startExternalBroker, withBrokerProvisioning, type ExternalBroker, type ExternalBrokerConfig,
 } from './external-broker.ts'
 import { createPipelineMetrics, registerIngestMetrics } from './metrics.ts'
+import { startInfluxReporting } from './influx-reporting.ts'
 
 export interface Running {
   config: StartConfig
@@ -208,6 +209,8 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   store.setPublicUrl(apiUrl)
   const delivery = startDelivery({ store, adapters, dataDir, metrics, log: log.child({ part: 'delivery' }) })
 
+  const reporting = sink ? startInfluxReporting({ store, sink, ingest, pipeline, log: log.child({ part: 'reporting' }) }) : null
+
   const fleet = config.simulate > 0
     ? await startSimulatedFleet({ config, dataDir, apiUrl, mqttUrl, store, log: log.child({ part: 'fleet' }) })
     : null
@@ -244,6 +247,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       clearInterval(checkpointTimer)
       clearInterval(offlineTimer)
       stopRepairActions()
+      await reporting?.stop()
       await checkpoint()
       // close() dispatches what is still committed but unprocessed; those rows are after the
       // last checkpoint, so a restart replays them into the restored detector (effects are idempotent).

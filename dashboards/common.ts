@@ -24,7 +24,7 @@ export const slaStates = ['on_time', 'at_risk', 'breached'] as const
  * Pipeline `stage` tag values the dashboards rely on by name. Other panels group by stage, so any
  * further stage shows up without a dashboard change.
  */
-export const pipelineStages = { ingest: 'ingest', sink: 'influx', delivery: 'delivery' } as const
+export const pipelineStages = { ingest: 'ingest', sink: 'sink', delivery: 'delivery' } as const
 
 export function influxRef(uid: string): common.DataSourceRef {
   return { type: 'influxdb', uid }

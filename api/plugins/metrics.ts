@@ -23,6 +23,8 @@ const storeGauges: ReadonlyArray<readonly [name: string, help: string, key: keyo
   ['forewarn_warnings_active', 'Active warnings.', 'activeWarnings'],
   ['forewarn_tickets', 'Tickets ever opened.', 'tickets'],
   ['forewarn_tickets_open', 'Tickets not yet resolved or cancelled.', 'openTickets'],
+  ['forewarn_delivery_backlog', 'Ticket deliveries waiting in the outbox.', 'pendingDeliveries'],
+  ['forewarn_delivery_dead_letters', 'Ticket deliveries that gave up (GET /deliveries/dead).', 'deadDeliveries'],
 ]
 
 export const metricsPlugin = fp<{ registry?: Registry | undefined }>(async (app, opts) => {

@@ -387,9 +387,14 @@ class PostgresStore implements AsyncRecordsStore {
       (SELECT count(*) FROM devices WHERE connection = 'online') AS online,
       (SELECT count(*) FROM warnings WHERE state = 'active') AS "activeWarnings",
       (SELECT count(*) FROM tickets) AS tickets,
-      (SELECT count(*) FROM tickets WHERE state NOT IN ('resolved', 'cancelled')) AS "openTickets"`)
+      (SELECT count(*) FROM tickets WHERE state NOT IN ('resolved', 'cancelled')) AS "openTickets",
+      (SELECT count(*) FROM outbox WHERE state = 'pending' AND adapter != 'feed') AS "pendingDeliveries",
+      (SELECT count(*) FROM outbox WHERE state = 'dead') AS "deadDeliveries"`)
     const c = r.rows[0]!
-    return { devices: c.devices, online: c.online, activeWarnings: c.activeWarnings, tickets: c.tickets, openTickets: c.openTickets }
+    return {
+      devices: Number(c.devices), online: Number(c.online), activeWarnings: Number(c.activeWarnings), tickets: Number(c.tickets), openTickets: Number(c.openTickets),
+      pendingDeliveries: Number(c.pendingDeliveries), deadDeliveries: Number(c.deadDeliveries),
+    }
   }
 
   async ping(): Promise<boolean> {

@@ -85,7 +85,9 @@ class SqliteStore implements Store {
         (SELECT count(*) FROM devices WHERE connection = 'online') AS online,
         (SELECT count(*) FROM warnings WHERE state = 'active') AS activeWarnings,
         (SELECT count(*) FROM tickets) AS tickets,
-        (SELECT count(*) FROM tickets WHERE state NOT IN ('resolved', 'cancelled')) AS openTickets`),
+        (SELECT count(*) FROM tickets WHERE state NOT IN ('resolved', 'cancelled')) AS openTickets,
+        (SELECT count(*) FROM outbox WHERE state = 'pending' AND adapter != 'feed') AS pendingDeliveries,
+        (SELECT count(*) FROM outbox WHERE state = 'dead') AS deadDeliveries`),
       ping: db.prepare('SELECT 1 AS ok'),
     }
     this.hist = new HistoryTable(db)
@@ -325,7 +327,10 @@ class SqliteStore implements Store {
 
   counts(): StoreCounts {
     const r = this.s.counts.get() as StoreCounts
-    return { devices: r.devices, online: r.online, activeWarnings: r.activeWarnings, tickets: r.tickets, openTickets: r.openTickets }
+    return {
+      devices: r.devices, online: r.online, activeWarnings: r.activeWarnings, tickets: r.tickets, openTickets: r.openTickets,
+      pendingDeliveries: r.pendingDeliveries, deadDeliveries: r.deadDeliveries,
+    }
   }
 
   ping(): boolean {

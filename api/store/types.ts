@@ -110,6 +110,10 @@ export interface StoreCounts {
   activeWarnings: number
   tickets: number
   openTickets: number
+  /** Delivery jobs (not feed rows) waiting to reach a ticketing system. */
+  pendingDeliveries: number
+  /** Delivery jobs that gave up (GET /deliveries/dead). */
+  deadDeliveries: number
 }
 
 export interface StoreOptions {

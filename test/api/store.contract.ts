@@ -96,7 +96,7 @@ export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
       expect((await store.listWarnings({ limit: 100 })).items.length).toBe(1)
       expect((await store.listTickets({ limit: 100 })).items.length).toBe(1)
       expect((await store.listOutbox({ limit: 100 })).items.map((o) => [o.adapter, o.event])).toEqual([['feed', 'ticket.created'], ['rt', 'ticket.created']])
-      expect(await store.counts()).toEqual({ devices: 1, online: 0, activeWarnings: 1, tickets: 1, openTickets: 1 })
+      expect(await store.counts()).toEqual({ devices: 1, online: 0, activeWarnings: 1, tickets: 1, openTickets: 1, pendingDeliveries: 1, deadDeliveries: 0 })
       await expect(store.applyDetectorEvent(event('ref-nobody'), now)).rejects.toMatchObject({ code: 'FOREWARN_ERR_UNKNOWN_DEVICE' })
     })
 
@@ -223,7 +223,7 @@ export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
       expect((await store.listOutbox({ limit: 10, ticketId: t.id, adapter: 'feed' })).items.map((o) => o.event)).toEqual(['ticket.created', 'ticket.updated', 'ticket.updated'])
       expect((await store.history(device.id, { limit: 100 })).items.map((e) => e.kind)).toEqual(
         ['device.provisioned', 'warning.raised', 'ticket.opened', 'ticket.acknowledged', 'ticket.resolved'])
-      expect(await store.counts()).toEqual({ devices: 1, online: 0, activeWarnings: 1, tickets: 1, openTickets: 0 })
+      expect(await store.counts()).toEqual({ devices: 1, online: 0, activeWarnings: 1, tickets: 1, openTickets: 0, pendingDeliveries: 3, deadDeliveries: 0 })
     })
 
     it('tells transition listeners after the commit, and a throwing listener changes nothing', async () => {

@@ -51,7 +51,7 @@ describe('sqlite file store', () => {
     expect(b.getHealthRecord(device.id)?.health?.overall).toBe(80)
     expect(b.getTicket(applied.ticket!.id)).toEqual(applied.ticket)
     expect(b.applyDetectorEvent(event(device.id), Date.now()).applied).toBe(false)
-    expect(b.counts()).toEqual({ devices: 1, online: 0, activeWarnings: 1, tickets: 1, openTickets: 1 })
+    expect(b.counts()).toEqual({ devices: 1, online: 0, activeWarnings: 1, tickets: 1, openTickets: 1, pendingDeliveries: 0, deadDeliveries: 0 })
     expect(b.verifyHistory(device.id)).toEqual({ ok: true, entries: 3 })
   })
 })
