@@ -33,6 +33,12 @@ program
   .option('--host <host>', 'address to listen on (env FOREWARN_HOST, default 127.0.0.1)')
   .option('--broker <url>', 'use an external MQTT broker instead of the embedded one (env FOREWARN_BROKER_URL)')
   .option('--seed <n>', 'seed of the simulated fleet')
+  .option('--influx-url <url>', 'InfluxDB base URL; unset: no telemetry store (env INFLUX_URL)')
+  .option('--influx-api <v>', 'v2 (InfluxDB 2.x, 3.x, Cloud; default) or v1 (InfluxDB 1.x) (env INFLUX_API)')
+  .option('--influx-org <org>', 'v2 organisation (env INFLUX_ORG)')
+  .option('--influx-bucket <bucket>', 'v2 bucket (env INFLUX_BUCKET)')
+  .option('--influx-database <db>', 'v1 database (env INFLUX_DATABASE)')
+  .option('--influx-username <user>', 'v1 user (env INFLUX_USERNAME); pass secrets (INFLUX_TOKEN, INFLUX_PASSWORD) by environment, not flags')
   .action(async (opts) => {
     const { runStart } = await import('./cli/start.ts')
     await runStart(opts, process.env)

@@ -260,7 +260,19 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   }
 }
 
-export async function runStart(flags: StartFlags, env: NodeJS.ProcessEnv): Promise<void> {
+/** `--influx-…` flags win over their INFLUX_* variables (secrets stay in the environment only). */
+function withInfluxFlags(flags: StartFlags & Record<string, unknown>, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const names: [string, string][] = [
+    ['influxUrl', 'INFLUX_URL'], ['influxApi', 'INFLUX_API'], ['influxOrg', 'INFLUX_ORG'], ['influxBucket', 'INFLUX_BUCKET'],
+    ['influxDatabase', 'INFLUX_DATABASE'], ['influxUsername', 'INFLUX_USERNAME'],
+  ]
+  const out = { ...env }
+  for (const [flag, name] of names) if (typeof flags[flag] === 'string') out[name] = flags[flag] as string
+  return out
+}
+
+export async function runStart(flags: StartFlags & Record<string, unknown>, processEnv: NodeJS.ProcessEnv): Promise<void> {
+  const env = withInfluxFlags(flags, processEnv)
   const config = loadStartConfig(flags, env)
   const log = pino({ level: env.FOREWARN_LOG_LEVEL ?? 'warn' }, pino.destination(2))
   const running = await startForewarn(config, log, env)
