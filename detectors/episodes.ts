@@ -61,6 +61,15 @@ export function episodeCalm(b: EpisodeBook, i: number, clearAfter: number): Epis
   return 'cleared'
 }
 
+/** Ends the active episode at once (a repair, a firmware code gone quiet); true when one was active. The counter keeps counting. */
+export function episodeClear(b: EpisodeBook, i: number): boolean {
+  const s = b.slots
+  if (s[b.codes + i] === 0) return false
+  s[b.codes + i] = 0
+  s[2 * b.codes + i] = 0
+  return true
+}
+
 /** The fault is between the clear and raise thresholds: keep what is, reset the calm streak. */
 export function episodeHold(b: EpisodeBook, i: number): void {
   b.slots[2 * b.codes + i] = 0

@@ -12,8 +12,19 @@ export interface Extractor {
   readonly accSlots: number
   /** 'time': values at each window end; 'cycle': `add` writes values when a cycle ends. */
   readonly mode: 'time' | 'cycle'
-  /** Folds one reading. `gap` is true when the previous reading is too far back to difference. Returns true when `out` got cycle values. */
-  add(acc: Float64Array, m: Readonly<Record<string, number>>, dtMin: number, gap: boolean, out: Float64Array): boolean
+  /**
+   * Folds one reading. `gap` is true when the previous reading is too far back to difference;
+   * `wMin` is the minutes the reading stands for in time-weighted sums (at most one reporting
+   * interval, so a late reading folded in afterwards weighs the same). Returns true when `out`
+   * got cycle values.
+   */
+  add(acc: Float64Array, m: Readonly<Record<string, number>>, dtMin: number, gap: boolean, out: Float64Array, wMin?: number): boolean
+  /**
+   * Folds a reading that arrived after newer ones of the same window into the sums that do not
+   * depend on order (a reading judged by itself alone); carried state is left untouched.
+   * Absent when the type has no such sums.
+   */
+  late?(acc: Float64Array, m: Readonly<Record<string, number>>, wMin: number): void
   /** Writes the window's values into `out` and resets the per-window sums (keeps carried state). */
   finish(acc: Float64Array, out: Float64Array): void
   /** Usage: minutes the main load ran in this reading, cycles started, door openings started. */
@@ -34,24 +45,27 @@ export const USAGE_DOOR = 1e7
 // ─── refrigerator ───────────────────────────────────────────────────────────
 // acc: 0 totMin, 1 onMin, 2 ambMinusCab, 3 nTemp, 4 curSum, 5 curN, 6 condSum, 7 condN, 8 evapSum, 9 evapN,
 //      10 cabSum, 11 cabN, 12 prevOn (carried), 13 onRun (carried), 14 sinceDoor (carried), 15 prevDoor (carried)
+/** Duty sums: minutes covered, minutes running, room − cabinet. Order-free, so late readings fold in too. */
+function refrigeratorDuty(a: Float64Array, on: boolean, cab: number, amb: number, w: number): void {
+  if (!inRange(cab, -5, 25) || !inRange(amb, 0, 50)) return
+  a[0]! += w
+  if (on) a[1]! += w
+  a[2]! += amb - cab
+  a[3]! += 1
+}
+
 const refrigerator: Extractor = {
   features: ['duty_cycle', 'running_current_a', 'condenser_temp_c', 'evaporator_temp_c', 'cabinet_temp_c'],
   accSlots: 16,
   mode: 'time',
-  add(a, m, dt, gap) {
+  add(a, m, dt, gap, _out, wMin = Math.min(dt, 5)) {
     const on = num(m, 'compressor_on') >= 0.5
     const cab = num(m, 'cabinet_temp_c'), amb = num(m, 'ambient_temp_c'), sp = num(m, 'setpoint_c')
     const door = num(m, 'door_open') >= 0.5
     if (gap) { a[13] = 0; a[14] = 0 }
     a[13] = on ? a[13]! + 1 : 0
     a[14] = door ? 0 : a[14]! + dt
-    const w = Math.min(dt, 5)
-    if (inRange(cab, -5, 25) && inRange(amb, 0, 50)) {
-      a[0]! += w
-      if (on) a[1]! += w
-      a[2]! += amb - cab
-      a[3]! += 1
-    }
+    refrigeratorDuty(a, on, cab, amb, wMin)
     if (a[13]! >= 3) {
       const cur = num(m, 'compressor_current_a'), cond = num(m, 'condenser_temp_c'), evap = num(m, 'evaporator_temp_c')
       if (inRange(cur, 0.05, 5)) { a[4]! += cur; a[5]! += 1 }
@@ -61,6 +75,9 @@ const refrigerator: Extractor = {
     if (a[14]! >= 10 && inRange(cab, -5, 25) && inRange(sp, -5, 15)) { a[10]! += cab - sp; a[11]! += 1 }
     a[12] = on ? 1 : 0
     return false
+  },
+  late(a, m, wMin) {
+    refrigeratorDuty(a, num(m, 'compressor_on') >= 0.5, num(m, 'cabinet_temp_c'), num(m, 'ambient_temp_c'), wMin)
   },
   finish(a, out) {
     const cover = a[0]! >= 240
@@ -169,6 +186,16 @@ const airConditioner: Extractor = {
 // ─── water heater ───────────────────────────────────────────────────────────
 // acc: 0 riseSum, 1 riseMin, 2 curSum, 3 curN, 4 anodeSum, 5 anodeN, 6 overSum, 7 overN,
 //      8 prevOn, 9 prevTank, 10 prevFlow, 11 sinceOff, 12 peak, 13 setpoint (all carried from 8)
+/** Current while heating and anode potential: each reading judged by itself, so late ones fold in too. */
+function waterHeaterSums(a: Float64Array, m: Readonly<Record<string, number>>, on: boolean): void {
+  if (on) {
+    const cur = num(m, 'heater_current_a')
+    if (inRange(cur, 0.2, 40)) { a[2]! += cur; a[3]! += 1 }
+  }
+  const an = num(m, 'anode_mv')
+  if (inRange(an, 0, 2000)) { a[4]! += an; a[5]! += 1 }
+}
+
 const waterHeater: Extractor = {
   features: ['heat_rate_c_per_h', 'running_current_a', 'anode_mv', 'overshoot_c'],
   accSlots: 14,
@@ -183,12 +210,7 @@ const waterHeater: Extractor = {
       // An unchanged reading while heating is a stuck sensor, not a cold element.
       if (d !== 0 && Math.abs(d) < 5 * dt) { a[0]! += d; a[1]! += dt }
     }
-    if (on) {
-      const cur = num(m, 'heater_current_a')
-      if (inRange(cur, 0.2, 40)) { a[2]! += cur; a[3]! += 1 }
-    }
-    const an = num(m, 'anode_mv')
-    if (inRange(an, 0, 2000)) { a[4]! += an; a[5]! += 1 }
+    waterHeaterSums(a, m, on)
     // Overshoot: the highest tank temperature within 20 min after the element switches off.
     if (!on && a[8] === 1 && ok) { a[11] = 0; a[12] = tank; a[13] = sp }
     else if (!on && a[11]! < 20 && ok) {
@@ -200,6 +222,9 @@ const waterHeater: Extractor = {
     a[9] = ok ? tank : NaN
     a[10] = flow > 0 ? 1 : 0
     return false
+  },
+  late(a, m) {
+    waterHeaterSums(a, m, num(m, 'heater_on') >= 0.5)
   },
   finish(a, out) {
     out[0] = a[1]! >= 20 ? (a[0]! / a[1]!) * 60 : NaN

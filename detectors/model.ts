@@ -19,6 +19,14 @@ export interface FaultRef {
   symptoms: SymptomRef[]
 }
 
+/** What a repair of one component touches: its hold bit, its fault modes' features, its codes. */
+export interface ComponentRef {
+  bit: number
+  features: number[]
+  /** Episode code indices (fault modes and firmware codes) that belong to the component. */
+  codes: number[]
+}
+
 export interface TypeModel {
   type: ApplianceType
   ext: Extractor
@@ -27,6 +35,9 @@ export interface TypeModel {
   codes: string[]
   firmware: Map<string, { index: number; fw: FirmwareCode }>
   componentNames: Map<string, string>
+  components: Map<string, ComponentRef>
+  /** Per episode code index: the hold bit of its component. */
+  codeBit: number[]
   intervalMs: number
 }
 
@@ -47,8 +58,27 @@ function build(type: ApplianceType): TypeModel {
   }))
   const codes = [...spec.faults.map((f) => f.code), ...spec.firmwareCodes.map((f) => f.code)]
   const firmware = new Map(spec.firmwareCodes.map((fw, i) => [fw.code, { index: spec.faults.length + i, fw }]))
+  const components = new Map<string, ComponentRef>(spec.components.map((c, bit) => [c.id, { bit, features: [], codes: [] }]))
+  const codeBit: number[] = []
+  const owner = (component: string): ComponentRef => {
+    let c = components.get(component)
+    if (!c) components.set(component, (c = { bit: components.size, features: [], codes: [] }))
+    return c
+  }
+  for (const f of faults) {
+    const c = owner(f.fault.component)
+    c.codes.push(f.index)
+    for (const sym of f.symptoms) if (!c.features.includes(sym.feature)) c.features.push(sym.feature)
+    codeBit[f.index] = c.bit
+  }
+  for (const { index, fw } of firmware.values()) {
+    const c = owner(fw.component)
+    c.codes.push(index)
+    codeBit[index] = c.bit
+  }
+  if (components.size > 30) throw new Error(`${type}: more than 30 components do not fit the hold mask`)
   return {
-    type, ext, faults, codes, firmware,
+    type, ext, faults, codes, firmware, components, codeBit,
     componentNames: new Map(spec.components.map((c) => [c.id, c.name])),
     intervalMs: spec.reportingIntervalS * 1000,
   }

@@ -28,8 +28,24 @@ export interface FeatureLimit {
   relative: boolean
 }
 
+/**
+ * Forgets the baseline, level and trend (a replaced part has a new normal) and relearns from the
+ * values after the next `skip` ones: the window in progress mixes the old part with the new.
+ * A negative count marks the values still to skip, so the state stays one slice of numbers.
+ */
+export function trackerRelearn(s: Float64Array, o: number, skip = 1): void {
+  const warm = s[o + WARM]!
+  const level = s[o + LEVEL]!
+  s.fill(0, o, o + TRACKER_SLOTS)
+  s[o + WARM] = warm
+  s[o + LEVEL] = level
+  s[o + N] = -Math.max(0, Math.round(skip))
+}
+
 /** Adds one feature value observed at `tHours` (event time, hours). NaN values are ignored. */
 export function trackerAdd(s: Float64Array, o: number, value: number, tHours: number): void {
+  // A window being skipped after a relearn counts whatever its value, even none.
+  if (s[o + N]! < 0) { s[o + N]! += 1; return }
   if (!Number.isFinite(value)) return
   const head = s[o + HEAD]!
   s[o + VALS + head] = value

@@ -79,6 +79,16 @@ export interface HealthCore {
   /** Event time of the newest reading the detector has seen. */
   lastEventTime: number | null
   warmingUp: boolean
+  /** Readings that did not arrive in event-time order and what became of them (absent: none). */
+  input?: InputQuality
+}
+
+export interface InputQuality {
+  /** Late readings folded into the current feature window. */
+  lateFolded: number
+  /** Readings left out: older than the current feature window, repeated, or not foldable for the type. */
+  dropped: number
+  reason: string
 }
 
 export type DetectorEventKind = 'warning.raised' | 'warning.escalated' | 'warning.cleared'
