@@ -105,3 +105,27 @@ describe('washing machine features', () => {
     expect(Number.isNaN(run('washing_machine', rs)[3])).toBe(true)
   })
 })
+
+describe('late readings', () => {
+  it('fold into the refrigerator duty sums exactly as in order; order-bound features are left to the ordered path', () => {
+    const ext = extractors.refrigerator
+    const rs = Array.from({ length: 720 }, (_, i) => {
+      const on = i % 60 < 24 ? 1 : 0
+      return { cabinet_temp_c: 4, setpoint_c: 4, ambient_temp_c: 24, compressor_on: on, compressor_current_a: on ? 1.2 : 0.02, condenser_temp_c: on ? 36 : 24, evaporator_temp_c: -20, door_open: 0 }
+    })
+    const acc = new Float64Array(ext.accSlots)
+    const out = new Float64Array(ext.features.length)
+    // The newest reading came first; every other one of the window arrives after it.
+    ext.add(acc, rs[719]!, 1, false, out, 1)
+    for (const m of rs.slice(0, 719)) ext.late!(acc, m, 1)
+    ext.finish(acc, out)
+    expect(out[0]).toBeCloseTo(0.4, 9)
+    expect(Array.from(out.slice(1))).toEqual([NaN, NaN, NaN, NaN])
+  })
+
+  it('have no order-free sums on air conditioners and washing machines', () => {
+    expect(extractors.air_conditioner.late).toBeUndefined()
+    expect(extractors.washing_machine.late).toBeUndefined()
+    expect(typeof extractors.water_heater.late).toBe('function')
+  })
+})
