@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { createDetector } from '../../detectors/index.ts'
 import type { DetectorEvent, Reading } from '../../domain/index.ts'
 import { rng } from '../../simulators/appliance.ts'
-import { DAY, HOUR, START, fault, sim } from './feed.ts'
+import { DAY, HOUR, fault, sim } from './feed.ts'
 
 const WINDOW = 12 * HOUR
 // Water heater seed 8 with anode depletion from day 4 to day 26: warned, then escalated.
