@@ -55,6 +55,8 @@ export function createPipeline(d: PipelineDeps): Pipeline {
   const cache = new Map<string, DeviceInfo>()
   const dirtyHealth = new Set<string>()
   const dirtySnapshot = new Set<string>()
+  /** Wall clock a device was last heard from; written with the health records. */
+  const seen = new Map<string, number>()
   let readings = 0
   let lastLagMs = 0
   let chain: Promise<void> = Promise.resolve()
@@ -122,6 +124,7 @@ export function createPipeline(d: PipelineDeps): Pipeline {
       const tagged: TaggedReading[] | null = sink ? [] : null
       let events: DetectorEvent[] | null = null
       let newest = 0
+      const heardAt = Date.now()
       for (const r of batch) {
         if (r.ts > newest) newest = r.ts
         if (!ensureInDetector(r.deviceId)) continue
@@ -130,6 +133,7 @@ export function createPipeline(d: PipelineDeps): Pipeline {
         if (evs.length > 0) (events ??= []).push(...evs)
         dirtyHealth.add(r.deviceId)
         dirtySnapshot.add(r.deviceId)
+        seen.set(r.deviceId, heardAt)
       }
       readings += batch.length
       if (newest > 0) {
@@ -157,7 +161,10 @@ export function createPipeline(d: PipelineDeps): Pipeline {
         if (core) batch.push([id, core])
       }
       dirtyHealth.clear()
-      if (batch.length === 0) return Promise.resolve()
+      const touched = [...seen]
+      seen.clear()
+      if (touched.length > 0) void enqueue('recording when devices were last seen', () => store.touchDevices(touched))
+      if (batch.length === 0) return chain
       if (sink) {
         const now = Date.now()
         for (const [id, core] of batch) {

@@ -55,6 +55,7 @@ export function asyncStore(s: Store): AsyncRecordsStore {
     rotateCredentials: async (id) => s.rotateCredentials(id),
     saveHealth: async (id, core) => s.saveHealth(id, core),
     saveHealthBatch: async (items) => s.saveHealthBatch(items),
+    touchDevices: async (items) => s.touchDevices(items),
     getHealthRecord: async (id) => s.getHealthRecord(id),
     applyDetectorEvent: async (ev, at) => s.applyDetectorEvent(ev, at),
     listWarnings: async (opts) => s.listWarnings(opts),

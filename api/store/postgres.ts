@@ -206,6 +206,14 @@ class PostgresStore implements AsyncRecordsStore {
     return toDevice(r)
   }
 
+  async touchDevices(items: Iterable<readonly [string, number]>): Promise<number> {
+    const list = [...items]
+    if (list.length === 0) return 0
+    const r = await this.q(`UPDATE devices d SET last_seen = greatest(coalesce(d.last_seen, 0), t.at)
+      FROM unnest($1::text[], $2::bigint[]) AS t(id, at) WHERE d.id = t.id`, [list.map((x) => x[0]), list.map((x) => x[1])])
+    return r.rowCount ?? 0
+  }
+
   async setConnection(id: string, state: ConnectionState, atMs: number): Promise<boolean> {
     const r = await this.q('UPDATE devices SET connection = $1, last_seen = greatest(coalesce(last_seen, 0), $2) WHERE id = $3', [state, atMs, id])
     return (r.rowCount ?? 0) > 0

@@ -66,6 +66,7 @@ class SqliteStore implements Store {
       listDevices: db.prepare(`SELECT * FROM devices WHERE id > :after AND (:type IS NULL OR type = :type)
         AND (:status IS NULL OR connection = :status) ORDER BY id LIMIT :limit`),
       setConnection: db.prepare('UPDATE devices SET connection = ?, last_seen = max(coalesce(last_seen, 0), ?) WHERE id = ?'),
+      touch: db.prepare('UPDATE devices SET last_seen = max(coalesce(last_seen, 0), ?) WHERE id = ?'),
       revoke: db.prepare('UPDATE devices SET revoked = 1 WHERE id = ?'),
       setSecret: db.prepare('UPDATE devices SET secret_digest = ? WHERE id = ?'),
       saveHealth: db.prepare(`INSERT INTO health (device_id, core, updated_at) SELECT id, ?, ? FROM devices WHERE id = ?
@@ -201,6 +202,14 @@ class SqliteStore implements Store {
 
   saveHealth(deviceId: string, core: HealthCore): boolean {
     return this.s.saveHealth.run(JSON.stringify(core), this.now(), deviceId).changes > 0
+  }
+
+  touchDevices(items: Iterable<readonly [string, number]>): number {
+    return this.tx(() => {
+      let n = 0
+      for (const [id, atMs] of items) n += this.s.touch.run(atMs, id).changes
+      return n
+    })
   }
 
   saveHealthBatch(items: Iterable<readonly [string, HealthCore]>): number {

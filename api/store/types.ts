@@ -149,6 +149,8 @@ export interface Store {
 
   saveHealth(deviceId: string, core: HealthCore): boolean
   /** Many health records in one commit (one fsync instead of one per device); returns how many were saved. */
+  /** Records when devices were last heard from (wall clock), in one commit; never moves backwards. */
+  touchDevices(items: Iterable<readonly [deviceId: string, atMs: number]>): number
   saveHealthBatch(items: Iterable<readonly [deviceId: string, core: HealthCore]>): number
   getHealthRecord(deviceId: string): HealthRecord | null
 

@@ -82,6 +82,17 @@ export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
       expect((await store.listDevices({ limit: 10, type: 'washing_machine' })).items).toEqual([])
     })
 
+    it('last seen moves forward only, many devices in one call, without changing the connection', async () => {
+      const a = (await store.createDevice({ ...fridge, serial: 'SN-A' })).device.id
+      const b = (await store.createDevice({ ...fridge, serial: 'SN-B' })).device.id
+      expect(await store.touchDevices([[a, now], [b, now - 5000], ['ref-nobody', now]])).toBe(2)
+      expect(await store.touchDevices([[a, now - 60_000]])).toBe(1)
+      expect((await store.getDevice(a))?.lastSeen).toBe(now)
+      expect((await store.getDevice(b))?.lastSeen).toBe(now - 5000)
+      expect((await store.getDevice(a))?.connection).toBe('unknown')
+      expect(await store.touchDevices([])).toBe(0)
+    })
+
     it('a replayed event changes nothing: one warning, one ticket, one outbox row per target', async () => {
       const { device } = await store.createDevice(fridge)
       const ev = event(device.id)
