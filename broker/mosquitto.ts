@@ -119,7 +119,10 @@ export async function createMosquittoDynsec(o: MosquittoDynsecOptions): Promise<
         reject(new ForewarnError(ErrorCode.BROKER, `dynsec ${cmd.command}: no response within ${timeoutMs} ms (is the plugin loaded?)`, { retriable: true }))
       }, timeoutMs)
       pending.set(correlationData, { resolve, reject, timer })
-      client.publish(DYNSEC_TOPIC, JSON.stringify({ commands: [{ ...cmd, correlationData }] }), { qos: 1 }, (err) => {
+      // QoS 0: at QoS 1 Mosquitto writes the PUBACK and the response separately and the second
+      // waits out the delayed ACK (44 ms a command on loopback, 0.5 ms at QoS 0). The response
+      // is the acknowledgement; a lost command times out, and every step here is safe to repeat.
+      client.publish(DYNSEC_TOPIC, JSON.stringify({ commands: [{ ...cmd, correlationData }] }), { qos: 0 }, (err) => {
         if (!err) return
         clearTimeout(timer)
         pending.delete(correlationData)
@@ -132,7 +135,11 @@ export async function createMosquittoDynsec(o: MosquittoDynsecOptions): Promise<
   }
 
   async function ensureRole(name: string, acls: readonly DynsecAcl[]): Promise<void> {
-    await command({ command: 'createRole', rolename: name }).catch(ignore(isExists))
+    const created = await command({ command: 'createRole', rolename: name, acls }).then(() => true, (e: unknown) => {
+      if (isExists(e)) return false
+      throw e
+    })
+    if (created) return
     // addRoleACL on an ACL the role already has is refused as a duplicate: that is the goal state.
     for (const acl of acls) await command({ command: 'addRoleACL', rolename: name, ...acl }).catch(ignore((e) => e instanceof ForewarnError && /already|exists/i.test(e.message)))
   }

@@ -12,7 +12,9 @@ import mqtt, { type MqttClient } from 'mqtt'
 import pino from 'pino'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadStartConfig } from '../../cli/config.ts'
-import { externalBrokerConfigFromEnv } from '../../cli/external-broker.ts'
+import { externalBrokerConfigFromEnv, withBrokerProvisioning } from '../../cli/external-broker.ts'
+import { openConfiguredStore } from '../../api/store/open.ts'
+import type { MosquittoDynsec } from '../../broker/mosquitto.ts'
 import { startForewarn, type Running } from '../../cli/start.ts'
 import { topics } from '../../domain/index.ts'
 import { createSimAppliance } from '../../simulators/appliance.ts'
@@ -62,6 +64,46 @@ describe('external broker configuration', () => {
     const config = loadStartConfig({ dataDir, apiPort: 0, simulate: 0, broker: url }, {})
     await expect(startForewarn(config, pino({ level: 'silent' }), {})).rejects.toMatchObject({ code: 'FOREWARN_ERR_CONFIG' })
     expect(existsSync(dataDir)).toBe(false)
+  })
+})
+
+describe('provisioning through the store proxy', () => {
+  const newDevice = { type: 'refrigerator' as const, model: 'RF-200', serial: 'P-1', region: 'north', installDate: '2025-01-15', warranty: { standardEnd: '2028-01-15', extended: [] } }
+
+  it('writes the store first, tells the pipeline, and names the retry when the broker fails', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'forewarn-provisioning-'))
+    const store = await openConfiguredStore({ databaseUrl: null, dataDir: dir, deliveryAdapters: [] })
+    try {
+      const calls: string[] = []
+      let fail = true
+      const fake = {
+        provisionDevice: async (id: string) => {
+          calls.push(`provision ${id}`)
+          if (fail) throw new Error('broker down')
+        },
+        revokeDevice: async (id: string) => {
+          calls.push(`revoke ${id}`)
+        },
+      } as unknown as MosquittoDynsec
+      const remembered: string[] = []
+      const proxied = withBrokerProvisioning(store, fake, { remember: (d) => remembered.push(`${d.id}:${String(d.revoked)}`) })
+      const err = await proxied.createDevice(newDevice).then(() => null, (e: unknown) => e)
+      expect(err).toMatchObject({ code: 'FOREWARN_ERR_BROKER', retriable: true })
+      expect((err as Error).message).toMatch(/rotate its credentials to retry/)
+      const [device] = (await store.listDevices({ limit: 10 })).items
+      expect(device).toBeDefined()
+      const id = device!.id
+      expect(remembered).toEqual([`${id}:false`])
+      fail = false
+      const rotated = await proxied.rotateCredentials(id)
+      expect(rotated.username).toBe(id)
+      await proxied.revokeDevice(id)
+      expect(calls).toEqual([`provision ${id}`, `provision ${id}`, `revoke ${id}`])
+      expect(remembered).toEqual([`${id}:false`, `${id}:true`])
+    } finally {
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 
