@@ -3,6 +3,10 @@
  * readings to the detector in journal order. `accept` resolves only after the durable commit, so
  * the broker can acknowledge (PUBACK) at that point and never acknowledge a reading it could lose.
  *
+ * Classic group commit: one commit in flight (in a worker thread for a file journal), the next
+ * group gathers meanwhile and goes as soon as the previous one is durable. Committed readings are
+ * handed over as decoded, from memory; the stored JSON is parsed only on replay after a restart.
+ *
  * Bad payloads are a resolved outcome (counted, dead-lettered), never a throw; only a failing
  * journal rejects `accept` (retriable), so the device keeps and resends the message.
  */
@@ -28,10 +32,10 @@ import {
   type Journal,
   type JournalRow,
   type PendingReject,
-  type PendingRow,
   type RejectRecord,
   openJournal,
 } from './journal.ts'
+import { type JournalWriter, inlineWriter, workerWriter } from './journal-writer.ts'
 
 export type { RejectRecord } from './journal.ts'
 
@@ -47,7 +51,7 @@ export interface IngestStats {
   statusUpdates: number
   events: number
   batches: number
-  /** Duration of the last group commit (one transaction, one fsync). */
+  /** Duration of the last group commit (one transaction, one fsync), hand-over to reply. */
   lastBatchMs: number
   lastBatchRows: number
   /** Readings committed but not yet handed to onReadings. */
@@ -66,9 +70,12 @@ export interface IngestOptions {
   onDeviceEvent: (deviceId: string, ev: DeviceEventV1) => void
   now?: () => number
   limits?: Partial<DecodeLimits>
-  /** How long a commit waits to gather more readings; 0 → next turn of the event loop. */
+  /**
+   * How long an idle journal waits to gather more readings before committing; 0 (default) → the
+   * next turn of the event loop. While a commit is in flight the next group gathers regardless.
+   */
   groupCommitMs?: number
-  /** A group commit is flushed early once it holds this many rows. */
+  /** An idle journal commits at once when the gathering group holds this many rows. */
   maxBatchRows?: number
   /** Processed journal rows older than this are pruned; within it, redeliveries are dropped. */
   dedupeRetentionMs?: number
@@ -105,6 +112,18 @@ const REJECT_REASONS: readonly RejectReason[] = [
   'stale_timestamp', 'oversize', 'unknown_device', 'revoked_device', 'bad_topic',
 ]
 
+/** A journal row on its way in: `reading` is the decoded reading, handed over after the commit. */
+interface QueuedRow {
+  id: number
+  deviceId: string
+  kind: number
+  boot: number
+  seq: number
+  ts: number
+  body: string
+  reading: Reading | null
+}
+
 interface Waiter {
   start: number
   end: number
@@ -114,7 +133,7 @@ interface Waiter {
 }
 
 interface Batch {
-  rows: PendingRow[]
+  rows: QueuedRow[]
   rejects: PendingReject[]
   waiters: Waiter[]
 }
@@ -124,11 +143,14 @@ const newBatch = (): Batch => ({ rows: [], rejects: [], waiters: [] })
 export function createIngest(opts: IngestOptions): Ingest {
   const now = opts.now ?? Date.now
   const limits: DecodeLimits = { ...defaultDecodeLimits, ...opts.limits }
-  const groupCommitMs = opts.groupCommitMs ?? 2
+  const groupCommitMs = opts.groupCommitMs ?? 0
   const maxBatchRows = opts.maxBatchRows ?? 5000
   const retentionMs = opts.dedupeRetentionMs ?? 7 * 24 * 3600_000
   const maxQueuedRows = opts.maxQueuedRows ?? 100_000
-  const journal: Journal = openJournal(opts.dataDir, opts.maxRejects ?? 10_000)
+  const maxRejects = opts.maxRejects ?? 10_000
+  // The main thread's connection (schema, replay, checkpoints, rejects); commits go through `writer`.
+  const journal: Journal = openJournal(opts.dataDir, maxRejects)
+  const writer: JournalWriter = opts.dataDir === null ? inlineWriter(journal) : workerWriter(opts.dataDir, maxRejects)
   const log = opts.logger
 
   const rejected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>
@@ -139,7 +161,9 @@ export function createIngest(opts: IngestOptions): Ingest {
 
   let batch = newBatch()
   let flushTimer: NodeJS.Timeout | NodeJS.Immediate | null = null
-  let queue: JournalRow[] = []
+  let committing = false
+  let idleWaiters: (() => void)[] = []
+  let queue: QueuedRow[] = []
   let queueHead = 0
   let lastQueuedId = 0
   let dispatchedCursor = 0
@@ -154,18 +178,18 @@ export function createIngest(opts: IngestOptions): Ingest {
   }
 
   function scheduleFlush(): void {
-    if (flushTimer !== null) return
+    if (flushTimer !== null || committing) return
     flushTimer = groupCommitMs > 0 ? setTimeout(flush, groupCommitMs) : setImmediate(flush)
   }
 
-  function enqueue(rows: PendingRow[], reject: PendingReject | null): Promise<AcceptOutcome> {
+  function enqueue(rows: QueuedRow[], reject: PendingReject | null): Promise<AcceptOutcome> {
     if (closed) return Promise.reject(new ForewarnError(ErrorCode.STORE, 'ingest is closed', { retriable: true }))
     return new Promise<AcceptOutcome>((resolve, fail) => {
       const start = batch.rows.length
       for (const r of rows) batch.rows.push(r)
       if (reject) batch.rejects.push(reject)
       batch.waiters.push({ start, end: batch.rows.length, reject, resolve, fail })
-      if (batch.rows.length >= maxBatchRows) flush()
+      if (batch.rows.length >= maxBatchRows && !committing) flush()
       else scheduleFlush()
     })
   }
@@ -177,27 +201,42 @@ export function createIngest(opts: IngestOptions): Ingest {
       flushTimer = null
     }
     const b = batch
-    if (b.waiters.length === 0) return
+    if (committing || b.waiters.length === 0) return
     batch = newBatch()
+    committing = true
     const t0 = performance.now()
-    const at = now()
-    let ids: number[]
-    try {
-      ids = journal.commit(b.rows, b.rejects, at).ids
-    } catch (cause) {
-      const err = new ForewarnError(ErrorCode.STORE, 'ingest journal commit failed', { cause, retriable: true })
-      log?.error({ err }, 'journal commit failed; devices will resend')
-      for (const w of b.waiters) w.fail(err)
-      return
+    writer.commit(b.rows, b.rejects, now()).then(
+      (ids) => committed(b, ids, t0),
+      (cause: unknown) => {
+        const err = new ForewarnError(ErrorCode.STORE, 'ingest journal commit failed', { cause, retriable: true })
+        log?.error({ err }, 'journal commit failed; devices will resend')
+        for (const w of b.waiters) w.fail(err)
+        next()
+      },
+    )
+  }
+
+  /** The group gathered while the previous commit was in flight goes now. */
+  function next(): void {
+    committing = false
+    if (batch.waiters.length > 0) flush()
+    else if (idleWaiters.length > 0) {
+      const ws = idleWaiters
+      idleWaiters = []
+      for (const w of ws) w()
     }
+  }
+
+  function committed(b: Batch, ids: number[], t0: number): void {
     stats.batches++
     stats.lastBatchMs = performance.now() - t0
     stats.lastBatchRows = b.rows.length
     for (let i = 0; i < b.rows.length; i++) {
       const id = ids[i] as number
       if (id === 0 || id <= lastQueuedId) continue
-      const r = b.rows[i] as PendingRow
-      queue.push({ id, deviceId: r.deviceId, kind: r.kind, boot: r.boot, seq: r.seq, ts: r.ts, body: r.body })
+      const r = b.rows[i] as QueuedRow
+      r.id = id
+      queue.push(r)
       lastQueuedId = id
     }
     const release = (): void => {
@@ -218,6 +257,14 @@ export function createIngest(opts: IngestOptions): Ingest {
     // Backpressure: a slow detector holds PUBACKs, which holds the devices (STYLE.md 8).
     if (queued() > maxQueuedRows && started) drainWaiters.push(release)
     else release()
+    next()
+  }
+
+  /** Resolves once nothing is gathering or in flight. */
+  function idle(): Promise<void> {
+    flush()
+    if (!committing && batch.waiters.length === 0) return Promise.resolve()
+    return new Promise((resolve) => idleWaiters.push(resolve))
   }
 
   function pump(): Promise<void> {
@@ -229,9 +276,10 @@ export function createIngest(opts: IngestOptions): Ingest {
         let readings: Reading[] = []
         let lastId = 0
         for (let i = queueHead; i < end; i++) {
-          const row = queue[i] as JournalRow
+          const row = queue[i] as QueuedRow
           if (row.kind === KIND_READING) {
-            readings.push({ deviceId: row.deviceId, boot: row.boot, seq: row.seq, ts: row.ts, metrics: JSON.parse(row.body) })
+            // From memory after a commit; parsed from the stored JSON only for replayed rows.
+            readings.push(row.reading ?? { deviceId: row.deviceId, boot: row.boot, seq: row.seq, ts: row.ts, metrics: JSON.parse(row.body) })
             lastId = row.id
             continue
           }
@@ -275,7 +323,7 @@ export function createIngest(opts: IngestOptions): Ingest {
     }
   }
 
-  function deliverEvent(row: JournalRow): void {
+  function deliverEvent(row: QueuedRow): void {
     const body = JSON.parse(row.body) as { code: string; detail?: string }
     const ev: DeviceEventV1 = { v: 1, ts: row.ts, code: body.code }
     if (body.detail !== undefined) ev.detail = body.detail
@@ -315,10 +363,10 @@ export function createIngest(opts: IngestOptions): Ingest {
     if (kind === 'telemetry') {
       const res = decodeTelemetry(deviceId, payload, t, limits, metricNames[device.type])
       if (!res.ok) return refuse(deviceId, kind, payload, res.reason, res.detail)
-      const rows: PendingRow[] = new Array<PendingRow>(res.readings.length)
+      const rows: QueuedRow[] = new Array<QueuedRow>(res.readings.length)
       for (let i = 0; i < res.readings.length; i++) {
         const r = res.readings[i] as Reading
-        rows[i] = { deviceId, kind: KIND_READING, boot: r.boot, seq: r.seq, ts: r.ts, body: JSON.stringify(r.metrics) }
+        rows[i] = { id: 0, deviceId, kind: KIND_READING, boot: r.boot, seq: r.seq, ts: r.ts, body: JSON.stringify(r.metrics), reading: r }
       }
       return enqueue(rows, null)
     }
@@ -338,7 +386,7 @@ export function createIngest(opts: IngestOptions): Ingest {
       if (ev.ts > t + limits.maxFutureSkewMs) return refuse(deviceId, kind, payload, 'future_timestamp', `ts ${ev.ts} is ahead of now`)
       stats.events++
       const body = JSON.stringify(ev.detail === undefined ? { code: ev.code } : { code: ev.code, detail: ev.detail })
-      return enqueue([{ deviceId, kind: KIND_EVENT, boot: 0, seq: 0, ts: ev.ts, body }], null)
+      return enqueue([{ id: 0, deviceId, kind: KIND_EVENT, boot: 0, seq: 0, ts: ev.ts, body, reading: null }], null)
     }
     return refuse(deviceId, kind, payload, 'bad_topic', `devices do not publish on ${kind}`)
   }
@@ -350,17 +398,17 @@ export function createIngest(opts: IngestOptions): Ingest {
       const cursor = journal.processedCursor()
       dispatchedCursor = cursor
       // Everything after the cursor, including rows accepted before start(), comes from the journal.
-      const rows: JournalRow[] = []
+      const rows: QueuedRow[] = []
       let after = cursor
       for (;;) {
         const page = journal.rowsAfter(after, REPLAY_PAGE_ROWS)
-        for (const r of page) rows.push(r)
+        for (const r of page) rows.push({ ...r, reading: null })
         if (page.length < REPLAY_PAGE_ROWS) break
         after = (page[page.length - 1] as JournalRow).id
       }
       queue = rows
       queueHead = 0
-      lastQueuedId = Math.max(lastQueuedId, rows.length > 0 ? (rows[rows.length - 1] as JournalRow).id : cursor)
+      lastQueuedId = Math.max(lastQueuedId, rows.length > 0 ? (rows[rows.length - 1] as QueuedRow).id : cursor)
       started = true
       if (rows.length > 0) log?.info({ rows: rows.length, cursor }, 'replaying journal rows not yet processed')
       await pump()
@@ -389,11 +437,12 @@ export function createIngest(opts: IngestOptions): Ingest {
     },
     async close() {
       if (closed) return
-      flush()
       closed = true
+      await idle()
       if (started) await pump()
       for (const w of drainWaiters) w()
       drainWaiters = []
+      await writer.close()
       journal.close()
     },
   }

@@ -58,7 +58,8 @@ CREATE TABLE IF NOT EXISTS journal (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS journal_reading_key ON journal(device_id, boot, seq) WHERE kind = 0;
 CREATE UNIQUE INDEX IF NOT EXISTS journal_event_key ON journal(device_id, ts, body) WHERE kind = 1;
-CREATE INDEX IF NOT EXISTS journal_received ON journal(received_at);
+-- Pruning finds its cut-off by rowid (received_at grows with id); an index cost every insert.
+DROP INDEX IF EXISTS journal_received;
 CREATE TABLE IF NOT EXISTS cursor (one INTEGER PRIMARY KEY CHECK (one = 1), processed_id INTEGER NOT NULL);
 INSERT OR IGNORE INTO cursor (one, processed_id) VALUES (1, 0);
 CREATE TABLE IF NOT EXISTS snapshots (device_id TEXT PRIMARY KEY, snapshot TEXT NOT NULL);
@@ -73,6 +74,9 @@ CREATE TABLE IF NOT EXISTS rejects (
   received_at INTEGER NOT NULL
 );
 `
+
+/** Rows per multi-row INSERT (7 parameters each; SQLite allows 32,766). */
+const CHUNK_ROWS = 64
 
 export interface CommitResult {
   /** Per pending row: the journal id, or 0 when it was a duplicate. */
@@ -106,6 +110,15 @@ export function openJournal(dataDir: string | null, maxRejects: number): Journal
   const insertRow = db.prepare(
     'INSERT OR IGNORE INTO journal (device_id, kind, boot, seq, ts, body, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
   )
+  // One statement for many rows: each `run` crosses into native code, and per-row statements cost
+  // about twice as much per reading as 64-row ones (test/ingest/bench-group-commit.ts).
+  const insertMany = db.prepare(
+    `INSERT OR IGNORE INTO journal (device_id, kind, boot, seq, ts, body, received_at) VALUES ${Array<string>(CHUNK_ROWS).fill('(?, ?, ?, ?, ?, ?, ?)').join(', ')}`,
+  )
+  const chunkArgs: unknown[] = new Array<unknown>(CHUNK_ROWS * 7)
+  const savepoint = db.prepare('SAVEPOINT chunk')
+  const release = db.prepare('RELEASE chunk')
+  const rollbackChunk = db.prepare('ROLLBACK TO chunk')
   const insertReject = db.prepare(
     'INSERT INTO rejects (reason, detail, device_id, topic_kind, payload_head, payload_bytes, received_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
   )
@@ -125,15 +138,73 @@ export function openJournal(dataDir: string | null, maxRejects: number): Journal
             payload_bytes AS payloadBytes, received_at AS receivedAt
        FROM rejects WHERE id > ? ORDER BY id LIMIT ?`,
   )
-  const prune = db.prepare('DELETE FROM journal WHERE id <= ? AND received_at < ?')
+  const firstAtOrAfter = db.prepare('SELECT id, received_at AS at FROM journal WHERE id >= ? ORDER BY id LIMIT 1')
+  const prune = db.prepare('DELETE FROM journal WHERE id <= ?')
 
-  const commitTx = db.transaction((rows: readonly PendingRow[], rejects: readonly PendingReject[], at: number) => {
-    const ids: number[] = new Array<number>(rows.length)
-    for (let i = 0; i < rows.length; i++) {
+  /**
+   * The last id ≤ `cursor` received before `olderThan`, by binary search over the rowid: rows are
+   * committed in id order with the commit time as received_at, so received_at grows with id (a
+   * clock stepping back only makes pruning keep rows longer or shorter; never past the cursor).
+   */
+  function pruneCutoff(cursor: number, olderThan: number): number {
+    let lo = 0
+    let hi = cursor
+    while (lo < hi) {
+      const mid = lo + Math.ceil((hi - lo) / 2)
+      const row = firstAtOrAfter.get(mid) as { id: number | bigint; at: number | bigint } | undefined
+      if (row !== undefined && Number(row.id) <= cursor && Number(row.at) < olderThan) lo = Number(row.id)
+      else hi = mid - 1
+    }
+    return lo
+  }
+
+  function insertOneByOne(rows: readonly PendingRow[], from: number, to: number, at: number, ids: number[]): void {
+    for (let i = from; i < to; i++) {
       const r = rows[i] as PendingRow
       const res = insertRow.run(r.deviceId, r.kind, r.boot, r.seq, r.ts, r.body, at)
       ids[i] = res.changes === 1 ? Number(res.lastInsertRowid) : 0
     }
+  }
+
+  /**
+   * Full chunks go in as one multi-row INSERT. When every row was new, their ids are the
+   * consecutive ones ending at lastInsertRowid (one writer, AUTOINCREMENT, VALUES in order); when
+   * some were duplicates we cannot tell which, so the chunk is rolled back and inserted row by row
+   * (rare: only redeliveries and re-uploads carry duplicates).
+   */
+  function insertRows(rows: readonly PendingRow[], at: number): number[] {
+    const ids: number[] = new Array<number>(rows.length)
+    let i = 0
+    for (; i + CHUNK_ROWS <= rows.length; i += CHUNK_ROWS) {
+      for (let k = 0; k < CHUNK_ROWS; k++) {
+        const r = rows[i + k] as PendingRow
+        const o = k * 7
+        chunkArgs[o] = r.deviceId
+        chunkArgs[o + 1] = r.kind
+        chunkArgs[o + 2] = r.boot
+        chunkArgs[o + 3] = r.seq
+        chunkArgs[o + 4] = r.ts
+        chunkArgs[o + 5] = r.body
+        chunkArgs[o + 6] = at
+      }
+      savepoint.run()
+      const res = insertMany.run(chunkArgs)
+      if (res.changes === CHUNK_ROWS) {
+        const last = Number(res.lastInsertRowid)
+        for (let k = 0; k < CHUNK_ROWS; k++) ids[i + k] = last - CHUNK_ROWS + 1 + k
+        release.run()
+        continue
+      }
+      rollbackChunk.run()
+      release.run()
+      insertOneByOne(rows, i, i + CHUNK_ROWS, at, ids)
+    }
+    insertOneByOne(rows, i, rows.length, at, ids)
+    return ids
+  }
+
+  const commitTx = db.transaction((rows: readonly PendingRow[], rejects: readonly PendingReject[], at: number) => {
+    const ids = insertRows(rows, at)
     for (const j of rejects) {
       insertReject.run(j.reason, j.detail, j.deviceId, j.topicKind, j.payloadHead, j.payloadBytes, j.receivedAt)
     }
@@ -163,7 +234,10 @@ export function openJournal(dataDir: string | null, maxRejects: number): Journal
         ...r,
         id: String(r.id),
       })),
-    pruneProcessed: (olderThan) => prune.run(readCursor(), olderThan).changes,
+    pruneProcessed: (olderThan) => {
+      const cutoff = pruneCutoff(readCursor(), olderThan)
+      return cutoff > 0 ? prune.run(cutoff).changes : 0
+    },
     close: () => db.close(),
   }
 }
