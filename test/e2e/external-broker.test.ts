@@ -186,9 +186,15 @@ describeService('mosquitto', 'forewarn start --broker: the pipeline against Mosq
     again.client.end(true)
     expect(again.error?.message).toMatch(/Not authorized|Bad username or password/)
 
-    // Rotate through the API: the old password is refused, the new one accepted.
+    // Rotate through the API: the connection made with the old password is dropped, the old
+    // password is refused, the new one accepted.
+    const before = await connect(mosquitto.url, victim.username, victim.password)
+    expect(before.error).toBeNull()
+    const dropped = new Promise<void>((res) => before.client.once('close', () => res()))
     const rotated = await apiCall<{ username: string; password: string }>(r.apiUrl, ADMIN_KEY, `/devices/${victim.deviceId}/credentials`, { method: 'POST', body: '{}' })
     expect(rotated.status).toBe(200)
+    await dropped
+    before.client.end(true)
     const old = await connect(mosquitto.url, victim.username, victim.password)
     old.client.end(true)
     expect(old.error?.message).toMatch(/Not authorized|Bad username or password/)
