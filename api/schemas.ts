@@ -100,6 +100,8 @@ export const HealthCoreSchema = Type.Object({
   usage: Type.Object({ runningHours: Type.Number(), cycles: Type.Number(), doorOpenings: Type.Number() }),
   lastEventTime: Nullable(Type.Number()),
   warmingUp: Type.Boolean(),
+  /** How many late readings were folded in, and how many were left out and why. */
+  input: Type.Optional(Type.Object({ lateFolded: Type.Integer({ minimum: 0 }), dropped: Type.Integer({ minimum: 0 }), reason: Type.String() })),
 })
 
 export const HealthRecordSchema = Type.Object({

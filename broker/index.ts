@@ -62,7 +62,10 @@ export interface EmbeddedBrokerOptions {
   limits?: Partial<BrokerLimits>
   logger?: pino.Logger
   wsPort?: number
-  tls?: { port: number; cert: string | Buffer; key: string | Buffer }
+  /** Address of the WebSocket listener; defaults to `host`. */
+  wsHost?: string
+  /** MQTT over TLS; `host` defaults to the broker's `host` (a production profile binds TLS publicly and plain MQTT to loopback). */
+  tls?: { port: number; cert: string | Buffer; key: string | Buffer; host?: string }
   /** Conformance testing only: clients without credentials get unrestricted topics. */
   allowAnonymous?: boolean
   /** Passed to aedes (e.g. aedes-persistence-redis, mqemitter-redis) for shared durable state. */
@@ -342,10 +345,10 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise
   }
   const host = opts.host ?? '127.0.0.1'
   const servers: (Server | HttpServer | TlsServer)[] = []
-  const listen = (server: Server | HttpServer | TlsServer, port: number): Promise<number> =>
+  const listen = (server: Server | HttpServer | TlsServer, port: number, at = host): Promise<number> =>
     new Promise((resolve, reject) => {
       server.once('error', reject)
-      server.listen(port, host, () => {
+      server.listen(port, at, () => {
         server.off('error', reject)
         servers.push(server)
         const a = server.address()
@@ -360,7 +363,7 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise
   try {
     port = await listen(createNetServer(onSocket), opts.port)
     if (opts.tls) {
-      tlsPort = await listen(createTlsServer({ cert: opts.tls.cert, key: opts.tls.key }, onSocket), opts.tls.port)
+      tlsPort = await listen(createTlsServer({ cert: opts.tls.cert, key: opts.tls.key }, onSocket), opts.tls.port, opts.tls.host ?? host)
     }
     if (opts.wsPort !== undefined) {
       const http = createHttpServer()
@@ -370,7 +373,7 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise
         stream.on('error', () => {})
         admit(stream, req.socket.remoteAddress ?? 'unknown')
       })
-      wsPort = await listen(http, opts.wsPort)
+      wsPort = await listen(http, opts.wsPort, opts.wsHost ?? host)
     }
   } catch (cause) {
     await closeAll()

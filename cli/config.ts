@@ -30,6 +30,12 @@ export const StartConfig = Type.Object(
     checkpointMs: Type.Integer({ minimum: 100 }),
     /** A device silent for this many reporting intervals is shown offline. */
     offlineAfterIntervals: Type.Number({ minimum: 1 }),
+    /** 'demo': plain MQTT on `host`. 'production': MQTT over TLS on `host`, plain MQTT on loopback only. */
+    profile: Type.Union([Type.Literal('demo'), Type.Literal('production')]),
+    tlsPort: Type.Union([Port, Type.Null()]),
+    tlsCertFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+    tlsKeyFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+    wsPort: Type.Union([Port, Type.Null()]),
   },
   { additionalProperties: false },
 )
@@ -45,6 +51,11 @@ export interface StartFlags {
   host?: string
   broker?: string
   seed?: string | number
+  profile?: string
+  tlsPort?: string | number
+  cert?: string
+  key?: string
+  wsPort?: string | number
 }
 
 function int(x: string | number | undefined, name: string): number | undefined {
@@ -72,10 +83,21 @@ export function loadStartConfig(flags: StartFlags, env: NodeJS.ProcessEnv): Star
     healthFlushMs: int(env.FOREWARN_HEALTH_FLUSH_MS, 'FOREWARN_HEALTH_FLUSH_MS') ?? 1000,
     checkpointMs: int(env.FOREWARN_CHECKPOINT_MS, 'FOREWARN_CHECKPOINT_MS') ?? 2000,
     offlineAfterIntervals: Number(env.FOREWARN_OFFLINE_AFTER_INTERVALS ?? 5),
+    profile: flags.profile ?? env.FOREWARN_PROFILE ?? 'demo',
+    tlsPort: int(flags.tlsPort, '--tls-port') ?? int(env.FOREWARN_MQTT_TLS_PORT, 'FOREWARN_MQTT_TLS_PORT') ?? null,
+    tlsCertFile: flags.cert ?? env.FOREWARN_TLS_CERT ?? null,
+    tlsKeyFile: flags.key ?? env.FOREWARN_TLS_KEY ?? null,
+    wsPort: int(flags.wsPort, '--ws-port') ?? int(env.FOREWARN_MQTT_WS_PORT, 'FOREWARN_MQTT_WS_PORT') ?? null,
   }
   if (!check.Check(cfg)) {
     const errors = [...check.Errors(cfg)].map((e) => `${e.instancePath.slice(1) || 'config'} ${e.message}`)
     throw new ForewarnError(ErrorCode.CONFIG, `invalid configuration: ${errors.join('; ')}`)
+  }
+  if ((cfg.tlsPort === null) !== (cfg.tlsCertFile === null) || (cfg.tlsCertFile === null) !== (cfg.tlsKeyFile === null)) {
+    throw new ForewarnError(ErrorCode.CONFIG, 'MQTT over TLS needs all of --tls-port, --cert and --key (FOREWARN_MQTT_TLS_PORT, FOREWARN_TLS_CERT, FOREWARN_TLS_KEY)')
+  }
+  if (cfg.profile === 'production' && cfg.tlsPort === null && cfg.brokerUrl === null) {
+    throw new ForewarnError(ErrorCode.CONFIG, 'the production profile serves devices over TLS only: give --tls-port, --cert and --key (plain MQTT stays on 127.0.0.1 for local tools)')
   }
   return cfg
 }

@@ -3,7 +3,7 @@
  * the optional InfluxDB sink, ticket delivery and simulated fleet. Everything IO lives in the
  * adapters it wires; `cli/pipeline.ts` holds the ordering and checkpoint rules.
  */
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import pino, { type Logger } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
@@ -143,7 +143,12 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     external = await startExternalBroker({ config: externalConfig as ExternalBrokerConfig, ingest, sink, store, log: log.child({ part: 'broker' }) })
   } else broker = await createEmbeddedBroker({
     port: config.mqttPort,
-    host: config.host,
+    // Production: devices come in over TLS; plain MQTT is for local tools on this machine only.
+    host: config.profile === 'production' ? '127.0.0.1' : config.host,
+    ...(config.tlsPort !== null && config.tlsCertFile !== null && config.tlsKeyFile !== null
+      ? { tls: { port: config.tlsPort, cert: readFileSync(config.tlsCertFile), key: readFileSync(config.tlsKeyFile), host: config.host } }
+      : {}),
+    ...(config.wsPort !== null ? { wsPort: config.wsPort, wsHost: config.profile === 'production' ? '127.0.0.1' : config.host } : {}),
     logger: log.child({ part: 'broker' }),
     authenticate: async (username, password) => {
       const d = await store.verifyDeviceCredentials(username, password)

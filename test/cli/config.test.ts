@@ -1,0 +1,27 @@
+/** Start-up configuration: flags over environment, clear errors naming the setting. */
+import { describe, expect, it } from 'vitest'
+import { loadStartConfig } from '../../cli/config.ts'
+
+describe('start configuration', () => {
+  it('takes flags over environment variables, and defaults for the rest', () => {
+    const c = loadStartConfig({ mqttPort: '2000', dataDir: '/tmp/x' }, { FOREWARN_MQTT_PORT: '1000', FOREWARN_API_PORT: '4000' })
+    expect([c.mqttPort, c.apiPort, c.dataDir, c.host, c.simulate, c.profile, c.tlsPort, c.brokerUrl]).toEqual([2000, 4000, '/tmp/x', '127.0.0.1', 0, 'demo', null, null])
+    expect(loadStartConfig({ simulate: true }, {}).simulate).toBe(12)
+  })
+
+  it('refuses bad values with the name of the setting', () => {
+    expect(() => loadStartConfig({ mqttPort: 'abc' }, {})).toThrow('--mqtt-port must be a whole number, got "abc"')
+    expect(() => loadStartConfig({ apiPort: 70000 }, {})).toThrow(/FOREWARN_ERR|apiPort/)
+    expect(() => loadStartConfig({ broker: 'http://x' }, {})).toThrow(/brokerUrl/)
+    expect(() => loadStartConfig({ profile: 'staging' }, {})).toThrow(/profile/)
+  })
+
+  it('needs certificate, key and port together, and TLS in the production profile', () => {
+    expect(() => loadStartConfig({ tlsPort: 8883 }, {})).toThrow('MQTT over TLS needs all of --tls-port, --cert and --key')
+    expect(() => loadStartConfig({ profile: 'production' }, {})).toThrow('the production profile serves devices over TLS only')
+    const c = loadStartConfig({ profile: 'production', tlsPort: 8883, cert: 'c.pem', key: 'k.pem' }, {})
+    expect([c.profile, c.tlsPort, c.tlsCertFile, c.tlsKeyFile]).toEqual(['production', 8883, 'c.pem', 'k.pem'])
+    // With an external broker, TLS to devices is that broker's business.
+    expect(loadStartConfig({ profile: 'production', broker: 'mqtts://broker:8883' }, {}).profile).toBe('production')
+  })
+})
