@@ -9,7 +9,7 @@ export const measurements = {
   health: 'health',
   /** tags: device_id, type, model, region, fault_code, severity, event (raised|escalated|cleared); fields: episode_id, message, rul_hours_median. */
   warnings: 'warnings',
-  /** tags: device_id, type, fault_code, priority, event (opened|state_changed|delivered); fields: ticket_id, state, sla_state. */
+  /** tags: device_id, type, fault_code, priority, event (opened|state_changed|delivered); fields: ticket_id, state, sla_state, outcome (resolved tickets). */
   tickets: 'tickets',
   /** tags: stage; fields: accepted, rejected, lag_ms, batch_points, write_ms, spool_bytes, retries. */
   pipeline: 'pipeline',

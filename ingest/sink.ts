@@ -28,6 +28,8 @@ export interface TicketSinkEvent {
   event: TicketSinkEventKind
   state: string
   slaState: string
+  /** How a resolved ticket ended (part_replaced, repaired, no_fault_found, customer_declined). */
+  outcome?: string
   atMs: number
 }
 

@@ -60,18 +60,17 @@ export function warningLine(ev: DetectorEvent, tags: DeviceTags, detectedAtMs: n
 }
 
 export function ticketLine(e: TicketSinkEvent): string | null {
-  return line(
-    new Point(measurements.tickets)
-      .tag(tagKeys.device, e.deviceId)
-      .tag(tagKeys.type, e.type)
-      .tag(tagKeys.faultCode, e.faultCode)
-      .tag(tagKeys.priority, e.priority)
-      .tag(tagKeys.event, e.event)
-      .stringField('ticket_id', e.ticketId)
-      .stringField('state', e.state)
-      .stringField('sla_state', e.slaState)
-      .timestamp(Math.trunc(e.atMs)),
-  )
+  const p = new Point(measurements.tickets)
+    .tag(tagKeys.device, e.deviceId)
+    .tag(tagKeys.type, e.type)
+    .tag(tagKeys.faultCode, e.faultCode)
+    .tag(tagKeys.priority, e.priority)
+    .tag(tagKeys.event, e.event)
+    .stringField('ticket_id', e.ticketId)
+    .stringField('state', e.state)
+    .stringField('sla_state', e.slaState)
+  if (e.outcome !== undefined) p.stringField('outcome', e.outcome)
+  return line(p.timestamp(Math.trunc(e.atMs)))
 }
 
 const integerStats = new Set(['accepted', 'rejected', 'batch_points', 'spool_bytes', 'retries'])

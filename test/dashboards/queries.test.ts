@@ -1,8 +1,8 @@
 /**
  * Every panel, annotation and variable query of every dashboard, with Grafana's macros and
- * variables substituted as Grafana would, runs against a real InfluxDB 1.6 holding a fleet's
- * history in the Forewarn schema, and must return data. A query that returns nothing fails the
- * test with the dashboard and panel title.
+ * variables substituted as Grafana would, runs against a real InfluxDB 1.6 after a short
+ * simulated run through the real pipeline (pipeline-run.ts), and must return data. A query that
+ * returns nothing fails the test with the dashboard and panel title.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard'
@@ -10,14 +10,14 @@ import { applianceTypes, catalogue, type ApplianceType } from '../../domain/inde
 import { buildDashboards, dashboardUids } from '../../dashboards/index.ts'
 import { describeService } from '../services/availability.ts'
 import { startInfluxDB, type InfluxDBService } from '../services/influxdb.ts'
-import { fleetData, type FleetData } from './fleet-data.ts'
+import { runPipeline, type PipelineRun } from './pipeline-run.ts'
 import { interpolate, type QueryContext, type VariableValue } from './grafana-macros.ts'
 import { panelsOf, targetsOf } from './walk.ts'
 
 /** Lower bounds, so a walk that silently skips panels fails. */
 const expectedChecks: Record<string, number> = {
   [dashboardUids.fleet]: 13,
-  [dashboardUids.type]: 8 * 8,
+  [dashboardUids.type]: 4 * 5 * 8,
   [dashboardUids.device]: 4 * 10,
   [dashboardUids.pipeline]: 9,
 }
@@ -29,7 +29,7 @@ interface Check {
 }
 
 /** Every query of a dashboard, with the variable values a service engineer would pick. */
-function checks(uid: string, d: dashboard.Dashboard, data: FleetData): Check[] {
+function checks(uid: string, d: dashboard.Dashboard, data: PipelineRun): Check[] {
   const out: Check[] = []
   const add = (where: string, query: string, variables: Record<string, VariableValue>) => out.push({ where: `${uid} / ${where}`, query, variables })
   const deviceOf = (type: ApplianceType) => data.devices.find((x) => x.type === type)?.id as string
@@ -38,6 +38,7 @@ function checks(uid: string, d: dashboard.Dashboard, data: FleetData): Check[] {
     for (const type of applianceTypes) {
       contexts.push({ label: `type=${type}, model=All`, variables: { type, model: { all: '.*' } } })
       contexts.push({ label: `type=${type}, model=${catalogue[type].models.join('+')}`, variables: { type, model: { multi: catalogue[type].models } } })
+      for (const model of catalogue[type].models) contexts.push({ label: `type=${type}, model=${model}`, variables: { type, model: { multi: [model] } } })
     }
   } else if (uid === dashboardUids.device) {
     for (const type of applianceTypes) contexts.push({ label: `device=${deviceOf(type)}`, variables: { device: deviceOf(type), type }, rowType: type })
@@ -57,7 +58,7 @@ function checks(uid: string, d: dashboard.Dashboard, data: FleetData): Check[] {
 }
 
 /** Runs each check; returns "where: why" for every query that errs or returns no rows. */
-async function emptyQueries(db: InfluxDBService, data: FleetData, list: readonly Check[]): Promise<string[]> {
+async function emptyQueries(db: InfluxDBService, data: PipelineRun, list: readonly Check[]): Promise<string[]> {
   const empty: string[] = []
   for (const c of list) {
     const ctx: QueryContext = { fromMs: data.fromMs, toMs: data.toMs, variables: c.variables }
@@ -72,15 +73,14 @@ async function emptyQueries(db: InfluxDBService, data: FleetData, list: readonly
 
 describeService('influxdb', 'dashboard queries against a real InfluxDB 1.6', () => {
   let db: InfluxDBService
-  let data: FleetData
+  let data: PipelineRun
 
   beforeAll(async () => {
     db = await startInfluxDB({ database: 'forewarn' })
-    data = fleetData(Date.now() - 60_000)
-    const res = await fetch(`${db.url}/write?db=${db.database}&precision=ms`, { method: 'POST', body: data.lines.join('\n') })
-    expect(res.status).toBe(204)
-  })
+    data = await runPipeline(db)
+  }, 120_000)
   afterAll(async () => {
+    await data?.stop()
     await db?.stop()
   })
 
@@ -109,12 +109,15 @@ describeService('influxdb', 'dashboard queries against a real InfluxDB 1.6', () 
     const fleet = buildDashboards()[dashboardUids.fleet] as dashboard.Dashboard
     const panel = (title: string) => panelsOf(fleet).find(({ panel: p }) => p.title === title)?.panel as dashboard.Panel
     const counts = async (title: string) => Promise.all(targetsOf(panel(title)).map(async (t) => (await db.query(interpolate(t.query, ctx))).map((r) => r[Object.keys(r).at(-1) as string])))
-    // 12 devices cycle through the 5 statuses: 3, 3, 2, 2, 2.
-    expect(await counts('Devices by status')).toEqual([[3], [3], [2], [2], [2]])
-    expect(await counts('Devices reporting')).toEqual([[12]])
-    expect(await counts('Tickets by SLA state')).toEqual([[4], [4], [4]])
-    // Each type: 3 warnings raised, one cleared → 2 active, each on its own fault code.
+    // Repaired appliances relearn their baseline (healthy), with the healthy one: 10; the drifting
+    // water heater is on watch; the acknowledged air conditioner warns; the unconfirmed
+    // refrigerator and the air conditioner found "no fault" stay critical; one went offline.
+    expect(await counts('Devices by status')).toEqual([[10], [1], [1], [2], [1]])
+    expect(await counts('Devices reporting')).toEqual([[data.devices.length]])
+    // 10 tickets closed in time, one acknowledged late in its planning window, one never confirmed.
+    expect(await counts('Tickets by SLA state')).toEqual([[10], [1], [1]])
+    // A repair clears the warnings it fixed; "no fault found" and open tickets keep theirs.
     const active = await db.query(interpolate(targetsOf(panel('Active warnings by fault code and appliance type'))[0]?.query as string, ctx))
-    expect(active.reduce((s, r) => s + (r.active as number), 0)).toBe(8)
+    expect(active.map((r) => `${r.type as string} ${r.fault_code as string} ${r.active as number}`)).toEqual(['air_conditioner AC-OFAN 2', 'refrigerator REF-CMPW 1'])
   })
 })
