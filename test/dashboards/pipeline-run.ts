@@ -164,18 +164,26 @@ export async function runPipeline(db: InfluxDBService): Promise<PipelineRun> {
     await sink.close()
     trace('SLA swept')
 
-    // The sink writes in the background: wait until the last kind of point of each writer is in.
-    const flushed = [
-      `SELECT count("lag_ms") FROM "pipeline" WHERE "stage" = 'ingest'`,
-      `SELECT count("write_ms") FROM "pipeline" WHERE "stage" = 'sink'`,
-      `SELECT count("ticket_id") FROM "tickets" WHERE "state" = 'resolved'`,
-      `SELECT count("ticket_id") FROM "tickets" WHERE "sla_state" = 'at_risk'`,
-      `SELECT count("status") FROM "health" WHERE "status" = 'offline'`,
+    // The sink writes in the background (a batch a second): wait until every kind of point is in,
+    // every resolution included, and the health and ticket series stop growing.
+    const resolved = plan.filter((p) => p.role === 'resolved').length
+    const flushed: [string, (n: number) => boolean][] = [
+      [`SELECT count("lag_ms") FROM "pipeline" WHERE "stage" = 'ingest'`, (n) => n > 0],
+      [`SELECT count("write_ms") FROM "pipeline" WHERE "stage" = 'sink'`, (n) => n > 0],
+      [`SELECT count("ticket_id") FROM "tickets" WHERE "state" = 'resolved'`, (n) => n === resolved],
+      [`SELECT count("ticket_id") FROM "tickets" WHERE "sla_state" = 'at_risk'`, (n) => n > 0],
+      [`SELECT count("ticket_id") FROM "tickets" WHERE "sla_state" = 'breached'`, (n) => n > 0],
+      [`SELECT count("status") FROM "health" WHERE "status" = 'offline'`, (n) => n > 0],
     ]
+    const count = async (q: string): Promise<number> => Number((await db.query(q))[0]?.count ?? 0)
+    let last = ''
     await waitFor('the sink to flush every kind of point', async () => {
-      for (const q of flushed) if ((await db.query(q)).length === 0) return undefined
-      return true
-    }, 30_000, 250)
+      for (const [q, ok] of flushed) if (!ok(await count(q))) return undefined
+      const now = `${await count('SELECT count("score") FROM "health"')} ${await count('SELECT count("ticket_id") FROM "tickets"')}`
+      const stable = now === last
+      last = now
+      return stable ? true : undefined
+    }, 30_000, 1500)
     trace('flushed')
     return { devices, fromMs: startMs - DAY, toMs: slaNowMs + 60_000, readings: liveFleet.stats().acknowledged, stop }
   } catch (err) {
