@@ -56,7 +56,9 @@ type Role = 'resolved' | 'breached' | 'at_risk' | 'watch' | 'offline' | 'healthy
 interface Plan { type: ApplianceType; model: number; role: Role; seed: number; fault?: { code: string; component: string; failureAfterEndDays: number }; outcome?: 'part_replaced' | 'repaired' | 'no_fault_found' }
 const cmpw = (d: number) => ({ code: 'REF-CMPW', component: 'compressor', failureAfterEndDays: d })
 const ofan = (d: number) => ({ code: 'AC-OFAN', component: 'outdoor_fan', failureAfterEndDays: d })
-const heat = { code: 'WM-HEAT', component: 'heating_element', failureAfterEndDays: 0.25 }
+// Washing machines are seen only while washing: their faults are let run to failure before the end.
+const heat = { code: 'WM-HEAT', component: 'heating_element', failureAfterEndDays: -1 }
+const drain = { code: 'WM-DRAIN', component: 'drain_pump', failureAfterEndDays: -1 }
 const elem = (d: number) => ({ code: 'WH-ELEM', component: 'heating_element', failureAfterEndDays: d })
 const plan: readonly Plan[] = [
   { type: 'refrigerator', model: 0, role: 'resolved', seed: 101, fault: cmpw(2), outcome: 'part_replaced' },
@@ -65,8 +67,8 @@ const plan: readonly Plan[] = [
   { type: 'air_conditioner', model: 0, role: 'resolved', seed: 101, fault: ofan(2), outcome: 'repaired' },
   { type: 'air_conditioner', model: 1, role: 'at_risk', seed: 102, fault: ofan(6) },
   { type: 'air_conditioner', model: 2, role: 'resolved', seed: 103, fault: ofan(2), outcome: 'no_fault_found' },
-  { type: 'washing_machine', model: 0, role: 'resolved', seed: 104, fault: heat, outcome: 'part_replaced' },
-  { type: 'washing_machine', model: 1, role: 'resolved', seed: 123, fault: heat, outcome: 'repaired' },
+  { type: 'washing_machine', model: 0, role: 'resolved', seed: 104, fault: drain, outcome: 'part_replaced' },
+  { type: 'washing_machine', model: 1, role: 'resolved', seed: 125, fault: heat, outcome: 'repaired' },
   { type: 'washing_machine', model: 2, role: 'resolved', seed: 124, fault: heat, outcome: 'part_replaced' },
   { type: 'water_heater', model: 0, role: 'resolved', seed: 101, fault: elem(2), outcome: 'part_replaced' },
   { type: 'water_heater', model: 1, role: 'resolved', seed: 102, fault: elem(2), outcome: 'repaired' },
