@@ -10,7 +10,8 @@ import { cond, select } from './influxql.ts'
 import { type Ctx, dashboardUids, healthThresholds, numberPanels, tagVariable, target } from './common.ts'
 
 /** Ticket states that close a ticket after a visit: repaired, or closed as "no fault found". */
-export const ticketOutcome = { repaired: 'resolved', noFaultFound: 'cancelled' } as const
+/** Ticket outcomes (the `outcome` field of resolved tickets): a confirmed fault versus a wasted visit. */
+export const ticketOutcome = { confirmed: ['part_replaced', 'repaired'], noFaultFound: 'no_fault_found' } as const
 
 export function typeDashboard(ctx: Ctx): dashboard.Dashboard {
   const scope = [cond.matchesVar(t.type, 'type'), cond.matchesVar(t.model, 'model')]
@@ -67,18 +68,18 @@ export function typeDashboard(ctx: Ctx): dashboard.Dashboard {
     .withTarget(target(ctx, 'A', select(m.warnings).agg('last', 'rul_hours_median', 'rul_hours').where(...scope).groupBy(t.device, t.faultCode), { format: 'table' }))
 
   // Precision = repaired / (repaired + no fault found); both counts per fault code, joined by Grafana.
-  const closed = [ticketOutcome.repaired, ticketOutcome.noFaultFound]
+  const closed = [...ticketOutcome.confirmed, ticketOutcome.noFaultFound]
   const precision = new TablePanel()
     .title('Precision per fault code (ticket outcomes)')
-    .description('Tickets closed as repaired versus closed as "no fault found"; precision = repaired / closed.')
+    .description('Resolved tickets whose visit confirmed the fault (part replaced or repaired) versus all resolved with a verdict, "no fault found" included; precision = confirmed / verdicts.')
     .datasource(ctx.ds)
     .span(12)
     .height(8)
     .targets([
-      target(ctx, 'A', select(m.tickets).agg('count', 'ticket_id', 'repaired').where(cond.eq('state', ticketOutcome.repaired), cond.matchesVar(t.type, 'type')).groupBy(t.faultCode), {
+      target(ctx, 'A', select(m.tickets).agg('count', 'ticket_id', 'repaired').where(cond.oneOf('outcome', ticketOutcome.confirmed), cond.matchesVar(t.type, 'type')).groupBy(t.faultCode), {
         format: 'table',
       }),
-      target(ctx, 'B', select(m.tickets).agg('count', 'ticket_id', 'closed').where(cond.oneOf('state', closed), cond.matchesVar(t.type, 'type')).groupBy(t.faultCode), { format: 'table' }),
+      target(ctx, 'B', select(m.tickets).agg('count', 'ticket_id', 'closed').where(cond.oneOf('outcome', closed), cond.matchesVar(t.type, 'type')).groupBy(t.faultCode), { format: 'table' }),
     ])
     .withTransformation({ id: 'merge', options: {} })
     .withTransformation({ id: 'calculateField', options: { mode: 'binary', alias: 'precision', binary: { left: 'repaired', operator: '/', right: 'closed' } } })
