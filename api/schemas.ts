@@ -64,6 +64,33 @@ export const Credentials = Type.Object({
 })
 export type Credentials = Static<typeof Credentials>
 
+/** A home hub that speaks for the devices registered behind it (issue 4); its id is its MQTT username. */
+export const NewGateway = Type.Object(
+  {
+    label: Text(128),
+    region: Type.Optional(Text(64)),
+    ownerRef: Type.Optional(Text(128)),
+  },
+  { additionalProperties: false },
+)
+export type NewGateway = Static<typeof NewGateway>
+
+export const GatewaySchema = Type.Object({
+  id: Type.String({ description: 'gateway id (gw-…), also its MQTT username and client id' }),
+  label: Type.String(),
+  region: Nullable(Type.String()),
+  ownerRef: Nullable(Type.String()),
+  createdAt: Type.String({ description: 'ISO 8601' }),
+  revoked: Type.Boolean(),
+})
+export type Gateway = Static<typeof GatewaySchema>
+
+export const GatewayDetailSchema = Type.Object({
+  ...GatewaySchema.properties,
+  deviceIds: Type.Array(Type.String(), { description: 'devices it may publish for: registered behind it and not revoked' }),
+})
+export type GatewayDetail = Gateway & { deviceIds: string[] }
+
 export const EvidenceSchema = Type.Object({
   feature: Type.String(),
   value: Type.Number(),

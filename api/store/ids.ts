@@ -18,6 +18,7 @@ export const devicePrefix: Readonly<Record<ApplianceType, string>> = {
 }
 
 export const newDeviceId = (type: ApplianceType) => devicePrefix[type] + randomBase32(12)
+export const newGatewayId = () => 'gw-' + randomBase32(12)
 export const newTicketId = () => 'tk-' + randomBase32(12)
 export const newOutboxId = () => 'ob-' + randomBase32(16)
 export const newKeyId = () => 'key-' + randomBase32(8)

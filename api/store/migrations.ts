@@ -143,6 +143,25 @@ export const migrations: readonly Migration[] = [
       CREATE INDEX outbox_pending_jobs ON outbox(n) WHERE state = 'pending' AND adapter != 'feed';
     `,
   },
+  {
+    id: 5,
+    name: 'gateways',
+    sql: `
+      -- A home hub that publishes for the devices whose gateway_id names it (issue 4). Its secret
+      -- is stored as a keyed digest, like a device's.
+      CREATE TABLE gateways (
+        id TEXT PRIMARY KEY,
+        label TEXT NOT NULL,
+        region TEXT,
+        owner_ref TEXT,
+        created_at TEXT NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0,
+        secret_digest TEXT NOT NULL
+      );
+      -- The devices behind a gateway, read at every gateway connection.
+      CREATE INDEX devices_gateway ON devices(gateway_id, id) WHERE gateway_id IS NOT NULL;
+    `,
+  },
 ]
 
 export function migrate(db: Database, list: readonly Migration[] = migrations): number[] {

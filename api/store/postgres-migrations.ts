@@ -127,6 +127,23 @@ export const pgMigrations: readonly PgMigration[] = [
       CREATE INDEX outcomes_model ON outcomes(fault_code, model);
     `,
   },
+  {
+    id: 3,
+    name: 'gateways',
+    sql: `
+      -- See ./migrations.ts, migration 5.
+      CREATE TABLE gateways (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        label TEXT NOT NULL,
+        region TEXT,
+        owner_ref TEXT,
+        created_at TEXT NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0,
+        secret_digest TEXT NOT NULL
+      );
+      CREATE INDEX devices_gateway ON devices(gateway_id, id) WHERE gateway_id IS NOT NULL;
+    `,
+  },
 ]
 
 /** Arbitrary constant: the advisory lock every migrating Forewarn process takes. */

@@ -13,18 +13,18 @@ import type { ConnectionState, Device, DetectorEvent, HealthCore } from '../../d
 import { allScopes } from '../schemas.ts'
 import { defaultTicketPolicy, parseTicketPolicy } from '../ticket-policy.ts'
 import { decodeCursor, encodeCursor, pageSize } from './cursor.ts'
-import { digestEquals, keyedDigest, newApiKey, newDeviceId, newKeyId, newPassword } from './ids.ts'
+import { digestEquals, keyedDigest, newApiKey, newDeviceId, newGatewayId, newKeyId, newPassword } from './ids.ts'
 import type { AsyncRecordsStore } from './open.ts'
 import { FEED } from './outbox.ts'
 import { PgEvents, getTicket, getWarning, listOutbox, listTickets, listWarnings, lockDevice, precision } from './postgres-events.ts'
 import { appendHistory, listHistory, verifyHistory } from './postgres-history.ts'
 import { migratePostgres } from './postgres-migrations.ts'
 import { postgresOutboxPort } from './postgres-outbox.ts'
-import { toDevice, type DeviceRow } from './rows.ts'
+import { toDevice, toGateway, type DeviceRow, type GatewayRow } from './rows.ts'
 import { healthStatus } from './sqlite.ts'
 import type {
-  ApiKeyIdentity, ApiKeyInfo, ApplyResult, Credentials, HealthRecord, NewDevice, Page, Scope, Store, StoreCounts, StoreOptions,
-  TicketChange, TicketChangeListener, TicketTransition,
+  ApiKeyIdentity, ApiKeyInfo, ApplyResult, Credentials, Gateway, GatewayDetail, GatewayIdentity, HealthRecord, NewDevice, NewGateway, Page, Scope,
+  Store, StoreCounts, StoreOptions, TicketChange, TicketChangeListener, TicketTransition,
 } from './types.ts'
 
 export interface PostgresStoreOptions extends Omit<StoreOptions, 'dataDir'> {
@@ -158,6 +158,8 @@ class PostgresStore implements AsyncRecordsStore {
     const password = newPassword()
     const digest = this.digest(Buffer.from(password, 'utf8'))
     const device = await this.tx(async (c) => {
+      // FOR SHARE: a revocation of the gateway waits for this device to be committed, or wins first.
+      if (input.gatewayId !== undefined) gatewayUsable(input.gatewayId, (await c.query<GatewayRow>('SELECT * FROM gateways WHERE id = $1 FOR SHARE', [input.gatewayId])).rows[0])
       const at = this.nowIso()
       // 60 random bits per id: a collision is all but impossible, and bounded retries cover it.
       for (let tries = 0; tries < 5; tries++) {
@@ -168,6 +170,7 @@ class PostgresStore implements AsyncRecordsStore {
         if (r.rows[0] === undefined) continue
         await appendHistory(c, id, at, 'device.provisioned', {
           type: input.type, model: input.model, serial: input.serial, region: input.region, installDate: input.installDate, warranty,
+          ...(input.gatewayId !== undefined ? { gatewayId: input.gatewayId } : {}),
         })
         return toDevice(r.rows[0])
       }
@@ -239,6 +242,59 @@ class PostgresStore implements AsyncRecordsStore {
       if (d.revoked) throw new ForewarnError(ErrorCode.CONFLICT, `device ${id} is revoked`)
       await c.query('UPDATE devices SET secret_digest = $1 WHERE id = $2', [digest, id])
       await appendHistory(c, id, this.nowIso(), 'device.credentials_rotated', {})
+    })
+    return { username: id, password }
+  }
+
+  async createGateway(input: NewGateway): Promise<{ gateway: Gateway; credentials: Credentials }> {
+    const password = newPassword()
+    const digest = this.digest(Buffer.from(password, 'utf8'))
+    for (let tries = 0; tries < 5; tries++) {
+      const r = await this.q<GatewayRow>(`INSERT INTO gateways (id, label, region, owner_ref, created_at, secret_digest) VALUES ($1, $2, $3, $4, $5, $6)
+        ON CONFLICT (id) DO NOTHING RETURNING *`, [newGatewayId(), input.label, input.region ?? null, input.ownerRef ?? null, this.nowIso(), digest])
+      const row = r.rows[0]
+      if (row !== undefined) return { gateway: toGateway(row), credentials: { username: row.id, password } }
+    }
+    throw new ForewarnError(ErrorCode.INTERNAL, 'could not find a free gateway id')
+  }
+
+  async getGateway(id: string): Promise<GatewayDetail | null> {
+    return this.tx(async (c) => {
+      const r = (await c.query<GatewayRow>('SELECT * FROM gateways WHERE id = $1', [id])).rows[0]
+      return r === undefined ? null : { ...toGateway(r), deviceIds: await gatewayDeviceIds(c, id) }
+    }, 'BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY')
+  }
+
+  async listGateways(opts: { limit: number; after?: string | undefined }): Promise<Page<Gateway>> {
+    const limit = pageSize(opts.limit)
+    const { rows } = await this.q<GatewayRow>('SELECT * FROM gateways WHERE id > $1 ORDER BY id LIMIT $2', [decodeCursor(opts.after) ?? '', limit + 1])
+    const items = rows.slice(0, limit).map(toGateway)
+    const last = items.at(-1)
+    return { items, next: rows.length > limit && last !== undefined ? encodeCursor(last.id) : null }
+  }
+
+  async verifyGatewayCredentials(username: string, password: Buffer): Promise<GatewayIdentity | null> {
+    const r = (await this.q<GatewayRow>('SELECT * FROM gateways WHERE id = $1', [username])).rows[0]
+    // Compare even for unknown users, so timing does not tell which gateway ids exist.
+    const ok = digestEquals(keyedDigest(this.secret, password), r?.secret_digest ?? '00'.repeat(32))
+    if (r === undefined || !ok || r.revoked !== 0) return null
+    return { gateway: toGateway(r), deviceIds: await gatewayDeviceIds(this.pool, r.id).catch((e: unknown) => { throw storeError(e) }) }
+  }
+
+  async revokeGateway(id: string): Promise<Gateway> {
+    const r = (await this.q<GatewayRow>('UPDATE gateways SET revoked = 1 WHERE id = $1 RETURNING *', [id])).rows[0]
+    if (r === undefined) throw new ForewarnError(ErrorCode.NOT_FOUND, `no gateway ${id}`)
+    return toGateway(r)
+  }
+
+  async rotateGatewayCredentials(id: string): Promise<Credentials> {
+    const password = newPassword()
+    const digest = this.digest(Buffer.from(password, 'utf8'))
+    await this.tx(async (c) => {
+      const g = (await c.query<GatewayRow>('SELECT * FROM gateways WHERE id = $1 FOR UPDATE', [id])).rows[0]
+      if (g === undefined) throw new ForewarnError(ErrorCode.NOT_FOUND, `no gateway ${id}`)
+      if (g.revoked !== 0) throw new ForewarnError(ErrorCode.CONFLICT, `gateway ${id} is revoked`)
+      await c.query('UPDATE gateways SET secret_digest = $1 WHERE id = $2', [digest, id])
     })
     return { username: id, password }
   }
@@ -418,6 +474,16 @@ class PostgresStore implements AsyncRecordsStore {
     this.closed = true
     await this.pool.end()
   }
+}
+
+/** A device may be registered only behind a gateway that exists and is not revoked. */
+function gatewayUsable(gatewayId: string, row: GatewayRow | undefined): void {
+  if (row === undefined) throw new ForewarnError(ErrorCode.BAD_PAYLOAD, `no gateway ${gatewayId}: provision it first (POST /gateways)`)
+  if (row.revoked !== 0) throw new ForewarnError(ErrorCode.CONFLICT, `gateway ${gatewayId} is revoked`)
+}
+
+async function gatewayDeviceIds(c: pg.Pool | pg.ClientBase, gatewayId: string): Promise<string[]> {
+  return (await c.query<{ id: string }>('SELECT id FROM devices WHERE gateway_id = $1 AND revoked = 0 ORDER BY id', [gatewayId])).rows.map((r) => r.id)
 }
 
 interface KeyRow { id: string; label: string; scopes: string; created_at: string; revoked: number }

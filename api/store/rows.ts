@@ -1,7 +1,7 @@
 /** Database rows → plain records. Explicit, because libsql rows carry an extra `_metadata` key. */
 import type { ConnectionState, Device, Evidence, RemainingLife, Severity, Warranty } from '../../domain/index.ts'
 import type { ApplianceType } from '../../domain/index.ts'
-import type { OutboxRow, StoredWarning, TicketRecord } from './types.ts'
+import type { Gateway, OutboxRow, StoredWarning, TicketRecord } from './types.ts'
 
 export interface DeviceRow {
   id: string; type: string; model: string; serial: string; region: string; install_date: string; warranty: string
@@ -23,6 +23,14 @@ export const toDevice = (r: DeviceRow): Device => ({
   connection: r.connection as ConnectionState,
   lastSeen: r.last_seen,
   revoked: r.revoked !== 0,
+})
+
+export interface GatewayRow {
+  id: string; label: string; region: string | null; owner_ref: string | null; created_at: string; revoked: number; secret_digest: string
+}
+
+export const toGateway = (r: GatewayRow): Gateway => ({
+  id: r.id, label: r.label, region: r.region, ownerRef: r.owner_ref, createdAt: r.created_at, revoked: r.revoked !== 0,
 })
 
 export interface WarningRow {

@@ -13,12 +13,13 @@ import { defaultTicketPolicy, parseTicketPolicy } from '../ticket-policy.ts'
 import { decodeCursor, encodeCursor, pageSize } from './cursor.ts'
 import { EventsTable } from './events.ts'
 import { HistoryTable } from './history.ts'
-import { digestEquals, keyedDigest, newApiKey, newDeviceId, newKeyId, newPassword } from './ids.ts'
+import { digestEquals, keyedDigest, newApiKey, newDeviceId, newGatewayId, newKeyId, newPassword } from './ids.ts'
 import { migrate } from './migrations.ts'
 import { FEED, sqliteOutboxPort } from './outbox.ts'
-import { toDevice, type DeviceRow } from './rows.ts'
+import { toDevice, toGateway, type DeviceRow, type GatewayRow } from './rows.ts'
 import type {
-  ApiKeyIdentity, ApiKeyInfo, Credentials, HealthRecord, NewDevice, Scope, Store, StoreCounts, StoreOptions, TicketChange, TicketChangeListener,
+  ApiKeyIdentity, ApiKeyInfo, Credentials, Gateway, GatewayDetail, GatewayIdentity, HealthRecord, NewDevice, NewGateway, Scope, Store, StoreCounts,
+  StoreOptions, TicketChange, TicketChangeListener,
 } from './types.ts'
 
 const ADMIN_KEY_ID = 'admin'
@@ -90,6 +91,12 @@ class SqliteStore implements Store {
         (SELECT count(*) FROM outbox WHERE state = 'pending' AND adapter != 'feed') AS pendingDeliveries,
         (SELECT count(*) FROM outbox WHERE state = 'dead') AS deadDeliveries`),
       ping: db.prepare('SELECT 1 AS ok'),
+      gateway: db.prepare('SELECT * FROM gateways WHERE id = ?'),
+      insertGateway: db.prepare('INSERT INTO gateways (id, label, region, owner_ref, created_at, secret_digest) VALUES (?, ?, ?, ?, ?, ?)'),
+      listGateways: db.prepare('SELECT * FROM gateways WHERE id > ? ORDER BY id LIMIT ?'),
+      gatewayDevices: db.prepare('SELECT id FROM devices WHERE gateway_id = ? AND revoked = 0 ORDER BY id'),
+      revokeGateway: db.prepare('UPDATE gateways SET revoked = 1 WHERE id = ?'),
+      setGatewaySecret: db.prepare('UPDATE gateways SET secret_digest = ? WHERE id = ?'),
     }
     this.hist = new HistoryTable(db)
     this.events = new EventsTable({
@@ -128,6 +135,7 @@ class SqliteStore implements Store {
     const password = newPassword()
     const digest = keyedDigest(this.secret, Buffer.from(password, 'utf8')).toString('hex')
     const device = this.tx(() => {
+      if (input.gatewayId !== undefined) this.checkGatewayUsable(input.gatewayId)
       const at = this.nowIso()
       let id = newDeviceId(input.type)
       while (this.s.device.get(id) !== undefined) id = newDeviceId(input.type)
@@ -135,6 +143,7 @@ class SqliteStore implements Store {
         input.ownerRef ?? null, input.gatewayId ?? null, at, digest)
       this.hist.append(id, at, 'device.provisioned', {
         type: input.type, model: input.model, serial: input.serial, region: input.region, installDate: input.installDate, warranty,
+        ...(input.gatewayId !== undefined ? { gatewayId: input.gatewayId } : {}),
       })
       return this.getDevice(id) as Device
     })
@@ -196,6 +205,67 @@ class SqliteStore implements Store {
       if (d.revoked) throw new ForewarnError(ErrorCode.CONFLICT, `device ${id} is revoked`)
       this.s.setSecret.run(digest, id)
       this.hist.append(id, this.nowIso(), 'device.credentials_rotated', {})
+    })
+    return { username: id, password }
+  }
+
+  /** A device may be registered only behind a gateway that exists and is not revoked. */
+  private checkGatewayUsable(gatewayId: string): void {
+    const g = this.s.gateway.get(gatewayId) as GatewayRow | undefined
+    if (g === undefined) throw new ForewarnError(ErrorCode.BAD_PAYLOAD, `no gateway ${gatewayId}: provision it first (POST /gateways)`)
+    if (g.revoked !== 0) throw new ForewarnError(ErrorCode.CONFLICT, `gateway ${gatewayId} is revoked`)
+  }
+
+  createGateway(input: NewGateway): { gateway: Gateway; credentials: Credentials } {
+    const password = newPassword()
+    const digest = keyedDigest(this.secret, Buffer.from(password, 'utf8')).toString('hex')
+    const gateway = this.tx(() => {
+      let id = newGatewayId()
+      while (this.s.gateway.get(id) !== undefined) id = newGatewayId()
+      this.s.insertGateway.run(id, input.label, input.region ?? null, input.ownerRef ?? null, this.nowIso(), digest)
+      return toGateway(this.s.gateway.get(id) as GatewayRow)
+    })
+    return { gateway, credentials: { username: gateway.id, password } }
+  }
+
+  getGateway(id: string): GatewayDetail | null {
+    const r = this.s.gateway.get(id) as GatewayRow | undefined
+    return r === undefined ? null : { ...toGateway(r), deviceIds: this.gatewayDeviceIds(id) }
+  }
+
+  private gatewayDeviceIds(id: string): string[] {
+    return (this.s.gatewayDevices.all(id) as Array<{ id: string }>).map((r) => r.id)
+  }
+
+  listGateways(opts: { limit: number; after?: string | undefined }) {
+    const limit = pageSize(opts.limit)
+    const rows = this.s.listGateways.all(decodeCursor(opts.after) ?? '', limit + 1) as GatewayRow[]
+    const items = rows.slice(0, limit).map(toGateway)
+    const last = items.at(-1)
+    return { items, next: rows.length > limit && last !== undefined ? encodeCursor(last.id) : null }
+  }
+
+  verifyGatewayCredentials(username: string, password: Buffer): GatewayIdentity | null {
+    const r = this.s.gateway.get(username) as GatewayRow | undefined
+    // Compare even for unknown users, so timing does not tell which gateway ids exist.
+    const ok = digestEquals(keyedDigest(this.secret, password), r?.secret_digest ?? '00'.repeat(32))
+    if (r === undefined || !ok || r.revoked !== 0) return null
+    return { gateway: toGateway(r), deviceIds: this.gatewayDeviceIds(r.id) }
+  }
+
+  revokeGateway(id: string): Gateway {
+    if (this.s.revokeGateway.run(id).changes === 0) throw new ForewarnError(ErrorCode.NOT_FOUND, `no gateway ${id}`)
+    return toGateway(this.s.gateway.get(id) as GatewayRow)
+  }
+
+  rotateGatewayCredentials(id: string): Credentials {
+    const password = newPassword()
+    const digest = keyedDigest(this.secret, Buffer.from(password, 'utf8')).toString('hex')
+    this.tx(() => {
+      const g = this.s.gateway.get(id) as GatewayRow | undefined
+      if (g === undefined) throw new ForewarnError(ErrorCode.NOT_FOUND, `no gateway ${id}`)
+      if (g.revoked !== 0) throw new ForewarnError(ErrorCode.CONFLICT, `gateway ${id} is revoked`)
+      this.s.setGatewaySecret.run(digest, id)
     })
     return { username: id, password }
   }

@@ -5,11 +5,11 @@
  * the note on `Store` for the PostgreSQL path.
  */
 import type { ConnectionState, Device, DetectorEvent, HealthCore, TicketState, WarningRecord, WarningState } from '../../domain/index.ts'
-import type { Credentials, HealthRecord, HistoryEntry, NewDevice, Scope, TicketRecord, VerifyResult } from '../schemas.ts'
+import type { Credentials, Gateway, GatewayDetail, HealthRecord, HistoryEntry, NewDevice, NewGateway, Scope, TicketRecord, VerifyResult } from '../schemas.ts'
 import type { TicketPolicy } from '../ticket-policy.ts'
 import type { OutboxPort } from '../delivery/types.ts'
 
-export type { Credentials, HealthRecord, HistoryEntry, NewDevice, Scope, TicketRecord, VerifyResult }
+export type { Credentials, Gateway, GatewayDetail, HealthRecord, HistoryEntry, NewDevice, NewGateway, Scope, TicketRecord, VerifyResult }
 
 export interface Page<T> {
   items: T[]
@@ -90,6 +90,13 @@ export interface PrecisionRow {
   precision: number | null
 }
 
+/** A gateway that authenticated, with the devices it may speak for at this moment. */
+export interface GatewayIdentity {
+  gateway: Gateway
+  /** Devices registered behind it and not revoked, in id order. */
+  deviceIds: string[]
+}
+
 export interface ApiKeyInfo {
   id: string
   label: string
@@ -146,6 +153,17 @@ export interface Store {
   setConnection(id: string, state: ConnectionState, atMs: number): boolean
   revokeDevice(id: string): Device
   rotateCredentials(id: string): Credentials
+
+  /** A gateway and its MQTT credentials (username = gateway id; the password is in this answer only). */
+  createGateway(input: NewGateway): { gateway: Gateway; credentials: Credentials }
+  getGateway(id: string): GatewayDetail | null
+  listGateways(opts: PageOptions): Page<Gateway>
+  /** Null for an unknown or revoked gateway or a wrong password. */
+  verifyGatewayCredentials(username: string, password: Buffer): GatewayIdentity | null
+  /** Idempotent; NOT_FOUND when unknown. Its devices keep their own credentials. */
+  revokeGateway(id: string): Gateway
+  /** NOT_FOUND when unknown, CONFLICT when revoked. */
+  rotateGatewayCredentials(id: string): Credentials
 
   saveHealth(deviceId: string, core: HealthCore): boolean
   /** Many health records in one commit (one fsync instead of one per device); returns how many were saved. */

@@ -59,6 +59,68 @@ export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
         ['device.provisioned', 'device.credentials_rotated', 'device.revoked'])
     })
 
+    it('provisions a gateway whose password verifies only for it, with the live devices registered behind it', async () => {
+      const { gateway, credentials } = await store.createGateway({ label: 'hub in flat 3', region: 'eu-west', ownerRef: 'cust-42' })
+      expect(gateway).toEqual({ id: gateway.id, label: 'hub in flat 3', region: 'eu-west', ownerRef: 'cust-42', createdAt: '2025-06-01T12:00:00.000Z', revoked: false })
+      expect(gateway.id).toMatch(/^gw-[a-z2-7]{12}$/)
+      expect(credentials.username).toBe(gateway.id)
+      expect(Buffer.from(credentials.password, 'base64url').length).toBeGreaterThanOrEqual(16)
+      const pw = Buffer.from(credentials.password)
+      expect(await store.verifyGatewayCredentials(gateway.id, pw)).toEqual({ gateway, deviceIds: [] })
+
+      const behind = []
+      for (let i = 0; i < 3; i++) behind.push((await store.createDevice({ ...fridge, serial: `GW-${i}`, gatewayId: gateway.id })).device)
+      const alone = (await store.createDevice(fridge)).device
+      expect(behind.map((d) => d.gatewayId)).toEqual([gateway.id, gateway.id, gateway.id])
+      const ids = behind.map((d) => d.id).sort()
+      expect(await store.verifyGatewayCredentials(gateway.id, pw)).toEqual({ gateway, deviceIds: ids })
+      expect(await store.getGateway(gateway.id)).toEqual({ ...gateway, deviceIds: ids })
+      expect((await store.history(behind[0]!.id, { limit: 1 })).items[0]?.data).toMatchObject({ gatewayId: gateway.id })
+
+      // A revoked device drops out of the gateway's set; nobody else's password opens the gateway.
+      await store.revokeDevice(ids[0]!)
+      expect((await store.verifyGatewayCredentials(gateway.id, pw))?.deviceIds).toEqual(ids.slice(1))
+      expect(await store.verifyGatewayCredentials(gateway.id, Buffer.from('wrong'))).toBeNull()
+      expect(await store.verifyGatewayCredentials('gw-nobody', pw)).toBeNull()
+      expect(await store.verifyGatewayCredentials(alone.id, pw)).toBeNull()
+      expect(await store.verifyDeviceCredentials(gateway.id, pw)).toBeNull()
+      expect(await store.getGateway('gw-nobody')).toBeNull()
+    })
+
+    it('a device names an existing, live gateway or is refused; gateway rotation and revocation', async () => {
+      await expect(store.createDevice({ ...fridge, gatewayId: 'gw-nobody' })).rejects.toMatchObject({ code: 'FOREWARN_ERR_BAD_PAYLOAD', message: expect.stringContaining('no gateway gw-nobody') })
+      expect((await store.counts()).devices).toBe(0)
+      const { gateway, credentials } = await store.createGateway({ label: 'hub' })
+      expect(gateway).toMatchObject({ label: 'hub', region: null, ownerRef: null })
+      const fresh = await store.rotateGatewayCredentials(gateway.id)
+      expect(fresh.username).toBe(gateway.id)
+      expect(await store.verifyGatewayCredentials(gateway.id, Buffer.from(credentials.password))).toBeNull()
+      expect((await store.verifyGatewayCredentials(gateway.id, Buffer.from(fresh.password)))?.gateway.id).toBe(gateway.id)
+
+      expect(await store.revokeGateway(gateway.id)).toEqual({ ...gateway, revoked: true })
+      expect((await store.revokeGateway(gateway.id)).revoked).toBe(true)
+      expect(await store.verifyGatewayCredentials(gateway.id, Buffer.from(fresh.password))).toBeNull()
+      await expect(store.rotateGatewayCredentials(gateway.id)).rejects.toMatchObject({ code: 'FOREWARN_ERR_CONFLICT' })
+      await expect(store.createDevice({ ...fridge, gatewayId: gateway.id })).rejects.toMatchObject({ code: 'FOREWARN_ERR_CONFLICT' })
+      await expect(store.revokeGateway('gw-nobody')).rejects.toMatchObject({ code: 'FOREWARN_ERR_NOT_FOUND' })
+      await expect(store.rotateGatewayCredentials('gw-nobody')).rejects.toMatchObject({ code: 'FOREWARN_ERR_NOT_FOUND' })
+      expect((await store.counts()).devices).toBe(0)
+    })
+
+    it('pages gateways with a cursor, in id order', async () => {
+      const ids = []
+      for (let i = 0; i < 5; i++) ids.push((await store.createGateway({ label: `hub ${i}` })).gateway.id)
+      const seen: string[] = []
+      let after: string | undefined
+      for (let pages = 0; pages < 10; pages++) {
+        const page = await store.listGateways({ limit: 2, after })
+        seen.push(...page.items.map((g) => g.id))
+        if (page.next === null) break
+        after = page.next
+      }
+      expect(seen).toEqual([...ids].sort())
+    })
+
     it('pages devices with a cursor, no duplicates, no gaps; filters by type and connection', async () => {
       const ids = new Set<string>()
       for (let i = 0; i < 7; i++) ids.add((await store.createDevice({ ...fridge, serial: `SN-${i}` })).device.id)
