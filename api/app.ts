@@ -12,6 +12,7 @@ import { docsPlugin } from './plugins/docs.ts'
 import { defaultRateLimit, rateLimitPlugin, type RateLimitOptions } from './plugins/rate-limit.ts'
 import { healthRoutes, type Readiness } from './routes/health.ts'
 import { deviceRoutes } from './routes/devices.ts'
+import { gatewayRoutes } from './routes/gateways.ts'
 import { recordRoutes } from './routes/records.ts'
 import { apiKeyRoutes } from './routes/api-keys.ts'
 import { deliveryRoutes } from './routes/deliveries.ts'
@@ -59,6 +60,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(metricsPlugin, { registry: deps.metrics })
   await app.register(healthRoutes, { readiness: deps.readiness })
   await app.register(deviceRoutes)
+  await app.register(gatewayRoutes)
   await app.register(recordRoutes)
   await app.register(deliveryRoutes)
   await app.register(apiKeyRoutes)

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
 import { ErrorCode, ForewarnError } from '../../domain/index.ts'
 import {
-  ApplianceTypeSchema, ConnectionStateSchema, Credentials, DeviceSchema, HealthRecordSchema, HistoryEntrySchema,
+  ApplianceTypeSchema, ConnectionStateSchema, Credentials, DeviceSchema, ErrorSchema, HealthRecordSchema, HistoryEntrySchema,
   NewDevice, PageQuery, VerifyResultSchema, pageOf,
 } from '../schemas.ts'
 import { bearer, errors, IdParam } from './common.ts'
@@ -17,8 +17,9 @@ export const deviceRoutes: FastifyPluginAsyncTypebox = async (app) => {
     config: { scope: 'devices:admin' },
     schema: {
       tags: ['devices'], security: bearer, summary: 'Provision a device; the answer holds its MQTT password, shown only this once',
+      description: 'With `gatewayId`, the device is registered behind that gateway (400 when unknown, 409 when revoked), which may then publish for it.',
       body: NewDevice,
-      response: { 201: Type.Object({ device: DeviceSchema, credentials: Credentials }), ...errors },
+      response: { 201: Type.Object({ device: DeviceSchema, credentials: Credentials }), 409: ErrorSchema, ...errors },
     },
   }, async (req, reply) => reply.code(201).send(await store.createDevice(req.body)))
 

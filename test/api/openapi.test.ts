@@ -37,7 +37,8 @@ describe('OpenAPI document', () => {
     expect(served.length).toBeGreaterThanOrEqual(22)
     expect(served.filter((r) => !documented.includes(r))).toEqual([])
     for (const r of ['GET /deliveries/dead', 'POST /deliveries/:jobId/replay', 'POST /api-keys', 'GET /api-keys', 'DELETE /api-keys/:id',
-      'GET /ingest/rejects', 'GET /metrics', 'GET /tickets/precision', 'GET /tickets/:id/timeline']) expect(documented).toContain(r)
+      'GET /ingest/rejects', 'GET /metrics', 'GET /tickets/precision', 'GET /tickets/:id/timeline',
+      'POST /gateways', 'GET /gateways', 'GET /gateways/:id', 'POST /gateways/:id/revoke', 'POST /gateways/:id/credentials']) expect(documented).toContain(r)
   })
 
   it('every operation has a schema for its success answer, and all but the probes ask for a bearer key', () => {
