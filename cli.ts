@@ -70,6 +70,7 @@ program
   .requiredOption('--api <url>', 'Forewarn API URL, e.g. http://127.0.0.1:3000')
   .requiredOption('--api-key <key>', 'API key with the devices:admin scope')
   .requiredOption('--devices <n>', 'number of appliances', intArg('--devices', 1))
+  .option('--gateways <g>', 'gateway mode: provision G gateways, put the appliances behind them round-robin, one MQTT connection per gateway', intArg('--gateways', 1))
   .option('--readings <r>', 'readings per device (default: run until stopped)', intArg('--readings', 1))
   .option('--interval-ms <ms>', 'wall-clock milliseconds between two readings of a device', intArg('--interval-ms', 0), 1000)
   .option('--seed <n>', 'fleet seed', intArg('--seed'), 1)

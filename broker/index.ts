@@ -93,6 +93,12 @@ export interface EmbeddedBroker {
   publish(topic: string, payload: Buffer | string, opts?: { retain?: boolean; qos?: 0 | 1 }): Promise<void>
   connectedDevices(): number
   disconnectDevice(deviceId: string): void
+  /**
+   * Closes the authenticated connection with this client id (a device's or a gateway's: their
+   * client id is their identity). A gateway reconnects and authenticates again, so this is how
+   * it learns a changed set of devices.
+   */
+  disconnectClient(clientId: string): void
   counters(): BrokerCounters
   close(): Promise<void>
 }
@@ -130,6 +136,8 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise
   /** The newest authenticated connection per device: older ones' wills are stale. */
   const latest = new Map<string, Client>()
   const online = new Map<string, Client>()
+  /** The newest authenticated connection per client id (devices and gateways). */
+  const byClientId = new Map<string, Client>()
   const emptyIdPersistent = new WeakSet<Client>()
   const counters: BrokerCounters = {
     connectionsRefusedRate: 0, connectionsRefusedMax: 0, oversizePackets: 0, aclDeniedPublish: 0,
@@ -204,6 +212,7 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise
             latest.set(principal.deviceId, client)
           }
           states.set(client, { principal, inflight: 0 })
+          if (principal.kind !== 'service') byClientId.set(client.id, client)
           done(null, true)
         },
         (err: unknown) => {
@@ -301,6 +310,7 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise
     report(st.principal, st.principal.deviceId, 'online')
   })
   aedes.on('clientDisconnect', (client) => {
+    if (byClientId.get(client.id) === client) byClientId.delete(client.id)
     const st = states.get(client)
     if (st?.principal.kind !== 'device') return
     const id = st.principal.deviceId
@@ -407,6 +417,9 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise
     disconnectDevice(deviceId) {
       latest.get(deviceId)?.close()
       online.get(deviceId)?.close()
+    },
+    disconnectClient(clientId) {
+      byClientId.get(clientId)?.close()
     },
     counters: () => ({ ...counters }),
     close: closeAll,

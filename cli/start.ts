@@ -27,6 +27,7 @@ import {
 } from './external-broker.ts'
 import { createPipelineMetrics, registerIngestMetrics } from './metrics.ts'
 import { startInfluxReporting } from './influx-reporting.ts'
+import { authenticatePrincipal, gatewayConnectionControl } from './gateways.ts'
 
 export interface Running {
   config: StartConfig
@@ -62,16 +63,21 @@ function grafanaTemplate(grafanaUrl: string): string {
 
 /**
  * The API's view of the store: revoking or rotating a device's credentials also disconnects it
- * at once (the old secret no longer authenticates, so it cannot come back with it).
+ * at once (the old secret no longer authenticates, so it cannot come back with it). Gateways: see
+ * ./gateways.ts.
  */
 function withConnectionControl(store: AsyncRecordsStore, broker: EmbeddedBroker, pipeline: Pipeline): AsyncRecordsStore {
   return new Proxy(store, {
     get(target, prop, receiver) {
+      const forGateway = gatewayConnectionControl(target, broker, pipeline, prop)
+      if (forGateway) return forGateway
       if (prop === 'revokeDevice') {
         return async (id: string) => {
           const device = await target.revokeDevice(id)
           pipeline.remember(device)
           broker.disconnectDevice(id)
+          // Its gateway reconnects without it.
+          if (device.gatewayId !== null) broker.disconnectClient(device.gatewayId)
           return device
         }
       }
@@ -150,12 +156,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       : {}),
     ...(config.wsPort !== null ? { wsPort: config.wsPort, wsHost: config.profile === 'production' ? '127.0.0.1' : config.host } : {}),
     logger: log.child({ part: 'broker' }),
-    authenticate: async (username, password) => {
-      const d = await store.verifyDeviceCredentials(username, password)
-      if (!d) return null
-      pipeline.remember(d)
-      return { kind: 'device', deviceId: d.id }
-    },
+    authenticate: authenticatePrincipal(store, pipeline),
     onPublish: async (_principal, deviceId, kind, payload) => {
       // Backpressure: while the sink's buffer is full the PUBACK waits, so devices slow down
       // (their in-flight window fills) instead of readings piling up in memory.

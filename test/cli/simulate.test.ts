@@ -67,6 +67,14 @@ describe('forewarn simulate', () => {
     expect(err).toContain('provisioned 3/3')
   })
 
+  it('refuses more gateways than devices before provisioning anything', async () => {
+    const registry = new Map<string, string>()
+    const apiUrl = await fakeApi('k3y', registry)
+    await expect(runSimulate({ broker: 'mqtt://127.0.0.1:1', api: apiUrl, apiKey: 'k3y', devices: 2, gateways: 3, handleSignals: false, stdout: new PassThrough(), stderr: new PassThrough() }))
+      .rejects.toMatchObject({ code: 'FOREWARN_ERR_CONFIG', message: expect.stringContaining('--gateways') })
+    expect(registry.size).toBe(0)
+  })
+
   it('fails with a clear error when the API refuses provisioning', async () => {
     const apiUrl = await fakeApi('right', new Map())
     await expect(runSimulate({ broker: 'mqtt://127.0.0.1:1', api: apiUrl, apiKey: 'wrong', devices: 1, handleSignals: false, stdout: new PassThrough(), stderr: new PassThrough() }))
