@@ -77,6 +77,11 @@ export interface IngestOptions {
   groupCommitMs?: number
   /** An idle journal commits at once when the gathering group holds this many rows. */
   maxBatchRows?: number
+  /**
+   * Run group commits (inserts + fsync) of a file journal in a worker thread instead of on the
+   * event loop. Default: true.
+   */
+  commitInWorker?: boolean
   /** Processed journal rows older than this are pruned; within it, redeliveries are dropped. */
   dedupeRetentionMs?: number
   /** The dead-letter table keeps at most this many rejects (oldest dropped). */
@@ -95,6 +100,9 @@ export interface Ingest {
    * crash, loadSnapshots() + start() then process every committed reading exactly once.
    * `cursor` (from `stats().dispatchedCursor`, read in the same synchronous step as the snapshots)
    * lets a caller record the pair only after the readings' effects are stored; default: now.
+   * Written behind the journal's commits, in order, without blocking: one checkpoint in flight,
+   * later calls merge into the next (cursors must not go back); a failed one is logged and its
+   * snapshots are written with the next. close() waits for them.
    */
   checkpoint(snapshots: Iterable<[deviceId: string, snapshot: string]>, cursor?: number): void
   loadSnapshots(): Map<string, string>
@@ -104,6 +112,8 @@ export interface Ingest {
 }
 
 const PAYLOAD_HEAD_BYTES = 256
+/** A single-reading payload up to this size is journaled as received (no JSON.stringify). */
+const MAX_RAW_BODY_BYTES = 1024
 const REPLAY_PAGE_ROWS = 10_000
 const DISPATCH_CHUNK_ROWS = 1000
 
@@ -140,6 +150,18 @@ interface Batch {
 
 const newBatch = (): Batch => ({ rows: [], rejects: [], waiters: [] })
 
+/**
+ * The metrics of a journaled reading (replay only). A reading body is either the message as received
+ * (telemetry v1, or a batch of one) or the metrics object alone (readings of a larger batch). A
+ * metrics object never has `v`: metric names come from the catalogue.
+ */
+export function metricsOf(body: string, seq: number): Record<string, number> {
+  const o = JSON.parse(body) as { v?: unknown; metrics?: Record<string, number>; readings?: { seq: number; metrics: Record<string, number> }[] }
+  if (o.v === undefined) return o as Record<string, number>
+  if (o.metrics !== undefined) return o.metrics
+  return o.readings?.find((r) => r.seq === seq)?.metrics ?? {}
+}
+
 export function createIngest(opts: IngestOptions): Ingest {
   const now = opts.now ?? Date.now
   const limits: DecodeLimits = { ...defaultDecodeLimits, ...opts.limits }
@@ -150,7 +172,9 @@ export function createIngest(opts: IngestOptions): Ingest {
   const maxRejects = opts.maxRejects ?? 10_000
   // The main thread's connection (schema, replay, checkpoints, rejects); commits go through `writer`.
   const journal: Journal = openJournal(opts.dataDir, maxRejects)
-  const writer: JournalWriter = opts.dataDir === null ? inlineWriter(journal) : workerWriter(opts.dataDir, maxRejects)
+  const writer: JournalWriter = opts.dataDir !== null && (opts.commitInWorker ?? true)
+    ? workerWriter(opts.dataDir, maxRejects)
+    : inlineWriter(journal)
   const log = opts.logger
 
   const rejected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>
@@ -172,6 +196,9 @@ export function createIngest(opts: IngestOptions): Ingest {
   let pumping: Promise<void> | null = null
   let drainWaiters: (() => void)[] = []
   let lastPruneAt = 0
+  // One checkpoint in flight; later ones merge into the next (see checkpoint()).
+  let checkpointing: Promise<void> | null = null
+  let nextCheckpoint: { cursor: number; snapshots: Map<string, string>; pruneOlderThan: number | null } | null = null
 
   function queued(): number {
     return queue.length - queueHead
@@ -279,7 +306,7 @@ export function createIngest(opts: IngestOptions): Ingest {
           const row = queue[i] as QueuedRow
           if (row.kind === KIND_READING) {
             // From memory after a commit; parsed from the stored JSON only for replayed rows.
-            readings.push(row.reading ?? { deviceId: row.deviceId, boot: row.boot, seq: row.seq, ts: row.ts, metrics: JSON.parse(row.body) })
+            readings.push(row.reading ?? { deviceId: row.deviceId, boot: row.boot, seq: row.seq, ts: row.ts, metrics: metricsOf(row.body, row.seq) })
             lastId = row.id
             continue
           }
@@ -335,6 +362,33 @@ export function createIngest(opts: IngestOptions): Ingest {
     }
   }
 
+  function sendCheckpoint(): void {
+    const cp = nextCheckpoint
+    if (cp === null || checkpointing !== null) return
+    nextCheckpoint = null
+    checkpointing = writer.checkpoint(cp.cursor, [...cp.snapshots], cp.pruneOlderThan).then(
+      () => {
+        checkpointing = null
+        sendCheckpoint()
+      },
+      (cause: unknown) => {
+        checkpointing = null
+        const err = new ForewarnError(ErrorCode.STORE, 'ingest checkpoint failed', { cause, retriable: true })
+        log?.error({ err }, 'journal checkpoint failed; the next one carries its snapshots')
+        // The failed snapshots ride with the next checkpoint (newer ones win): a device not
+        // snapshotted again has not changed since, so the next cursor and snapshots still agree.
+        const later = nextCheckpoint
+        nextCheckpoint = cp
+        if (later !== null) {
+          for (const [id, snap] of later.snapshots) cp.snapshots.set(id, snap)
+          cp.cursor = later.cursor
+          cp.pruneOlderThan = later.pruneOlderThan ?? cp.pruneOlderThan
+          sendCheckpoint()
+        }
+      },
+    )
+  }
+
   function refuse(deviceId: string, kind: string, payload: Buffer, reason: RejectReason, detail: string): Promise<AcceptOutcome> {
     rejected[reason]++
     const head = payload.subarray(0, PAYLOAD_HEAD_BYTES).toString('utf8')
@@ -364,9 +418,12 @@ export function createIngest(opts: IngestOptions): Ingest {
       const res = decodeTelemetry(deviceId, payload, t, limits, metricNames[device.type])
       if (!res.ok) return refuse(deviceId, kind, payload, res.reason, res.detail)
       const rows: QueuedRow[] = new Array<QueuedRow>(res.readings.length)
+      // The common case, one reading per message: its bytes are already the JSON to keep (~0.1 µs
+      // to copy, against ~1.4 µs to stringify its metrics again); see metricsOf for the read side.
+      const raw = res.readings.length === 1 && payload.byteLength <= MAX_RAW_BODY_BYTES ? payload.toString('utf8') : null
       for (let i = 0; i < res.readings.length; i++) {
         const r = res.readings[i] as Reading
-        rows[i] = { id: 0, deviceId, kind: KIND_READING, boot: r.boot, seq: r.seq, ts: r.ts, body: JSON.stringify(r.metrics), reading: r }
+        rows[i] = { id: 0, deviceId, kind: KIND_READING, boot: r.boot, seq: r.seq, ts: r.ts, body: raw ?? JSON.stringify(r.metrics), reading: r }
       }
       return enqueue(rows, null)
     }
@@ -414,12 +471,15 @@ export function createIngest(opts: IngestOptions): Ingest {
       await pump()
     },
     checkpoint(snapshots, cursor) {
-      journal.checkpoint(Math.min(cursor ?? dispatchedCursor, dispatchedCursor), snapshots)
+      const cp = (nextCheckpoint ??= { cursor: 0, snapshots: new Map(), pruneOlderThan: null })
+      cp.cursor = Math.min(cursor ?? dispatchedCursor, dispatchedCursor)
+      for (const [id, snap] of snapshots) cp.snapshots.set(id, snap)
       const t = now()
       if (t - lastPruneAt > 60_000) {
         lastPruneAt = t
-        journal.pruneProcessed(t - retentionMs)
+        cp.pruneOlderThan = t - retentionMs
       }
+      sendCheckpoint()
     },
     loadSnapshots: () => journal.loadSnapshots(),
     stats: () => ({
@@ -442,6 +502,7 @@ export function createIngest(opts: IngestOptions): Ingest {
       if (started) await pump()
       for (const w of drainWaiters) w()
       drainWaiters = []
+      while (checkpointing !== null) await checkpointing
       await writer.close()
       journal.close()
     },

@@ -1,8 +1,9 @@
 /**
- * Where group commits run. A file journal commits in a worker thread (journal-worker.ts): the
- * inserts and the fsync of a commit no longer stop the event loop, which keeps parsing the next
- * group meanwhile. An in-memory journal (tests, `dataDir: null`) cannot be shared between threads
- * and commits inline. Either way one commit is in flight at a time (ingest/index.ts), so journal
+ * Where the journal is written. A file journal writes in a worker thread (journal-worker.ts): the
+ * inserts and the fsync of a group commit, and checkpoints, no longer stop the event loop, which
+ * parses the next group meanwhile; and the main thread never waits on SQLite's write lock. An
+ * in-memory journal (tests, `dataDir: null`) cannot be shared between threads and writes inline.
+ * Requests run in the order they are made; ingest/index.ts keeps one commit in flight, so journal
  * ids follow commit order.
  */
 import { createRequire } from 'node:module'
@@ -14,34 +15,45 @@ import type { Journal, PendingReject, PendingRow } from './journal.ts'
 /**
  * Rows travel as one string, 6 fields per row separated by NUL: structured clone copies one string
  * much faster than an array of objects. NUL cannot occur in a field: device ids are
- * [A-Za-z0-9_-], numbers are numbers, and JSON.stringify escapes control characters.
+ * [A-Za-z0-9_-], numbers are numbers, and JSON text holds control characters only escaped.
  */
 export const SEP = '\u0000'
 
-export interface CommitRequest {
-  packed: string
-  count: number
-  rejects: PendingReject[]
-  at: number
-}
+export type WriteRequest =
+  | { op: 'commit'; packed: string; count: number; rejects: PendingReject[]; at: number }
+  | { op: 'checkpoint'; cursor: number; snapshots: [string, string][]; pruneOlderThan: number | null }
+  | { op: 'close' }
 
-export type CommitReply = { ok: true; ids: number[] } | { ok: false; message: string }
+export type WriteReply = { ok: true; ids: number[] } | { ok: false; message: string }
 
 export interface JournalWriter {
   /** Resolves with the journal id per row (0 = duplicate) once the commit is durable. */
   commit(rows: readonly PendingRow[], rejects: readonly PendingReject[], at: number): Promise<number[]>
+  /** Records snapshots with their cursor in one transaction, then prunes when asked. */
+  checkpoint(cursor: number, snapshots: [string, string][], pruneOlderThan: number | null): Promise<void>
   close(): Promise<void>
 }
 
+/** The work of one request, shared by both writers. */
+export function perform(journal: Journal, req: Exclude<WriteRequest, { op: 'close' }>, rows: readonly PendingRow[] = []): number[] {
+  if (req.op === 'commit') return journal.commit(rows, req.rejects, req.at).ids
+  journal.checkpoint(req.cursor, req.snapshots)
+  if (req.pruneOlderThan !== null) journal.pruneProcessed(req.pruneOlderThan)
+  return []
+}
+
 export function inlineWriter(journal: Journal): JournalWriter {
+  const run = <T>(fn: () => T): Promise<T> => {
+    try {
+      return Promise.resolve(fn())
+    } catch (err) {
+      return Promise.reject(err as Error)
+    }
+  }
   return {
-    commit(rows, rejects, at) {
-      try {
-        return Promise.resolve(journal.commit(rows, rejects, at).ids)
-      } catch (err) {
-        return Promise.reject(err as Error)
-      }
-    },
+    commit: (rows, rejects, at) => run(() => journal.commit(rows, rejects, at).ids),
+    checkpoint: (cursor, snapshots, pruneOlderThan) =>
+      run(() => void perform(journal, { op: 'checkpoint', cursor, snapshots, pruneOlderThan })),
     close: () => Promise.resolve(),
   }
 }
@@ -51,11 +63,18 @@ const tsxApi = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve
 const workerBody = new URL('./journal-worker.ts', import.meta.url).href
 const workerBoot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(workerBody)}) })`
 
+interface Pending {
+  resolve: (ids: number[]) => void
+  fail: (e: Error) => void
+}
+
 export function workerWriter(dataDir: string, maxRejects: number): JournalWriter {
   const worker = new Worker(workerBoot, { eval: true, workerData: { dataDir, maxRejects } })
-  // Idle, the worker must not keep the process alive; with a commit in flight it must.
+  // Idle, the worker must not keep the process alive; with a request in flight it must.
   worker.unref()
-  let pending: { resolve: (ids: number[]) => void; fail: (e: Error) => void } | null = null
+  // Replies come back in request order.
+  const pending: Pending[] = []
+  let head = 0
   let broken: Error | null = null
   let exited = false
   const exit = new Promise<void>((resolve) => worker.once('exit', () => {
@@ -65,41 +84,50 @@ export function workerWriter(dataDir: string, maxRejects: number): JournalWriter
 
   const fail = (err: Error): void => {
     broken ??= err
-    const p = pending
-    pending = null
-    p?.fail(err)
+    const ps = pending.splice(head)
+    pending.length = 0
+    head = 0
+    for (const p of ps) p.fail(err)
   }
   worker.on('error', fail)
   worker.once('exit', (code) => fail(new Error(`journal worker exited (${code})`)))
-  worker.on('message', (reply: CommitReply) => {
-    const p = pending
-    pending = null
-    worker.unref()
-    if (p === null) return
+  worker.on('message', (reply: WriteReply) => {
+    const p = pending[head++]
+    if (head === pending.length) {
+      pending.length = 0
+      head = 0
+      worker.unref()
+    }
+    if (p === undefined) return
     if (reply.ok) p.resolve(reply.ids)
     else p.fail(new Error(reply.message))
   })
 
+  function send(req: WriteRequest): Promise<number[]> {
+    if (broken) return Promise.reject(broken)
+    return new Promise<number[]>((resolve, reject) => {
+      if (pending.length === head) worker.ref()
+      pending.push({ resolve, fail: reject })
+      worker.postMessage(req)
+    })
+  }
+
   return {
     commit(rows, rejects, at) {
-      if (broken) return Promise.reject(broken)
-      if (pending) return Promise.reject(new Error('journal writer: a commit is already in flight'))
       let packed = ''
       for (let i = 0; i < rows.length; i++) {
         const r = rows[i] as PendingRow
         packed += `${i === 0 ? '' : SEP}${r.deviceId}${SEP}${r.kind}${SEP}${r.boot}${SEP}${r.seq}${SEP}${r.ts}${SEP}${r.body}`
       }
-      return new Promise<number[]>((resolve, reject) => {
-        pending = { resolve, fail: reject }
-        worker.ref()
-        const req: CommitRequest = { packed, count: rows.length, rejects: rejects as PendingReject[], at }
-        worker.postMessage(req)
-      })
+      return send({ op: 'commit', packed, count: rows.length, rejects: rejects as PendingReject[], at })
+    },
+    async checkpoint(cursor, snapshots, pruneOlderThan) {
+      await send({ op: 'checkpoint', cursor, snapshots, pruneOlderThan })
     },
     async close() {
       if (exited) return
       worker.ref()
-      worker.postMessage('close')
+      worker.postMessage({ op: 'close' } satisfies WriteRequest)
       await exit
     },
   }

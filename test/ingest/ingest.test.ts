@@ -204,4 +204,93 @@ describe('ingest contract', () => {
     const o = await h.ingest.accept('fridge1', 'telemetry', single(0, 1, t - 1000))
     expect(o).toEqual({ ok: true, accepted: 1, duplicates: 0 })
   })
+  it.each([['in memory (inline commit)', false], ['file journal (worker commit)', true]])(
+    'keeps ids, order and duplicate counts exact across multi-row chunks, %s',
+    async (_name, onDisk) => {
+      let dir: string | null = null
+      if (onDisk) {
+        dir = mkdtempSync(join(tmpdir(), 'forewarn-ingest-'))
+        dirs.push(dir)
+      }
+      const h = make(dir)
+      await h.ingest.start()
+      const range = (from: number, to: number): number[] => Array.from({ length: to - from }, (_, i) => from + i)
+      // 100 rows: one full 64-row chunk and a tail.
+      expect(await h.ingest.accept('fridge1', 'telemetry', batch(range(0, 100)))).toEqual({ ok: true, accepted: 100, duplicates: 0 })
+      // 150 rows: the first chunk holds 50 duplicates (inserted again row by row), the second is new.
+      expect(await h.ingest.accept('fridge1', 'telemetry', batch(range(50, 200)))).toEqual({ ok: true, accepted: 100, duplicates: 50 })
+      // A duplicate inside one chunk (a redelivery in the same group).
+      const withRepeat = [...range(200, 263), 200]
+      expect(await h.ingest.accept('fridge1', 'telemetry', batch(withRepeat))).toEqual({ ok: true, accepted: 63, duplicates: 1 })
+      await tick()
+      expect(h.readings.map((r) => r.seq)).toEqual(range(0, 263))
+      expect(h.ingest.stats()).toMatchObject({ accepted: 263, duplicates: 51, dispatched: 263 })
+    },
+  )
+
+  it('gathers the next group while a commit is in flight and commits it as soon as that one is durable', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'forewarn-ingest-'))
+    dirs.push(dir)
+    const h = make(dir)
+    await h.ingest.start()
+    const first = h.ingest.accept('fridge1', 'telemetry', single(0))
+    await new Promise((r) => setTimeout(r, 5))
+    // The first commit is in the worker now: these three gather into one group behind it.
+    const rest = [1, 2, 3].map((s) => h.ingest.accept('fridge1', 'telemetry', single(s)))
+    expect(await first).toEqual({ ok: true, accepted: 1, duplicates: 0 })
+    expect(await Promise.all(rest)).toEqual([1, 2, 3].map(() => ({ ok: true, accepted: 1, duplicates: 0 })))
+    await tick()
+    expect(h.ingest.stats()).toMatchObject({ batches: 2, lastBatchRows: 3 })
+    expect(h.readings.map((r) => r.seq)).toEqual([0, 1, 2, 3])
+  })
+
+  it('prunes by commit time up to the checkpointed cursor, never past it', async () => {
+    let t = NOW
+    const h = make(null, { now: () => t, dedupeRetentionMs: 60_000 })
+    await h.ingest.start()
+    for (const [seq, at] of [[0, NOW], [1, NOW + 30_000], [2, NOW + 90_000]] as const) {
+      t = at
+      await h.ingest.accept('fridge1', 'telemetry', single(seq, 1, NOW - 1000))
+    }
+    await tick()
+    t = NOW + 100_000
+    // Cursor at journal id 1: only that row may go, although id 2 is past the retention too.
+    h.ingest.checkpoint([], 1)
+    const again = async (seq: number): Promise<unknown> => h.ingest.accept('fridge1', 'telemetry', single(seq, 1, NOW - 1000))
+    expect(await again(0)).toEqual({ ok: true, accepted: 1, duplicates: 0 })
+    expect(await again(1)).toEqual({ ok: true, accepted: 0, duplicates: 1 })
+
+    const k = make(null, { now: () => t, dedupeRetentionMs: 60_000 })
+    await k.ingest.start()
+    for (const [seq, at] of [[0, NOW], [1, NOW + 30_000], [2, NOW + 90_000]] as const) {
+      t = at
+      await k.ingest.accept('fridge1', 'telemetry', single(seq, 1, NOW - 1000))
+    }
+    await tick()
+    t = NOW + 100_000
+    // Everything processed: rows committed before NOW + 40 s go, the one at NOW + 90 s stays.
+    k.ingest.checkpoint([])
+    const againK = async (seq: number): Promise<unknown> => k.ingest.accept('fridge1', 'telemetry', single(seq, 1, NOW - 1000))
+    expect(await againK(0)).toEqual({ ok: true, accepted: 1, duplicates: 0 })
+    expect(await againK(1)).toEqual({ ok: true, accepted: 1, duplicates: 0 })
+    expect(await againK(2)).toEqual({ ok: true, accepted: 0, duplicates: 1 })
+  })
+  it('replays every body shape with its metrics: a message as received, a batch of one, a larger batch', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'forewarn-ingest-'))
+    dirs.push(dir)
+    const a = make(dir)
+    await a.ingest.start()
+    const other = { cabinet_temp_c: 5.5, compressor_current_a: 0.9 }
+    await a.ingest.accept('fridge1', 'telemetry', single(0))
+    await a.ingest.accept('fridge1', 'telemetry', Buffer.from(JSON.stringify({ v: 1, boot: 1, readings: [{ ts: NOW - 900, seq: 1, metrics: other }] })))
+    await a.ingest.accept('fridge1', 'telemetry', batch([2, 3]))
+    await tick()
+    const live = a.readings.map((r) => ({ ...r }))
+    await a.ingest.close()
+
+    const b = make(dir)
+    await b.ingest.start()
+    expect(b.readings).toEqual(live)
+    expect(b.readings.map((r) => r.metrics)).toEqual([metrics, other, metrics, metrics])
+  })
 })
