@@ -35,6 +35,24 @@ const quickPlan: Plan = {
 
 const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`)
 
+const STEPS = ['mosquitto', 'aedes', 'endToEnd', 'latency', 'scale', 'detector'] as const
+type Step = (typeof STEPS)[number]
+
+/**
+ * `FOREWARN_BENCH_STEPS=mosquitto,endToEnd,latency` runs only those steps (figures of the others
+ * print as –, their JSON keys as null): a minute or two instead of six when one stage is being
+ * tuned. Latency runs at half the end-to-end rate, so it brings endToEnd along. Default: all.
+ */
+function stepsFromEnv(value: string | undefined): ReadonlySet<Step> {
+  if (value === undefined || value.trim() === '') return new Set(STEPS)
+  const asked = value.split(',').map((x) => x.trim()).filter((x) => x !== '')
+  const unknown = asked.filter((x) => !(STEPS as readonly string[]).includes(x))
+  if (unknown.length > 0) throw new Error(`FOREWARN_BENCH_STEPS: unknown step(s) ${unknown.join(', ')}; known: ${STEPS.join(', ')}`)
+  const steps = new Set(asked as Step[])
+  if (steps.has('latency')) steps.add('endToEnd')
+  return steps
+}
+
 async function repeat<T>(n: number, what: string, fn: (run: number) => Promise<T>): Promise<T[]> {
   const out: T[] = []
   for (let run = 0; run < n; run++) {
@@ -50,6 +68,7 @@ export async function runBench(opts: BenchOptions): Promise<void> {
   const t0 = Date.now()
   const loadAvg = loadavg()[0] ?? 0
   const plan = opts.quick ? quickPlan : fullPlan
+  const steps = stepsFromEnv(process.env.FOREWARN_BENCH_STEPS)
   const tmp = mkdtempSync(join(tmpdir(), 'forewarn-bench-'))
   const load = spawnChild('./load.ts', { raiseFdLimit: true })
   const stops: (() => Promise<void>)[] = [() => load.stop()]
@@ -58,27 +77,37 @@ export async function runBench(opts: BenchOptions): Promise<void> {
     // InfluxDB costs ~5 s to start: the full run only. Whether the sink is wired into `forewarn
     // start` is read from the result (series in the database), not assumed.
     let influx: Awaited<ReturnType<typeof startInflux>> | null = null
-    if (!opts.quick && installed('influxd')) {
+    if (!opts.quick && steps.has('endToEnd') && installed('influxd')) {
       influx = await startInflux(join(tmp, 'influx'))
       stops.push(() => influx?.stop() ?? Promise.resolve())
     }
     const cpuProfDir = process.env.FOREWARN_BENCH_CPU_PROF_DIR ?? null
     const ctx: Ctx = { plan, load, tmp, log, forewarnEnv: influx?.env ?? {}, cpuProfDir }
 
-    log('step 1: relay rate, Mosquitto')
-    const mosq = await startMosquitto(join(tmp, 'mosquitto'))
-    stops.push(mosq.stop)
-    const mosquittoRuns = await repeat(plan.runs, 'mosquitto relay', () => relayRun(ctx, mosq.port, mosq.pid))
-    await mosq.stop()
+    if (steps.size < STEPS.length) notes.push(`FOREWARN_BENCH_STEPS: only ${[...steps].join(', ')} measured`)
+    let mosquittoRuns: RelayRun[] = []
+    if (steps.has('mosquitto')) {
+      log('step 1: relay rate, Mosquitto')
+      const mosq = await startMosquitto(join(tmp, 'mosquitto'))
+      stops.push(mosq.stop)
+      mosquittoRuns = await repeat(plan.runs, 'mosquitto relay', () => relayRun(ctx, mosq.port, mosq.pid))
+      await mosq.stop()
+    }
 
-    log('step 1: relay rate, embedded aedes (no pipeline)')
-    const aedesRuns = await withChild('./server.ts', async (server) => {
-      const { port } = await server.call<{ port: number }>('aedes')
-      return repeat(plan.runs, 'aedes relay', () => relayRun(ctx, port, server.pid))
-    })
+    let aedesRuns: RelayRun[] = []
+    if (steps.has('aedes')) {
+      log('step 1: relay rate, embedded aedes (no pipeline)')
+      aedesRuns = await withChild('./server.ts', async (server) => {
+        const { port } = await server.call<{ port: number }>('aedes')
+        return repeat(plan.runs, 'aedes relay', () => relayRun(ctx, port, server.pid))
+      })
+    }
 
-    log('step 2: Forewarn end to end, closed loop')
-    const e2eRuns = await repeat(plan.runs, 'end-to-end', (run) => endToEndRun(ctx, run))
+    let e2eRuns: EndToEndRun[] = []
+    if (steps.has('endToEnd')) {
+      log('step 2: Forewarn end to end, closed loop')
+      e2eRuns = await repeat(plan.runs, 'end-to-end', (run) => endToEndRun(ctx, run))
+    }
     let influxNote = 'InfluxDB not installed: measured without the InfluxDB sink'
     if (opts.quick) influxNote = '--quick: measured without InfluxDB'
     else if (influx) {
@@ -87,35 +116,28 @@ export async function runBench(opts: BenchOptions): Promise<void> {
         ? `InfluxDB 1.x on loopback: the sink wrote ${series} series`
         : 'InfluxDB running, but `forewarn start` wrote nothing to it (sink not wired into startForewarn yet): measured without the sink'
     }
-    notes.push(influxNote)
+    if (steps.has('endToEnd')) notes.push(influxNote)
 
     const sustained = median(e2eRuns.map((r) => r.processedPerSec))
     const latencyRate = Math.max(100, Math.round(sustained / 2))
-    log(`step 3: latency at ${latencyRate} readings/s (half the sustained rate)`)
-    const latRuns = await repeat(plan.runs, 'latency', (run) => latencyRun(ctx, run, latencyRate))
-
-    log('step 4: scale, connected devices')
-    const scaleDir = join(tmp, 'scale')
-    await provisionScale(ctx, scaleDir, Math.max(...plan.scaleDevices))
-    const scale = new Map<number, ScaleRun[]>()
-    for (const n of plan.scaleDevices) scale.set(n, await repeat(plan.scaleRuns, `scale ${n}`, () => scaleRun(ctx, scaleDir, n)))
-
-    log(`step 4/5: detector state (${plan.offlineDevices} offline devices), cost per reading, evaluate`)
-    // Each heap measurement in a fresh process: a heap that already held a million devices
-    // once gave a delta of 0 (the previous run's garbage collected inside the measurement).
-    const detArgs = ['--expose-gc', '--max-old-space-size=8192']
-    const offlineRuns = await repeat(plan.offlineRuns, 'offline devices', () => withChild('./detector.ts', (child) =>
-      child.call<OfflineResult>('offline', { devices: plan.offlineDevices, readingsEach: 5, runs: 1 }, 600_000), detArgs))
-    const offline: OfflineResult = {
-      bytesPerDevice: offlineRuns.flatMap((r) => r.bytesPerDevice),
-      snapshotBytes: offlineRuns[0]?.snapshotBytes ?? 0,
-      seconds: offlineRuns.flatMap((r) => r.seconds),
+    let latRuns: LatencyRun[] = []
+    if (steps.has('latency')) {
+      log(`step 3: latency at ${latencyRate} readings/s (half the sustained rate)`)
+      latRuns = await repeat(plan.runs, 'latency', (run) => latencyRun(ctx, run, latencyRate))
     }
-    const det = await withChild('./detector.ts', async (child) => ({
-      offline,
-      perType: await child.call<Record<string, number[]>>('perType', { devices: plan.detectorDevices, readingsPerDevice: plan.detectorReadingsPerDevice, runs: plan.runs + 2 }),
-      evaluate: await child.call<EvaluateResult>('evaluate', { devices: plan.evaluateDevices, days: plan.evaluateDays, runs: plan.evaluateRuns }, 600_000),
-    }), detArgs)
+
+    const scale = new Map<number, ScaleRun[]>()
+    if (steps.has('scale')) {
+      log('step 4: scale, connected devices')
+      const scaleDir = join(tmp, 'scale')
+      await provisionScale(ctx, scaleDir, Math.max(...plan.scaleDevices))
+      for (const n of plan.scaleDevices) scale.set(n, await repeat(plan.scaleRuns, `scale ${n}`, () => scaleRun(ctx, scaleDir, n)))
+    }
+
+    let det: Measured['det'] = {
+      offline: { bytesPerDevice: [], snapshotBytes: 0, seconds: [] }, perType: {}, evaluate: { readingsPerSec: [], readings: 0, workers: 0 },
+    }
+    if (steps.has('detector')) det = await detectorStep(plan)
 
     if (cpuProfDir) {
       // The main thread's profile is the largest; tsx's loader thread writes a small one beside it.
@@ -136,6 +158,25 @@ export async function runBench(opts: BenchOptions): Promise<void> {
     for (const stop of stops.reverse()) await stop().catch(() => undefined)
     rmSync(tmp, { recursive: true, force: true })
   }
+}
+
+async function detectorStep(plan: Plan): Promise<Measured['det']> {
+  log(`step 4/5: detector state (${plan.offlineDevices} offline devices), cost per reading, evaluate`)
+  // Each heap measurement in a fresh process: a heap that already held a million devices
+  // once gave a delta of 0 (the previous run's garbage collected inside the measurement).
+  const detArgs = ['--expose-gc', '--max-old-space-size=8192']
+  const offlineRuns = await repeat(plan.offlineRuns, 'offline devices', () => withChild('./detector.ts', (child) =>
+    child.call<OfflineResult>('offline', { devices: plan.offlineDevices, readingsEach: 5, runs: 1 }, 600_000), detArgs))
+  const offline: OfflineResult = {
+    bytesPerDevice: offlineRuns.flatMap((r) => r.bytesPerDevice),
+    snapshotBytes: offlineRuns[0]?.snapshotBytes ?? 0,
+    seconds: offlineRuns.flatMap((r) => r.seconds),
+  }
+  return withChild('./detector.ts', async (child) => ({
+    offline,
+    perType: await child.call<Record<string, number[]>>('perType', { devices: plan.detectorDevices, readingsPerDevice: plan.detectorReadingsPerDevice, runs: plan.runs + 2 }),
+    evaluate: await child.call<EvaluateResult>('evaluate', { devices: plan.evaluateDevices, days: plan.evaluateDays, runs: plan.evaluateRuns }, 600_000),
+  }), detArgs)
 }
 
 async function withChild<T>(module: string, fn: (c: Child) => Promise<T>, nodeArgs: string[] = []): Promise<T> {
@@ -192,6 +233,9 @@ function summarise(m: Measured): { rows: Row[]; notes: string[]; json: Record<st
     { label: '  load generator CPU (% of a core)', fig: pick(m.aedesRuns, (r) => r.loadCpuPct) },
     { label: 'Forewarn end to end, processed (readings/s)', fig: e2e },
     { label: '  Forewarn CPU (% of a core)', fig: pick(m.e2eRuns, (r) => r.forewarnCpuPct) },
+    { label: '    of which the main thread', fig: pick(m.e2eRuns, (r) => r.forewarnMainThreadCpuPct) },
+    { label: '  Forewarn CPU per reading (µs)', fig: pick(m.e2eRuns, (r) => (r.forewarnCpuPct * 1e4) / r.processedPerSec) },
+    { label: '    of which the main thread (µs)', fig: pick(m.e2eRuns, (r) => (r.forewarnMainThreadCpuPct * 1e4) / r.processedPerSec) },
     { label: '  load generator CPU (% of a core)', fig: pick(m.e2eRuns, (r) => r.loadCpuPct) },
     { label: '  accepted into the journal (readings/s)', fig: accepted },
     { label: '  journal group commits per second', fig: pick(m.e2eRuns, (r) => (r.commits * 1000) / m.plan.windowMs) },
@@ -217,6 +261,10 @@ function summarise(m: Measured): { rows: Row[]; notes: string[]; json: Record<st
     endToEndPerSec: Math.round(e2e.median),
     endToEndAcceptedPerSec: Math.round(accepted.median),
     endToEndToMosquittoRatio: Math.round(ratio * 1000) / 1000,
+    endToEndCpuUsPerReading: {
+      process: round1(median(m.e2eRuns.map((r) => (r.forewarnCpuPct * 1e4) / r.processedPerSec))),
+      mainThread: round1(median(m.e2eRuns.map((r) => (r.forewarnMainThreadCpuPct * 1e4) / r.processedPerSec))),
+    },
     ingestLagMs: { median: round1(lag.median), max: round1(lagMax.median) },
     latencyRatePerSec: Math.round(latRate.median),
     publishToWarningMs: { p50: round1(w50.median), p99: round1(w99.median), max: round1(wMax.median) },

@@ -31,8 +31,13 @@ const clockTicks = Number(spawnSync('getconf', ['CLK_TCK']).stdout?.toString().t
 
 /** CPU seconds (user + system) a process has used so far, from /proc; NaN when it is gone. */
 export function cpuSeconds(pid: number): number {
+  return cpuSecondsOfStat(`/proc/${pid}/stat`)
+}
+
+/** utime + stime of a /proc/…/stat file (a process or one of its threads), in seconds. */
+export function cpuSecondsOfStat(path: string): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const stat = readFileSync(path, 'utf8')
     // Fields after the command name (which may hold spaces): utime and stime are fields 14 and 15.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     return (Number(f[11]) + Number(f[12])) / clockTicks

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { applianceTypes, type ApplianceType } from '../../domain/index.ts'
 import type { BenchDevice } from './load.ts'
 import { spawnChild, wallMs, type Child } from './rpc.ts'
-import { cpuSeconds } from './servers.ts'
+import { cpuSeconds, cpuSecondsOfStat } from './servers.ts'
 import type { MemoryResult, ServerStats } from './server.ts'
 import { quantile } from './stats.ts'
 
@@ -55,6 +55,14 @@ const perSec = (d: number, ms: number): number => (d * 1000) / Math.max(1, ms)
 export interface RelayRun { relayedPerSec: number; ackedPerSec: number; meanPayloadBytes: number; brokerCpuPct: number; loadCpuPct: number }
 
 /** CPU of the processes in a window, as % of one core. */
+/** CPU of a process's main thread (its task id is the pid), in % of one core. */
+function threadCpuMeter(pid: number): () => number {
+  const read = (): number => cpuSecondsOfStat(`/proc/${pid}/task/${pid}/stat`)
+  const t0 = performance.now()
+  const c0 = read()
+  return () => Math.round(((read() - c0) / ((performance.now() - t0) / 1000)) * 100)
+}
+
 function cpuMeter(pids: number[]): () => number[] {
   const t0 = performance.now()
   const c0 = pids.map(cpuSeconds)
@@ -106,6 +114,8 @@ export interface EndToEndRun {
   lagMsMax: number
   refused: number
   forewarnCpuPct: number
+  /** The event loop's thread alone (broker, decode, detector); the rest is the journal worker, GC, libuv. */
+  forewarnMainThreadCpuPct: number
   loadCpuPct: number
   /** Group commits (one transaction + fsync each) in the window, and their mean size and duration. */
   commits: number
@@ -128,6 +138,7 @@ export async function endToEndRun(ctx: Ctx, run: number): Promise<EndToEndRun> {
     await sleep(plan.warmupMs)
     const s0 = await server.call<ServerStats>('stats')
     const cpu = cpuMeter([server.pid, load.pid])
+    const mainThread = threadCpuMeter(server.pid)
     const lags: number[] = []
     const commitMs: number[] = []
     let prev = s0
@@ -143,6 +154,7 @@ export async function endToEndRun(ctx: Ctx, run: number): Promise<EndToEndRun> {
     }
     const s1 = prev
     const [forewarnCpuPct, loadCpuPct] = cpu()
+    const forewarnMainThreadCpuPct = mainThread()
     await load.call('stop')
     await load.call('disconnect')
     const ms = s1.t - s0.t
@@ -155,6 +167,7 @@ export async function endToEndRun(ctx: Ctx, run: number): Promise<EndToEndRun> {
       lagMsMax: Math.max(0, ...lags),
       refused: c.refused,
       forewarnCpuPct: forewarnCpuPct ?? Number.NaN,
+      forewarnMainThreadCpuPct,
       loadCpuPct: loadCpuPct ?? Number.NaN,
       commits: (s1.ingest?.batches ?? 0) - (s0.ingest?.batches ?? 0),
       rowsPerCommit: ((s1.ingest?.accepted ?? 0) - (s0.ingest?.accepted ?? 0)) / Math.max(1, (s1.ingest?.batches ?? 0) - (s0.ingest?.batches ?? 0)),
