@@ -50,6 +50,13 @@ export interface MosquittoDynsec {
   rotateDevice(deviceId: string, password: string): Promise<void>
   /** Deletes the device's client (Mosquitto disconnects it) and its role, and its gateway's ACLs for it. Idempotent. */
   revokeDevice(deviceId: string, opts?: { gatewayId?: string | null }): Promise<void>
+  /**
+   * Creates (or re-keys) a gateway's client (username = client id = gateway id) with its role,
+   * which provisionDevice fills with the ACLs of each device registered behind it.
+   */
+  provisionGateway(gatewayId: string, password: string): Promise<void>
+  /** Deletes the gateway's client (Mosquitto disconnects it) and its role. Idempotent. */
+  revokeGateway(gatewayId: string): Promise<void>
   close(): Promise<void>
 }
 
@@ -185,6 +192,15 @@ export async function createMosquittoDynsec(o: MosquittoDynsecOptions): Promise<
         }
       }
       log?.info({ deviceId }, 'device removed from the broker')
+    },
+    async provisionGateway(gatewayId, password) {
+      await ensureRole(deviceRole(gatewayId), [])
+      await ensureClient(gatewayId, password, deviceRole(gatewayId), gatewayId)
+    },
+    async revokeGateway(gatewayId) {
+      await command({ command: 'deleteClient', username: gatewayId }).catch(ignore(isNotFound))
+      await command({ command: 'deleteRole', rolename: deviceRole(gatewayId) }).catch(ignore(isNotFound))
+      log?.info({ gatewayId }, 'gateway removed from the broker')
     },
     async close() {
       for (const [, w] of pending) {

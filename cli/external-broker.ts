@@ -16,6 +16,7 @@ import type { AsyncRecordsStore } from '../api/store/open.ts'
 import type { Ingest } from '../ingest/index.ts'
 import { createMqttSource, type MqttSource } from '../ingest/mqtt-source.ts'
 import type { TelemetrySink } from '../ingest/sink.ts'
+import { GATEWAY_PREFIX } from './gateways.ts'
 import type { Pipeline } from './pipeline.ts'
 
 export interface ExternalBrokerConfig {
@@ -161,8 +162,10 @@ export async function startExternalBroker(o: {
 /**
  * The API's view of the store with an external broker: provisioning also creates the device on the
  * broker (with the password the store returns once), revoking deletes it there (the broker
- * disconnects it), rotating replaces its password there. Devices never authenticate with us, so the
- * pipeline learns a new device here rather than at its first connection.
+ * disconnects it), rotating replaces its password there; the same for gateways, whose role gets the
+ * ACLs of each device provisioned behind it (Mosquitto applies role changes to live connections, so
+ * a gateway need not reconnect). Devices never authenticate with us, so the pipeline learns a new
+ * device here rather than at its first connection.
  *
  * The store is written first: a broker failure then leaves a registered device that cannot
  * connect yet (an error to the caller; rotating its credentials provisions it again), never a
@@ -170,7 +173,7 @@ export async function startExternalBroker(o: {
  */
 export function withBrokerProvisioning(store: AsyncRecordsStore, provisioning: MosquittoDynsec | null, pipeline: Pick<Pipeline, 'remember'>): AsyncRecordsStore {
   const brokerFailed = (id: string, what: string, cause: unknown, retry = 'rotate its credentials to retry'): ForewarnError =>
-    new ForewarnError(ErrorCode.BROKER, `device ${id}: ${what} on the external broker failed; ${retry}`, { cause, retriable: true })
+    new ForewarnError(ErrorCode.BROKER, `${id.startsWith(GATEWAY_PREFIX) ? 'gateway' : 'device'} ${id}: ${what} on the external broker failed; ${retry}`, { cause, retriable: true })
   return new Proxy(store, {
     get(target, prop, receiver) {
       if (prop === 'createDevice') {
@@ -191,6 +194,30 @@ export function withBrokerProvisioning(store: AsyncRecordsStore, provisioning: M
           await provisioning?.revokeDevice(id, { gatewayId: device.gatewayId })
             .catch((cause: unknown) => { throw brokerFailed(id, 'revocation', cause, 'revoke it again (it is already refused by the pipeline)') })
           return device
+        }
+      }
+      if (prop === 'createGateway') {
+        return async (input: Parameters<AsyncRecordsStore['createGateway']>[0]) => {
+          const created = await target.createGateway(input)
+          await provisioning?.provisionGateway(created.gateway.id, created.credentials.password)
+            .catch((cause: unknown) => { throw brokerFailed(created.gateway.id, 'provisioning', cause) })
+          return created
+        }
+      }
+      if (prop === 'revokeGateway') {
+        return async (id: string) => {
+          const gateway = await target.revokeGateway(id)
+          await provisioning?.revokeGateway(id)
+            .catch((cause: unknown) => { throw brokerFailed(id, 'revocation', cause, 'revoke it again') })
+          return gateway
+        }
+      }
+      if (prop === 'rotateGatewayCredentials') {
+        return async (id: string) => {
+          const credentials = await target.rotateGatewayCredentials(id)
+          await provisioning?.provisionGateway(id, credentials.password)
+            .catch((cause: unknown) => { throw brokerFailed(id, 'rotation', cause) })
+          return credentials
         }
       }
       if (prop === 'rotateCredentials') {

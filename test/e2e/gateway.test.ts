@@ -14,6 +14,8 @@ import { loadStartConfig } from '../../cli/config.ts'
 import { runSimulate } from '../../cli/simulate.ts'
 import { startForewarn, type Running } from '../../cli/start.ts'
 import { topics } from '../../domain/index.ts'
+import { describeService } from '../services/availability.ts'
+import { startMosquitto, type MosquittoService } from '../services/mosquitto.ts'
 import { apiCall, waitFor } from './helpers.ts'
 
 const ADMIN_KEY = 'e2e-gateway-admin-key-0123456789'
@@ -151,5 +153,58 @@ describe('gateways over MQTT', () => {
     // One MQTT connection per gateway, none of the devices' own.
     const simulated = new Set([...gateways.map((g) => g.id), ...behind.flat()])
     expect(new Set([...clientIds].filter((id) => simulated.has(id)))).toEqual(new Set(gateways.map((g) => g.id)))
+  }, 60_000)
+})
+
+describeService('mosquitto', 'gateways on an external Mosquitto (dynamic security)', () => {
+  const DYNSEC = { adminUsername: 'dynsec-admin', adminPassword: 'dynsec-admin-secret-0123456789' }
+  const env = {
+    FOREWARN_ADMIN_KEY: ADMIN_KEY, FOREWARN_BROKER_USERNAME: 'forewarn-svc', FOREWARN_BROKER_PASSWORD: 'forewarn-svc-secret-0123456789',
+    FOREWARN_DYNSEC_USERNAME: DYNSEC.adminUsername, FOREWARN_DYNSEC_PASSWORD: DYNSEC.adminPassword,
+  }
+  const dataDir = mkdtempSync(join(tmpdir(), 'forewarn-gateway-ext-'))
+  let mosquitto: MosquittoService
+  let run: Running | undefined
+  beforeAll(async () => {
+    mosquitto = await startMosquitto({ dynsec: DYNSEC })
+  })
+  afterAll(async () => {
+    await run?.stop()
+    await mosquitto?.stop()
+    rmSync(dataDir, { recursive: true, force: true })
+  })
+
+  it('provisions the gateway on Mosquitto: it publishes for its devices only; revoked, it is disconnected and refused', async () => {
+    run = await startForewarn(loadStartConfig({ dataDir, apiPort: 0, simulate: 0, broker: mosquitto.url }, env), pino({ level: 'silent' }), env)
+    const r = run
+    const api = <T>(path: string, body: unknown) => apiCall<T>(r.apiUrl, ADMIN_KEY, path, { method: 'POST', body: JSON.stringify(body) })
+    const fridge = (serial: string, gatewayId?: string) => ({
+      type: 'refrigerator', model: 'FR-450X', serial, region: 'north', installDate: '2025-01-15', warranty: { standardEnd: '2028-01-15', extended: [] },
+      ...(gatewayId === undefined ? {} : { gatewayId }),
+    })
+    const gw = await api<{ gateway: { id: string }; credentials: Creds }>('/gateways', { label: 'hub' })
+    expect(gw.status).toBe(201)
+    const gatewayId = gw.body.gateway.id
+    const conn = await connect(r.mqttUrl, gw.body.credentials)
+    expect(conn.error).toBeNull()
+    // Provisioned while the gateway is connected: Mosquitto applies the role change live.
+    const behind = [(await api<{ device: { id: string } }>('/devices', fridge('X-0', gatewayId))).body.device.id,
+      (await api<{ device: { id: string } }>('/devices', fridge('X-1', gatewayId))).body.device.id]
+    const other = (await api<{ device: { id: string } }>('/devices', fridge('X-2'))).body.device.id
+    const before = r.ingest.stats().accepted
+    // Mosquitto drops a denied publish silently (it still acknowledges it at MQTT 3.1.1); the
+    // readings after it arrive, in order, on the same connection.
+    await conn.client.publishAsync(topics.telemetry(other), reading(0), { qos: 1 })
+    for (const id of behind) await conn.client.publishAsync(topics.telemetry(id), reading(0), { qos: 1 })
+    await waitFor('the gateway\'s readings', async () => (r.ingest.stats().accepted >= before + 2 ? true : undefined), 10_000, 20)
+    expect(r.ingest.stats().accepted).toBe(before + 2)
+
+    const gone = closed(conn.client)
+    expect((await api<{ revoked: boolean }>(`/gateways/${gatewayId}/revoke`, {})).body.revoked).toBe(true)
+    await gone
+    conn.client.end(true)
+    const again = await connect(r.mqttUrl, gw.body.credentials)
+    expect(again.error?.message).toMatch(/Bad username or password|Not authorized/)
+    again.client.end(true)
   }, 60_000)
 })
