@@ -11,11 +11,39 @@ import type { Pipeline } from './pipeline.ts'
 
 export const GATEWAY_PREFIX = 'gw-'
 
+/** Bounded: each retry means the gateway changed during its own authentication. */
+const AUTH_ATTEMPTS = 3
+
+/**
+ * A change counter per gateway, per store (the API's proxy and the broker's authenticate share the
+ * store, not each other). An authentication that read the store before a change committed sees
+ * the counter move and reads again; one that read after is registered with the broker before the
+ * change's disconnect runs (see gatewayChanged). Either way no connection keeps a stale set.
+ */
+const epochsByStore = new WeakMap<object, Map<string, number>>()
+
+function epochs(store: object): Map<string, number> {
+  let m = epochsByStore.get(store)
+  if (m === undefined) epochsByStore.set(store, (m = new Map()))
+  return m
+}
+
+/**
+ * After a committed change to a gateway or its device set: closes its connection. The close waits
+ * for the microtasks in flight, so an authentication that already passed the epoch check has
+ * registered its connection with the broker by then.
+ */
+export function gatewayChanged(store: object, broker: Pick<EmbeddedBroker, 'disconnectClient'>, gatewayId: string): void {
+  const m = epochs(store)
+  m.set(gatewayId, (m.get(gatewayId) ?? 0) + 1)
+  setImmediate(() => broker.disconnectClient(gatewayId))
+}
+
+type AuthStore = Pick<AsyncRecordsStore, 'verifyDeviceCredentials' | 'verifyGatewayCredentials' | 'getDevice'>
+
 /** The broker's `authenticate`: a gateway by its `gw-` username, any other username as a device. */
-export function authenticatePrincipal(
-  store: Pick<AsyncRecordsStore, 'verifyDeviceCredentials' | 'verifyGatewayCredentials' | 'getDevice'>,
-  pipeline: Pick<Pipeline, 'remember'>,
-): (username: string, password: Buffer) => Promise<Principal | null> {
+export function authenticatePrincipal(store: AuthStore, pipeline: Pick<Pipeline, 'remember'>): (username: string, password: Buffer) => Promise<Principal | null> {
+  const changes = epochs(store)
   return async (username, password) => {
     if (!username.startsWith(GATEWAY_PREFIX)) {
       const d = await store.verifyDeviceCredentials(username, password)
@@ -23,14 +51,19 @@ export function authenticatePrincipal(
       pipeline.remember(d)
       return { kind: 'device', deviceId: d.id }
     }
-    const g = await store.verifyGatewayCredentials(username, password)
-    if (!g) return null
-    // Ingest accepts readings only of devices the pipeline knows; these may be new to it.
-    for (const id of g.deviceIds) {
-      const d = await store.getDevice(id)
-      if (d) pipeline.remember(d)
+    for (let attempt = 1; ; attempt++) {
+      const epoch = changes.get(username) ?? 0
+      const g = await store.verifyGatewayCredentials(username, password)
+      if (!g) return null
+      // Ingest accepts readings only of devices the pipeline knows; these may be new to it.
+      for (const id of g.deviceIds) {
+        const d = await store.getDevice(id)
+        if (d) pipeline.remember(d)
+      }
+      if ((changes.get(username) ?? 0) === epoch || attempt === AUTH_ATTEMPTS) {
+        return { kind: 'gateway', gatewayId: g.gateway.id, deviceIds: new Set(g.deviceIds) }
+      }
     }
-    return { kind: 'gateway', gatewayId: g.gateway.id, deviceIds: new Set(g.deviceIds) }
   }
 }
 
@@ -46,7 +79,7 @@ export function gatewayConnectionControl(
       const created = await target.createDevice(input)
       if (created.device.gatewayId !== null) {
         pipeline.remember(created.device)
-        broker.disconnectClient(created.device.gatewayId)
+        gatewayChanged(target, broker, created.device.gatewayId)
       }
       return created
     }
@@ -54,14 +87,14 @@ export function gatewayConnectionControl(
   if (prop === 'revokeGateway') {
     return async (id: string) => {
       const gateway = await target.revokeGateway(id)
-      broker.disconnectClient(id)
+      gatewayChanged(target, broker, id)
       return gateway
     }
   }
   if (prop === 'rotateGatewayCredentials') {
     return async (id: string) => {
       const credentials = await target.rotateGatewayCredentials(id)
-      broker.disconnectClient(id)
+      gatewayChanged(target, broker, id)
       return credentials
     }
   }

@@ -27,7 +27,7 @@ import {
 } from './external-broker.ts'
 import { createPipelineMetrics, registerIngestMetrics } from './metrics.ts'
 import { startInfluxReporting } from './influx-reporting.ts'
-import { authenticatePrincipal, gatewayConnectionControl } from './gateways.ts'
+import { authenticatePrincipal, gatewayChanged, gatewayConnectionControl } from './gateways.ts'
 
 export interface Running {
   config: StartConfig
@@ -77,7 +77,7 @@ function withConnectionControl(store: AsyncRecordsStore, broker: EmbeddedBroker,
           pipeline.remember(device)
           broker.disconnectDevice(id)
           // Its gateway reconnects without it.
-          if (device.gatewayId !== null) broker.disconnectClient(device.gatewayId)
+          if (device.gatewayId !== null) gatewayChanged(target, broker, device.gatewayId)
           return device
         }
       }

@@ -108,6 +108,31 @@ describe('gateways over MQTT', () => {
     expect(accepted()).toBe(before + 4)
   }, 60_000)
 
+  it('revoking a device behind a connected gateway closes the gateway, which no longer speaks for it', async () => {
+    const gw = await api<{ gateway: { id: string }; credentials: Creds }>('/gateways', { label: 'hub' })
+    const [kept, dropped] = [await device('R-0', gw.body.gateway.id), await device('R-1', gw.body.gateway.id)]
+    const conn = await connect(run.mqttUrl, gw.body.credentials)
+    expect(conn.error).toBeNull()
+    const gone = closed(conn.client)
+    expect((await api<{ revoked: boolean }>(`/devices/${dropped}/revoke`, {})).body.revoked).toBe(true)
+    await gone
+    conn.client.end(true)
+    expect((await api<{ deviceIds: string[] }>(`/gateways/${gw.body.gateway.id}`)).body.deviceIds).toEqual([kept])
+
+    const again = await connect(run.mqttUrl, gw.body.credentials)
+    expect(again.error).toBeNull()
+    const before = accepted()
+    const denied = run.broker!.counters().aclDeniedPublish
+    await again.client.publishAsync(topics.telemetry(kept), reading(0), { qos: 1 })
+    await waitAccepted(before + 1)
+    const againGone = closed(again.client)
+    again.client.publish(topics.telemetry(dropped), reading(0), { qos: 1 })
+    await againGone
+    again.client.end(true)
+    expect(run.broker!.counters().aclDeniedPublish).toBe(denied + 1)
+    expect(accepted()).toBe(before + 1)
+  }, 30_000)
+
   it('rotating a gateway\'s password closes its connection; only the new password connects', async () => {
     const gw = await api<{ gateway: { id: string }; credentials: Creds }>('/gateways', { label: 'hub' })
     const conn = await connect(run.mqttUrl, gw.body.credentials)
