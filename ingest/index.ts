@@ -3,8 +3,9 @@
  * readings to the detector in journal order. `accept` resolves only after the durable commit, so
  * the broker can acknowledge (PUBACK) at that point and never acknowledge a reading it could lose.
  *
- * Classic group commit: one commit in flight (in a worker thread for a file journal), the next
- * group gathers meanwhile and goes as soon as the previous one is durable. Committed readings are
+ * Group commit without a timer: each turn of the event loop hands what it parsed to the journal
+ * worker, which puts every group waiting for it into its next transaction (journal-writer.ts); an
+ * inline journal keeps one commit in flight while the next group gathers. Committed readings are
  * handed over as decoded, from memory; the stored JSON is parsed only on replay after a restart.
  *
  * Bad payloads are a resolved outcome (counted, dead-lettered), never a throw; only a failing
@@ -71,11 +72,12 @@ export interface IngestOptions {
   now?: () => number
   limits?: Partial<DecodeLimits>
   /**
-   * How long an idle journal waits to gather more readings before committing; 0 (default) → the
-   * next turn of the event loop. While a commit is in flight the next group gathers regardless.
+   * How long a group gathers before it is handed to the journal; 0 → the next turn of the event
+   * loop. Default: 0 with the worker (the worker groups what waits for it); 2 inline, where a
+   * commit blocks the event loop, so a group must not be a handful of readings.
    */
   groupCommitMs?: number
-  /** An idle journal commits at once when the gathering group holds this many rows. */
+  /** A group is handed over at once when it holds this many rows (inline: unless one is in flight). */
   maxBatchRows?: number
   /**
    * Run group commits (inserts + fsync) of a file journal in a worker thread instead of on the
@@ -165,7 +167,6 @@ export function metricsOf(body: string, seq: number): Record<string, number> {
 export function createIngest(opts: IngestOptions): Ingest {
   const now = opts.now ?? Date.now
   const limits: DecodeLimits = { ...defaultDecodeLimits, ...opts.limits }
-  const groupCommitMs = opts.groupCommitMs ?? 0
   const maxBatchRows = opts.maxBatchRows ?? 5000
   const retentionMs = opts.dedupeRetentionMs ?? 7 * 24 * 3600_000
   const maxQueuedRows = opts.maxQueuedRows ?? 100_000
@@ -175,6 +176,7 @@ export function createIngest(opts: IngestOptions): Ingest {
   const writer: JournalWriter = opts.dataDir !== null && (opts.commitInWorker ?? true)
     ? workerWriter(opts.dataDir, maxRejects)
     : inlineWriter(journal)
+  const groupCommitMs = opts.groupCommitMs ?? (writer.pipelined ? 0 : 2)
   const log = opts.logger
 
   const rejected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>
@@ -185,7 +187,8 @@ export function createIngest(opts: IngestOptions): Ingest {
 
   let batch = newBatch()
   let flushTimer: NodeJS.Timeout | NodeJS.Immediate | null = null
-  let committing = false
+  let inFlight = 0
+  let lastTx = 0
   let idleWaiters: (() => void)[] = []
   let queue: QueuedRow[] = []
   let queueHead = 0
@@ -204,8 +207,13 @@ export function createIngest(opts: IngestOptions): Ingest {
     return queue.length - queueHead
   }
 
+  /** Inline, the next group waits for the commit in flight; the worker takes groups as they come. */
+  function held(): boolean {
+    return inFlight > 0 && !writer.pipelined
+  }
+
   function scheduleFlush(): void {
-    if (flushTimer !== null || committing) return
+    if (flushTimer !== null || held()) return
     flushTimer = groupCommitMs > 0 ? setTimeout(flush, groupCommitMs) : setImmediate(flush)
   }
 
@@ -216,7 +224,7 @@ export function createIngest(opts: IngestOptions): Ingest {
       for (const r of rows) batch.rows.push(r)
       if (reject) batch.rejects.push(reject)
       batch.waiters.push({ start, end: batch.rows.length, reject, resolve, fail })
-      if (batch.rows.length >= maxBatchRows && !committing) flush()
+      if (batch.rows.length >= maxBatchRows && !held()) flush()
       else scheduleFlush()
     })
   }
@@ -228,12 +236,12 @@ export function createIngest(opts: IngestOptions): Ingest {
       flushTimer = null
     }
     const b = batch
-    if (committing || b.waiters.length === 0) return
+    if (held() || b.waiters.length === 0) return
     batch = newBatch()
-    committing = true
+    inFlight++
     const t0 = performance.now()
     writer.commit(b.rows, b.rejects, now()).then(
-      (ids) => committed(b, ids, t0),
+      (c) => committed(b, c.ids, c.tx, t0),
       (cause: unknown) => {
         const err = new ForewarnError(ErrorCode.STORE, 'ingest journal commit failed', { cause, retriable: true })
         log?.error({ err }, 'journal commit failed; devices will resend')
@@ -243,19 +251,22 @@ export function createIngest(opts: IngestOptions): Ingest {
     )
   }
 
-  /** The group gathered while the previous commit was in flight goes now. */
+  /** Inline, the group gathered while the previous commit was in flight goes now. */
   function next(): void {
-    committing = false
-    if (batch.waiters.length > 0) flush()
-    else if (idleWaiters.length > 0) {
+    inFlight--
+    if (batch.waiters.length > 0) {
+      if (!held()) flush()
+    } else if (inFlight === 0 && idleWaiters.length > 0) {
       const ws = idleWaiters
       idleWaiters = []
       for (const w of ws) w()
     }
   }
 
-  function committed(b: Batch, ids: number[], t0: number): void {
-    stats.batches++
+  function committed(b: Batch, ids: number[], tx: number, t0: number): void {
+    // `batches` counts transactions (fsyncs): the worker may put several groups into one.
+    if (tx !== lastTx) stats.batches++
+    lastTx = tx
     stats.lastBatchMs = performance.now() - t0
     stats.lastBatchRows = b.rows.length
     for (let i = 0; i < b.rows.length; i++) {
@@ -290,7 +301,7 @@ export function createIngest(opts: IngestOptions): Ingest {
   /** Resolves once nothing is gathering or in flight. */
   function idle(): Promise<void> {
     flush()
-    if (!committing && batch.waiters.length === 0) return Promise.resolve()
+    if (inFlight === 0 && batch.waiters.length === 0) return Promise.resolve()
     return new Promise((resolve) => idleWaiters.push(resolve))
   }
 

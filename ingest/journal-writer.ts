@@ -3,8 +3,10 @@
  * inserts and the fsync of a group commit, and checkpoints, no longer stop the event loop, which
  * parses the next group meanwhile; and the main thread never waits on SQLite's write lock. An
  * in-memory journal (tests, `dataDir: null`) cannot be shared between threads and writes inline.
- * Requests run in the order they are made; ingest/index.ts keeps one commit in flight, so journal
- * ids follow commit order.
+ * Requests run in the order they are made, so journal ids follow commit order. The worker takes
+ * every commit waiting in its queue into one transaction (classic group commit): ingest posts each
+ * group as soon as it is parsed, and the next transaction starts the moment the previous one is
+ * durable, without a round trip through the event loop. Inline, ingest keeps one commit in flight.
  */
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
@@ -24,22 +26,28 @@ export type WriteRequest =
   | { op: 'checkpoint'; cursor: number; snapshots: [string, string][]; pruneOlderThan: number | null }
   | { op: 'close' }
 
-export type WriteReply = { ok: true; ids: number[] } | { ok: false; message: string }
+/** `tx` numbers the transaction a commit went into (several commits may share one). */
+export type WriteReply = { ok: true; ids: number[]; tx: number } | { ok: false; message: string }
+
+export interface Committed {
+  ids: number[]
+  tx: number
+}
 
 export interface JournalWriter {
+  /** Whether commits may be handed over while earlier ones are in flight (they still run in order). */
+  readonly pipelined: boolean
   /** Resolves with the journal id per row (0 = duplicate) once the commit is durable. */
-  commit(rows: readonly PendingRow[], rejects: readonly PendingReject[], at: number): Promise<number[]>
+  commit(rows: readonly PendingRow[], rejects: readonly PendingReject[], at: number): Promise<Committed>
   /** Records snapshots with their cursor in one transaction, then prunes when asked. */
   checkpoint(cursor: number, snapshots: [string, string][], pruneOlderThan: number | null): Promise<void>
   close(): Promise<void>
 }
 
-/** The work of one request, shared by both writers. */
-export function perform(journal: Journal, req: Exclude<WriteRequest, { op: 'close' }>, rows: readonly PendingRow[] = []): number[] {
-  if (req.op === 'commit') return journal.commit(rows, req.rejects, req.at).ids
-  journal.checkpoint(req.cursor, req.snapshots)
-  if (req.pruneOlderThan !== null) journal.pruneProcessed(req.pruneOlderThan)
-  return []
+/** A checkpoint's work, shared by both writers. */
+export function performCheckpoint(journal: Journal, cursor: number, snapshots: [string, string][], pruneOlderThan: number | null): void {
+  journal.checkpoint(cursor, snapshots)
+  if (pruneOlderThan !== null) journal.pruneProcessed(pruneOlderThan)
 }
 
 export function inlineWriter(journal: Journal): JournalWriter {
@@ -50,10 +58,11 @@ export function inlineWriter(journal: Journal): JournalWriter {
       return Promise.reject(err as Error)
     }
   }
+  let tx = 0
   return {
-    commit: (rows, rejects, at) => run(() => journal.commit(rows, rejects, at).ids),
-    checkpoint: (cursor, snapshots, pruneOlderThan) =>
-      run(() => void perform(journal, { op: 'checkpoint', cursor, snapshots, pruneOlderThan })),
+    pipelined: false,
+    commit: (rows, rejects, at) => run(() => ({ ids: journal.commit(rows, rejects, at).ids, tx: ++tx })),
+    checkpoint: (cursor, snapshots, pruneOlderThan) => run(() => performCheckpoint(journal, cursor, snapshots, pruneOlderThan)),
     close: () => Promise.resolve(),
   }
 }
@@ -64,7 +73,7 @@ const workerBody = new URL('./journal-worker.ts', import.meta.url).href
 const workerBoot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(workerBody)}) })`
 
 interface Pending {
-  resolve: (ids: number[]) => void
+  resolve: (c: Committed) => void
   fail: (e: Error) => void
 }
 
@@ -99,13 +108,13 @@ export function workerWriter(dataDir: string, maxRejects: number): JournalWriter
       worker.unref()
     }
     if (p === undefined) return
-    if (reply.ok) p.resolve(reply.ids)
+    if (reply.ok) p.resolve(reply)
     else p.fail(new Error(reply.message))
   })
 
-  function send(req: WriteRequest): Promise<number[]> {
+  function send(req: WriteRequest): Promise<Committed> {
     if (broken) return Promise.reject(broken)
-    return new Promise<number[]>((resolve, reject) => {
+    return new Promise<Committed>((resolve, reject) => {
       if (pending.length === head) worker.ref()
       pending.push({ resolve, fail: reject })
       worker.postMessage(req)
@@ -113,6 +122,7 @@ export function workerWriter(dataDir: string, maxRejects: number): JournalWriter
   }
 
   return {
+    pipelined: true,
     commit(rows, rejects, at) {
       let packed = ''
       for (let i = 0; i < rows.length; i++) {
