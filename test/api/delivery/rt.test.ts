@@ -14,6 +14,8 @@ import { createWebhookAdapter } from '../../../api/delivery/webhook.ts'
 import { removeDir, tempDir } from '../../services/process.ts'
 import { event, fridge } from '../fixtures.ts'
 
+const RT_OUTAGE_MS = Number(process.env.FOREWARN_RT_OUTAGE_MS ?? 60_000)
+
 describeService('request-tracker', 'Request Tracker adapter against a real RT 5', () => {
   let rt: RestartableRt
   let adapter: RtAdapter
@@ -116,17 +118,19 @@ describeService('request-tracker', 'Request Tracker adapter against a real RT 5'
       await rt.pause()
       store = open()
       const outbox = store.outboxPort({ leaseMs: 0 })
-      const worker = createDeliveryWorker({ outbox, adapters, maxAttempts: 100, baseDelayMs: 20, maxDelayMs: 100, pollMs: 10 })
-      for (let i = 0; i < 3; i++) {
+      const worker = createDeliveryWorker({ outbox, adapters, maxAttempts: 100, baseDelayMs: 20, maxDelayMs: 2000, pollMs: 10 })
+      // Issue 6: Request Tracker down for 60 s while the tickets are due (FOREWARN_RT_OUTAGE_MS to change it).
+      const outageEnds = Date.now() + RT_OUTAGE_MS
+      while (Date.now() < outageEnds) {
         await worker.runOnce()
-        await sleep(100)
+        await sleep(200)
       }
       const rtJobs = store.listOutbox({ limit: 100, adapter: 'rt' }).items
       expect(rtJobs.map((r) => r.state)).toEqual(['pending', 'pending'])
       expect(rtJobs.every((r) => r.attempts >= 1)).toBe(true)
       await rt.resume()
       const pending = () => store.listOutbox({ limit: 100 }).items.filter((r) => r.state === 'pending' && r.adapter !== 'feed')
-      for (let i = 0; i < 200 && pending().length > 0; i++) {
+      for (let i = 0; i < 600 && pending().length > 0; i++) {
         await worker.runOnce()
         await sleep(50)
       }
@@ -142,5 +146,5 @@ describeService('request-tracker', 'Request Tracker adapter against a real RT 5'
       await rx.stop()
       removeDir(dataDir)
     }
-  })
+  }, 240_000)
 })
