@@ -16,19 +16,13 @@ import { startForewarn, type Running } from '../../cli/start.ts'
 import { topics } from '../../domain/index.ts'
 import { describeService } from '../services/availability.ts'
 import { startMosquitto, type MosquittoService } from '../services/mosquitto.ts'
-import { apiCall, waitFor } from './helpers.ts'
+import { apiCall, connectOnce, waitFor } from './helpers.ts'
 
 const ADMIN_KEY = 'e2e-gateway-admin-key-0123456789'
 
 interface Creds { username: string; password: string }
 
-function connect(url: string, c: Creds): Promise<{ client: mqtt.MqttClient; error: Error | null }> {
-  return new Promise((resolve) => {
-    const client = mqtt.connect(url, { clientId: c.username, username: c.username, password: c.password, reconnectPeriod: 0, clean: true })
-    client.once('connect', () => resolve({ client, error: null }))
-    client.once('error', (error) => resolve({ client, error }))
-  })
-}
+const connect = (url: string, c: Creds) => connectOnce(url, { clientId: c.username, username: c.username, password: c.password })
 
 const closed = (client: mqtt.MqttClient): Promise<void> => new Promise((r) => (client.connected ? client.once('close', () => r()) : r()))
 const reading = (seq: number) => JSON.stringify({ v: 1, boot: 1, ts: Date.now() - 1000, seq, metrics: { cabinet_temp_c: 4 } })

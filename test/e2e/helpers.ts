@@ -1,4 +1,5 @@
 /** Shared by the end-to-end suites: HTTP calls with a bearer key, bounded polling, provisioning. */
+import mqtt from 'mqtt'
 import { catalogue, type ApplianceType } from '../../domain/index.ts'
 
 export async function apiCall<T>(baseUrl: string, key: string, path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
@@ -39,3 +40,15 @@ export async function provision(baseUrl: string, key: string, types: readonly Ap
   }
   return out
 }
+
+/** One MQTT connection attempt, no reconnects: resolves with the client and the error, if any. */
+export function connectOnce(url: string, opts: mqtt.IClientOptions): Promise<{ client: mqtt.MqttClient; error: Error | null }> {
+  return new Promise((resolve) => {
+    const client = mqtt.connect(url, { reconnectPeriod: 0, clean: true, ...opts })
+    client.once('connect', () => resolve({ client, error: null }))
+    client.once('error', (error) => resolve({ client, error }))
+  })
+}
+
+/** The last will a device must carry (the broker enforces it). */
+export const offlineWill = (deviceId: string) => ({ topic: `appliances/${deviceId}/status`, payload: Buffer.from('{"v":1,"state":"offline"}'), qos: 1 as const, retain: true })

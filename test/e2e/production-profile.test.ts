@@ -6,23 +6,16 @@ import { execFileSync } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import mqtt from 'mqtt'
 import pino from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import { loadStartConfig } from '../../cli/config.ts'
 import { startForewarn, type Running } from '../../cli/start.ts'
-import { provision } from './helpers.ts'
+import { connectOnce, offlineWill, provision } from './helpers.ts'
 
 const ADMIN_KEY = 'e2e-production-admin-key-012345'
 
-function connect(url: string, username: string, password: string, ca?: Buffer): Promise<{ client: mqtt.MqttClient; error: Error | null }> {
-  return new Promise((resolve) => {
-    const will = { topic: `appliances/${username}/status`, payload: Buffer.from('{"v":1,"state":"offline"}'), qos: 1 as const, retain: true }
-    const client = mqtt.connect(url, { clientId: username, username, password, reconnectPeriod: 0, connectTimeout: 5000, will, ...(ca ? { ca, rejectUnauthorized: true } : {}) })
-    client.once('connect', () => resolve({ client, error: null }))
-    client.once('error', (error) => resolve({ client, error }))
-  })
-}
+const connect = (url: string, username: string, password: string, ca?: Buffer) =>
+  connectOnce(url, { clientId: username, username, password, connectTimeout: 5000, will: offlineWill(username), ...(ca ? { ca, rejectUnauthorized: true } : {}) })
 
 describe('production profile', () => {
   const dir = mkdtempSync(join(tmpdir(), 'forewarn-prod-'))

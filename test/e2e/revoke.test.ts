@@ -2,23 +2,16 @@
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import mqtt from 'mqtt'
 import pino from 'pino'
 import { afterAll, describe, expect, it } from 'vitest'
 import { loadStartConfig } from '../../cli/config.ts'
 import { startForewarn, type Running } from '../../cli/start.ts'
-import { apiCall, provision } from './helpers.ts'
+import { apiCall, connectOnce, offlineWill, provision } from './helpers.ts'
 
 const ADMIN_KEY = 'e2e-revoke-admin-key-0123456789'
 
-function connect(url: string, username: string, password: string): Promise<{ client: mqtt.MqttClient; error: Error | null }> {
-  return new Promise((resolve) => {
-    const will = { topic: `appliances/${username}/status`, payload: Buffer.from('{"v":1,"state":"offline"}'), qos: 1 as const, retain: true }
-    const client = mqtt.connect(url, { clientId: username, username, password, reconnectPeriod: 0, clean: true, will })
-    client.once('connect', () => resolve({ client, error: null }))
-    client.once('error', (error) => resolve({ client, error }))
-  })
-}
+const connect = (url: string, username: string, password: string) =>
+  connectOnce(url, { clientId: username, username, password, will: offlineWill(username) })
 
 describe('revoking and rotating device credentials', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'forewarn-revoke-'))
