@@ -56,6 +56,10 @@ describe('end to end on the embedded defaults', () => {
     const summary = await fleet.done
     expect(summary.failed).toBe(0)
     expect(summary.acknowledged).toBe(summary.published)
+    // Acknowledged means committed; wait until the detector has processed every committed reading
+    // and the health records are flushed, so the state compared across the restart is final.
+    await waitFor('the pipeline to drain', async () => (run!.ingest.stats().queued === 0 ? true : undefined), 60_000)
+    await new Promise((r) => setTimeout(r, 600))
 
     const ticket = await waitFor('a ticket for the faulty appliance', async () => {
       const { body } = await api<Page<Ticket>>(run!, `/tickets?deviceId=${faulty.deviceId}`)
