@@ -16,7 +16,7 @@ import { describeService } from '../services/availability.ts'
 import { startInfluxDB, type InfluxDBService } from '../services/influxdb.ts'
 import { startMosquitto, type MosquittoService } from '../services/mosquitto.ts'
 import { freePort } from '../services/process.ts'
-import { provision, waitFor } from './helpers.ts'
+import { expectExactlyPerDevice, provision, waitFor } from './helpers.ts'
 
 const ADMIN_KEY = 'e2e-extkill-admin-key-0123456789'
 const DYNSEC = { adminUsername: 'dynsec-admin', adminPassword: 'dynsec-admin-secret-0123456789' }
@@ -79,18 +79,6 @@ describeService(['mosquitto', 'influxdb'], 'with an external broker, a SIGKILL u
     expect(summary.acknowledged).toBe(members.length * READINGS)
     for (const m of members) expect(summary.lastSeq[m.deviceId]).toBe(READINGS - 1)
 
-    const perDevice = async (): Promise<Record<string, number>> => {
-      const rows = await influx.query('SELECT count(cabinet_temp_c) AS n FROM telemetry GROUP BY device_id')
-      const out: Record<string, number> = {}
-      for (const r of rows) out[String(r.device_id)] = Number(r.n)
-      return out
-    }
-    const expected = Object.fromEntries(members.map((m) => [m.deviceId, READINGS]))
-    await waitFor('every reading in InfluxDB', async () => {
-      const got = await perDevice()
-      return members.every((m) => (got[m.deviceId] ?? 0) >= READINGS) ? true : undefined
-    }, 60_000, 500)
-    await new Promise((r) => setTimeout(r, 1000))
-    expect(await perDevice()).toEqual(expected)
+    await expectExactlyPerDevice(influx, members.map((m) => m.deviceId), READINGS)
   }, 240_000)
 })

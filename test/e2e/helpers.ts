@@ -1,5 +1,7 @@
 /** Shared by the end-to-end suites: HTTP calls with a bearer key, bounded polling, provisioning. */
 import mqtt from 'mqtt'
+import { expect } from 'vitest'
+import type { InfluxDBService } from '../services/influxdb.ts'
 import { catalogue, type ApplianceType } from '../../domain/index.ts'
 
 export async function apiCall<T>(baseUrl: string, key: string, path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
@@ -52,3 +54,24 @@ export function connectOnce(url: string, opts: mqtt.IClientOptions): Promise<{ c
 
 /** The last will a device must carry (the broker enforces it). */
 export const offlineWill = (deviceId: string) => ({ topic: `appliances/${deviceId}/status`, payload: Buffer.from('{"v":1,"state":"offline"}'), qos: 1 as const, retain: true })
+
+/**
+ * Waits until InfluxDB holds `readings` telemetry points for every device, lets late writes land,
+ * then asserts exactly that many per device: a lost point lowers a count, and none can count twice
+ * (a point is keyed by series and timestamp).
+ */
+export async function expectExactlyPerDevice(influx: InfluxDBService, deviceIds: readonly string[], readings: number): Promise<void> {
+  const perDevice = async (): Promise<Record<string, number>> => {
+    const rows = await influx.query('SELECT count(cabinet_temp_c) AS n FROM telemetry GROUP BY device_id')
+    const out: Record<string, number> = {}
+    for (const r of rows) out[String(r.device_id)] = Number(r.n)
+    return out
+  }
+  await waitFor('every reading in InfluxDB', async () => {
+    const got = await perDevice()
+    return deviceIds.every((id) => (got[id] ?? 0) >= readings) ? true : undefined
+  }, 60_000, 500)
+  await new Promise((r) => setTimeout(r, 1000))
+  const got = await perDevice()
+  expect(Object.fromEntries(deviceIds.map((id) => [id, got[id]]))).toEqual(Object.fromEntries(deviceIds.map((id) => [id, readings])))
+}

@@ -16,7 +16,7 @@ import { runFleet } from '../../simulators/fleet.ts'
 import { describeService } from '../services/availability.ts'
 import { startInfluxDB, type InfluxDBService } from '../services/influxdb.ts'
 import { freePort } from '../services/process.ts'
-import { provision, waitFor } from './helpers.ts'
+import { expectExactlyPerDevice, provision, waitFor } from './helpers.ts'
 
 const ADMIN_KEY = 'e2e-kill-admin-key-0123456789abc'
 const READINGS = 600
@@ -71,19 +71,6 @@ describeService('influxdb', 'a SIGKILL under load loses no acknowledged reading 
     expect(summary.acknowledged).toBe(n)
     for (const m of members) expect(summary.lastSeq[m.deviceId]).toBe(READINGS - 1)
 
-    const perDevice = async (): Promise<Record<string, number>> => {
-      const rows = await influx.query('SELECT count(cabinet_temp_c) AS n FROM telemetry GROUP BY device_id')
-      const out: Record<string, number> = {}
-      for (const r of rows) out[String(r.device_id)] = Number(r.n)
-      return out
-    }
-    const expected = Object.fromEntries(members.map((m) => [m.deviceId, READINGS]))
-    await waitFor('every reading in InfluxDB', async () => {
-      const got = await perDevice()
-      return members.every((m) => (got[m.deviceId] ?? 0) >= READINGS) ? true : undefined
-    }, 60_000, 500)
-    await new Promise((r) => setTimeout(r, 1000))
-    expect(await perDevice()).toEqual(expected)
-
+    await expectExactlyPerDevice(influx, members.map((m) => m.deviceId), READINGS)
   }, 240_000)
 })
