@@ -24,8 +24,9 @@ import { toDevice, toGateway, type DeviceRow, type GatewayRow } from './rows.ts'
 import { healthStatus } from './sqlite.ts'
 import type {
   ApiKeyIdentity, ApiKeyInfo, ApplyResult, Credentials, Gateway, GatewayDetail, GatewayIdentity, HealthRecord, NewDevice, NewGateway, Page, Scope,
-  Store, StoreCounts, StoreOptions, TicketChange, TicketChangeListener, TicketTransition,
+  Store, StoreCounts, StoreOptions, TicketChangeListener, TicketTransition,
 } from './types.ts'
+import { TicketChangeListeners } from './listeners.ts'
 
 export interface PostgresStoreOptions extends Omit<StoreOptions, 'dataDir'> {
   /** postgres://user:password@host:port/database */
@@ -93,7 +94,7 @@ class PostgresStore implements AsyncRecordsStore {
   private readonly events: PgEvents
   private publicUrl: string
   private closed = false
-  private readonly listeners = new Set<TicketChangeListener>()
+  private readonly listeners = new TicketChangeListeners()
 
   constructor(private readonly pool: pg.Pool, private readonly secret: Buffer, opts: PostgresStoreOptions) {
     this.now = opts.now ?? Date.now
@@ -360,24 +361,12 @@ class PostgresStore implements AsyncRecordsStore {
 
   async transitionTicket(id: string, change: TicketTransition) {
     const done = await this.tx((c) => this.events.transition(c, id, change))
-    this.emit(done)
+    this.listeners.emit(done)
     return done.ticket
   }
 
   onTransition(listener: TicketChangeListener): () => void {
-    this.listeners.add(listener)
-    return () => { this.listeners.delete(listener) }
-  }
-
-  /** After the commit: a listener's failure must not turn a committed change into an error answer. */
-  private emit(change: TicketChange): void {
-    for (const l of this.listeners) {
-      try {
-        l(change)
-      } catch {
-        // documented on TicketChangeListener: listeners own their errors
-      }
-    }
+    return this.listeners.add(listener)
   }
 
   async precision(opts?: Parameters<Store['precision']>[0]) { return precision(this.pool, opts).catch((e: unknown) => { throw storeError(e) }) }

@@ -19,8 +19,9 @@ import { FEED, sqliteOutboxPort } from './outbox.ts'
 import { toDevice, toGateway, type DeviceRow, type GatewayRow } from './rows.ts'
 import type {
   ApiKeyIdentity, ApiKeyInfo, Credentials, Gateway, GatewayDetail, GatewayIdentity, HealthRecord, NewDevice, NewGateway, Scope, Store, StoreCounts,
-  StoreOptions, TicketChange, TicketChangeListener,
+  StoreOptions, TicketChangeListener,
 } from './types.ts'
+import { TicketChangeListeners } from './listeners.ts'
 
 const ADMIN_KEY_ID = 'admin'
 const RECENT_WARNINGS = 10
@@ -53,7 +54,7 @@ class SqliteStore implements Store {
   private readonly events: EventsTable
   private readonly s
   private publicUrl: string
-  private readonly listeners = new Set<TicketChangeListener>()
+  private readonly listeners = new TicketChangeListeners()
 
   constructor(private readonly db: Database.Database, opts: StoreOptions) {
     this.now = opts.now ?? Date.now
@@ -324,24 +325,12 @@ class SqliteStore implements Store {
   getTicket(id: string) { return this.events.getTicket(id) }
   transitionTicket(id: string, change: Parameters<Store['transitionTicket']>[1]) {
     const done = this.tx(() => this.events.transition(id, change))
-    this.emit(done)
+    this.listeners.emit(done)
     return done.ticket
   }
 
   onTransition(listener: TicketChangeListener): () => void {
-    this.listeners.add(listener)
-    return () => { this.listeners.delete(listener) }
-  }
-
-  /** After the commit: a listener's failure must not turn a committed change into an error answer. */
-  private emit(change: TicketChange): void {
-    for (const l of this.listeners) {
-      try {
-        l(change)
-      } catch {
-        // documented on TicketChangeListener: listeners own their errors
-      }
-    }
+    return this.listeners.add(listener)
   }
 
   precision(opts?: Parameters<Store['precision']>[0]) { return this.events.precision(opts) }
