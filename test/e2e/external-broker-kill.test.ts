@@ -6,7 +6,7 @@
  * devices published exactly once per device (a point is keyed by series and timestamp: a lost one
  * lowers the count, none can count twice).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,12 +16,11 @@ import { describeService } from '../services/availability.ts'
 import { startInfluxDB, type InfluxDBService } from '../services/influxdb.ts'
 import { startMosquitto, type MosquittoService } from '../services/mosquitto.ts'
 import { freePort } from '../services/process.ts'
-import { expectExactlyPerDevice, provision, waitFor } from './helpers.ts'
+import { expectExactlyPerDevice, provision, spawnForewarn, waitFor } from './helpers.ts'
 
 const ADMIN_KEY = 'e2e-extkill-admin-key-0123456789'
 const DYNSEC = { adminUsername: 'dynsec-admin', adminPassword: 'dynsec-admin-secret-0123456789' }
 const READINGS = 600
-const bin = join(import.meta.dirname, '..', '..', 'bin', 'forewarn.js')
 
 describeService(['mosquitto', 'influxdb'], 'with an external broker, a SIGKILL under load loses no reading and duplicates none', () => {
   let influx: InfluxDBService
@@ -41,24 +40,12 @@ describeService(['mosquitto', 'influxdb'], 'with an external broker, a SIGKILL u
     rmSync(dataDir, { recursive: true, force: true })
   })
 
-  async function startChild(apiPort: number): Promise<ChildProcess> {
-    const proc = spawn(process.execPath, [bin, 'start', '--simulate', '0', '--broker', mosquitto.url, '--api-port', String(apiPort), '--data-dir', dataDir], {
-      env: {
-        ...process.env, FOREWARN_ADMIN_KEY: ADMIN_KEY, INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_DATABASE: influx.database, FOREWARN_CHECKPOINT_MS: '300',
-        FOREWARN_BROKER_USERNAME: 'forewarn-svc', FOREWARN_BROKER_PASSWORD: 'forewarn-svc-secret-0123456789',
-        FOREWARN_DYNSEC_USERNAME: DYNSEC.adminUsername, FOREWARN_DYNSEC_PASSWORD: DYNSEC.adminPassword,
-      },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    })
-    await waitFor('forewarn to answer', async () => {
-      try {
-        return (await fetch(`http://127.0.0.1:${apiPort}/healthz`)).ok ? true : undefined
-      } catch {
-        return undefined
-      }
-    }, 30_000, 100)
-    return proc
-  }
+  const startChild = (apiPort: number): Promise<ChildProcess> =>
+    spawnForewarn(['--broker', mosquitto.url, '--data-dir', dataDir], {
+      FOREWARN_ADMIN_KEY: ADMIN_KEY, INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_DATABASE: influx.database, FOREWARN_CHECKPOINT_MS: '300',
+      FOREWARN_BROKER_USERNAME: 'forewarn-svc', FOREWARN_BROKER_PASSWORD: 'forewarn-svc-secret-0123456789',
+      FOREWARN_DYNSEC_USERNAME: DYNSEC.adminUsername, FOREWARN_DYNSEC_PASSWORD: DYNSEC.adminPassword,
+    }, apiPort)
 
   it('keeps every reading exactly once across a kill and restart', async () => {
     const apiPort = await freePort()

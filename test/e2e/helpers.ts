@@ -1,4 +1,6 @@
 /** Shared by the end-to-end suites: HTTP calls with a bearer key, bounded polling, provisioning. */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { expect } from 'vitest'
 import type { InfluxDBService } from '../services/influxdb.ts'
@@ -74,4 +76,22 @@ export async function expectExactlyPerDevice(influx: InfluxDBService, deviceIds:
   await new Promise((r) => setTimeout(r, 1000))
   const got = await perDevice()
   expect(Object.fromEntries(deviceIds.map((id) => [id, got[id]]))).toEqual(Object.fromEntries(deviceIds.map((id) => [id, readings])))
+}
+
+const bin = join(import.meta.dirname, '..', '..', 'bin', 'forewarn.js')
+
+/** `forewarn start ARGS` as its own process (so a test can SIGKILL it); resolves once its API answers. */
+export async function spawnForewarn(args: readonly string[], env: Record<string, string>, apiPort: number): Promise<ChildProcess> {
+  const proc = spawn(process.execPath, [bin, 'start', '--simulate', '0', '--api-port', String(apiPort), ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  })
+  await waitFor('forewarn to answer', async () => {
+    try {
+      return (await fetch(`http://127.0.0.1:${apiPort}/healthz`)).ok ? true : undefined
+    } catch {
+      return undefined
+    }
+  }, 30_000, 100)
+  return proc
 }

@@ -7,7 +7,7 @@
  * points per device (a point is keyed by series and timestamp, so a lost one lowers the count
  * and none can be counted twice).
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -16,11 +16,10 @@ import { runFleet } from '../../simulators/fleet.ts'
 import { describeService } from '../services/availability.ts'
 import { startInfluxDB, type InfluxDBService } from '../services/influxdb.ts'
 import { freePort } from '../services/process.ts'
-import { expectExactlyPerDevice, provision, waitFor } from './helpers.ts'
+import { expectExactlyPerDevice, provision, spawnForewarn, waitFor } from './helpers.ts'
 
 const ADMIN_KEY = 'e2e-kill-admin-key-0123456789abc'
 const READINGS = 600
-const bin = join(import.meta.dirname, '..', '..', 'bin', 'forewarn.js')
 
 describeService('influxdb', 'a SIGKILL under load loses no acknowledged reading and duplicates none', () => {
   let influx: InfluxDBService
@@ -35,20 +34,10 @@ describeService('influxdb', 'a SIGKILL under load loses no acknowledged reading 
     rmSync(dataDir, { recursive: true, force: true })
   })
 
-  async function startChild(mqttPort: number, apiPort: number): Promise<ChildProcess> {
-    const proc = spawn(process.execPath, [bin, 'start', '--simulate', '0', '--mqtt-port', String(mqttPort), '--api-port', String(apiPort), '--data-dir', dataDir], {
-      env: { ...process.env, FOREWARN_ADMIN_KEY: ADMIN_KEY, INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_DATABASE: influx.database, FOREWARN_CHECKPOINT_MS: '300' },
-      stdio: ['ignore', 'ignore', 'inherit'],
-    })
-    await waitFor('forewarn to answer', async () => {
-      try {
-        return (await fetch(`http://127.0.0.1:${apiPort}/healthz`)).ok ? true : undefined
-      } catch {
-        return undefined
-      }
-    }, 30_000, 100)
-    return proc
-  }
+  const startChild = (mqttPort: number, apiPort: number): Promise<ChildProcess> =>
+    spawnForewarn(['--mqtt-port', String(mqttPort), '--data-dir', dataDir], {
+      FOREWARN_ADMIN_KEY: ADMIN_KEY, INFLUX_URL: influx.url, INFLUX_API: 'v1', INFLUX_DATABASE: influx.database, FOREWARN_CHECKPOINT_MS: '300',
+    }, apiPort)
 
   it('keeps every acknowledged reading exactly once across a kill and restart', async () => {
     const mqttPort = await freePort()
