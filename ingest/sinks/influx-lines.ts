@@ -1,10 +1,17 @@
 /**
- * Forewarn records → InfluxDB line protocol, built with the client library's `Point`, in the
- * schema of domain/influx-schema.ts. Timestamps are event times in milliseconds (precision=ms), so a
- * point written twice lands on the same series and time and overwrites itself: writes are idempotent.
+ * Forewarn records → InfluxDB line protocol, in the schema of domain/influx-schema.ts. Timestamps
+ * are event times in milliseconds (precision=ms), so a point written twice lands on the same series
+ * and time and overwrites itself: writes are idempotent.
+ *
+ * Readings, one line each at the full ingest rate, are encoded here directly: the series key of a
+ * device (measurement and escaped tags, the library's `escape`) is built once and kept with its
+ * tags; fields are appended in the order the device sent them (InfluxDB does not need them
+ * sorted). With the library's `Point` (an object, a sort and a map per reading) the sink cost
+ * ~15 µs of CPU per reading, more than the rest of the pipeline (docs/benchmarks.md). The rarer
+ * records (health, warnings, tickets, pipeline) still go through `Point`.
  */
-import { Point } from '@influxdata/influxdb-client'
-import { measurements, tagKeys, type DetectorEvent, type HealthCore } from '../../domain/index.ts'
+import { Point, escape } from '@influxdata/influxdb-client'
+import { measurements, tagKeys, type DetectorEvent, type HealthCore, type Reading } from '../../domain/index.ts'
 import type { DeviceTags, PipelineStats, TaggedReading, TicketSinkEvent } from '../sink.ts'
 
 const msTime = { convertTime: (v: string | number | Date | undefined): string | undefined => (v === undefined ? undefined : String(v)) }
@@ -17,18 +24,62 @@ function line(p: Point): string | null {
   return p.toLineProtocol(msTime) ?? null
 }
 
+/** Series key of a device's telemetry, per tags object (the pipeline keeps one per device). */
+const seriesKeys = new WeakMap<DeviceTags, { deviceId: string; key: string }>()
+const fieldKeys = new Map<string, string>()
+
+function seriesKey(deviceId: string, tags: DeviceTags): string {
+  const hit = seriesKeys.get(tags)
+  if (hit !== undefined && hit.deviceId === deviceId) return hit.key
+  // Tags sorted by key, as the library writes them.
+  const key = `${escape.measurement(measurements.telemetry)},${tagKeys.device}=${escape.tag(deviceId)},${tagKeys.model}=${escape.tag(tags.model)},${tagKeys.region}=${escape.tag(tags.region)},${tagKeys.type}=${escape.tag(tags.type)}`
+  seriesKeys.set(tags, { deviceId, key })
+  return key
+}
+
+function fieldKey(name: string): string {
+  let k = fieldKeys.get(name)
+  if (k === undefined) {
+    k = escape.tag(name)
+    // Metric names come from the catalogue; the bound only guards against a misbehaving caller.
+    if (fieldKeys.size < 10_000) fieldKeys.set(name, k)
+  }
+  return k
+}
+
+/** One reading's line, or null when it has no finite metric. */
+export function readingLine(r: Reading, tags: DeviceTags): string | null {
+  let fields = ''
+  for (const name in r.metrics) {
+    const v = r.metrics[name] as number
+    if (!Number.isFinite(v)) continue
+    // `+ v` formats a number exactly as String(v), which is what Point.floatField writes.
+    fields += `${fields === '' ? '' : ','}${fieldKey(name)}=${v}`
+  }
+  if (fields === '') return null
+  return `${seriesKey(r.deviceId, tags)} ${fields} ${Math.trunc(r.ts)}`
+}
+
 /** Appends one line per reading; a reading without a finite metric yields no line. */
 export function readingLines(batch: readonly TaggedReading[], out: string[]): void {
   for (const { reading, tags } of batch) {
-    const p = deviceTags(new Point(measurements.telemetry), reading.deviceId, tags)
-    for (const name in reading.metrics) {
-      const v = reading.metrics[name] as number
-      if (Number.isFinite(v)) p.floatField(name, v)
-    }
-    p.timestamp(Math.trunc(reading.ts))
-    const l = line(p)
+    const l = readingLine(reading, tags)
     if (l !== null) out.push(l)
   }
+}
+
+/**
+ * Lines joined by newlines into one string, with their count: what the sink queues. One flat
+ * string instead of one per line keeps the young generation's collections cheap (a batch waits up
+ * to a flush interval, long enough to be copied and promoted line by line otherwise).
+ */
+export interface LineBlock {
+  text: string
+  lines: number
+}
+
+export function toBlock(lines: readonly string[]): LineBlock | null {
+  return lines.length === 0 ? null : { text: lines.join('\n'), lines: lines.length }
 }
 
 export function healthLines(deviceId: string, tags: DeviceTags, core: HealthCore, atMs: number, out: string[]): void {

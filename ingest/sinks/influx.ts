@@ -1,8 +1,9 @@
 /**
  * The InfluxDB telemetry sink: lossless by construction.
  *
- * Records become line protocol at once and wait in memory. One pump writes batches (by size, or by
- * time), one request in flight. A failed batch is retried with exponential backoff and jitter
+ * Records become line protocol at once and wait in memory, as blocks (the lines of one call
+ * joined by newlines, with their count: see LineBlock). One pump writes batches of `batchSize` lines
+ * (by size, or by time), one request in flight; a block is split where a batch ends. A failed batch is retried with exponential backoff and jitter
  * (honouring Retry-After); if it keeps failing for `spoolAfterMs`, or memory fills, it goes to the
  * on-disk spool, and from then on everything new queues behind it on disk until the spool has been
  * replayed in order. Points are keyed by series and event time, so a batch written twice (a reply
@@ -72,7 +73,9 @@ const defaults = {
 const silent: SinkLogger = { info() {}, warn() {}, error() {} }
 
 interface Batch {
-  lines: string[]
+  /** Blocks of newline-separated lines; `lines` counts the lines in all of them. */
+  blocks: string[]
+  lines: number
   /** Spool segment id, or null for a batch taken from memory. */
   segId: number | null
   firstFailAt: number | null
@@ -89,8 +92,11 @@ export async function createInfluxSink(config: InfluxConfig, opts: InfluxSinkOpt
   const writer = o.writer ?? createWriter(config, o.requestTimeoutMs, o.batchSize)
   const spool: Spool | null = o.spoolDir === null ? null : await openSpool(o.spoolDir)
 
+  // Blocks waiting in memory, their line counts, and the total.
   let queue: string[] = []
+  let counts: number[] = []
   let qHead = 0
+  let queuedLines = 0
   let current: Batch | null = null
   let accepted = 0
   let settled = 0
@@ -108,8 +114,8 @@ export async function createInfluxSink(config: InfluxConfig, opts: InfluxSinkOpt
   let wake: (() => void) | null = null
   const stats = { batchPoints: 0, writeMs: 0, retries: 0 }
 
-  const memLines = (): number => queue.length - qHead
-  const pending = (): number => memLines() + (current && current.segId === null ? current.lines.length : 0) + (spool?.lines() ?? 0)
+  const memLines = (): number => queuedLines
+  const pending = (): number => memLines() + (current && current.segId === null ? current.lines : 0) + (spool?.lines() ?? 0)
 
   function setMode(next: SinkStateName): void {
     if (next === mode) return
@@ -139,18 +145,40 @@ export async function createInfluxSink(config: InfluxConfig, opts: InfluxSinkOpt
     }
   }
 
-  function take(n: number): string[] {
-    const lines = queue.slice(qHead, qHead + n)
-    qHead += lines.length
+  /** The oldest `n` lines in memory (fewer when there are fewer), splitting a block if need be. */
+  function take(n: number): { blocks: string[]; lines: number } {
+    const blocks: string[] = []
+    let lines = 0
+    while (lines < n && qHead < queue.length) {
+      const text = queue[qHead] as string
+      const c = counts[qHead] as number
+      if (lines + c <= n) {
+        blocks.push(text)
+        lines += c
+        queue[qHead] = ''
+        qHead++
+        continue
+      }
+      const k = n - lines
+      let at = -1
+      for (let i = 0; i < k; i++) at = text.indexOf('\n', at + 1)
+      blocks.push(text.slice(0, at))
+      queue[qHead] = text.slice(at + 1)
+      counts[qHead] = c - k
+      lines += k
+    }
+    queuedLines -= lines
     if (qHead === queue.length) {
       queue = []
+      counts = []
       qHead = 0
-    } else if (qHead > 65_536 && qHead * 2 > queue.length) {
+    } else if (qHead > 4096 && qHead * 2 > queue.length) {
       queue = queue.slice(qHead)
+      counts = counts.slice(qHead)
       qHead = 0
     }
     checkPressure()
-    return lines
+    return { blocks, lines }
   }
 
   function kick(): void {
@@ -166,14 +194,17 @@ export async function createInfluxSink(config: InfluxConfig, opts: InfluxSinkOpt
     })
   }
 
-  function enqueue(lines: string[]): void {
-    if (lines.length === 0) return
+  /** Queues `lines` lines joined by newlines (one line: the line itself). */
+  function enqueue(text: string, lines: number): void {
+    if (lines === 0) return
     if (closing) {
-      m.dropped.inc({ sink: name, reason: 'closed' }, lines.length)
+      m.dropped.inc({ sink: name, reason: 'closed' }, lines)
       return
     }
-    for (const l of lines) queue.push(l)
-    accepted += lines.length
+    queue.push(text)
+    counts.push(lines)
+    queuedLines += lines
+    accepted += lines
     if (memLines() > maxMemoryLines) {
       const over = memLines() - maxMemoryLines
       take(over)
@@ -196,9 +227,9 @@ export async function createInfluxSink(config: InfluxConfig, opts: InfluxSinkOpt
   async function spill(all: boolean): Promise<void> {
     if (!spool) return
     while (memLines() > 0 && (all || memLines() >= o.batchSize) && spool.bytes() < o.maxSpoolBytes) {
-      const lines = take(o.batchSize)
-      await spool.append(lines)
-      settle(lines.length)
+      const b = take(o.batchSize)
+      await spool.append(b.blocks, b.lines)
+      settle(b.lines)
     }
     updateGauges()
   }
@@ -206,44 +237,45 @@ export async function createInfluxSink(config: InfluxConfig, opts: InfluxSinkOpt
   /** Moves a failing in-memory batch to disk: it must stay ahead of everything behind it. */
   async function park(batch: Batch): Promise<void> {
     if (!spool || batch.segId !== null || spool.bytes() >= o.maxSpoolBytes) return
-    await spool.append(batch.lines)
-    settle(batch.lines.length)
+    await spool.append(batch.blocks, batch.lines)
+    settle(batch.lines)
     current = null
     setMode('spooling')
     updateGauges()
-    log.warn({ sink: name, lines: batch.lines.length, spoolBytes: spool.bytes() }, 'database unavailable: batch spooled to disk')
+    log.warn({ sink: name, lines: batch.lines, spoolBytes: spool.bytes() }, 'database unavailable: batch spooled to disk')
   }
 
   async function nextBatch(): Promise<Batch | null> {
     if (spool && spool.segments() > 0) {
       const head = await spool.head()
-      if (head) return { lines: head.lines, segId: head.id, firstFailAt: null }
+      if (head) return { blocks: head.blocks, lines: head.lines, segId: head.id, firstFailAt: null }
     }
     const n = memLines()
-    if (n >= o.batchSize || (due && n > 0)) return { lines: take(o.batchSize), segId: null, firstFailAt: null }
+    if (n >= o.batchSize || (due && n > 0)) return { ...take(o.batchSize), segId: null, firstFailAt: null }
     due = false
     return null
   }
 
   async function done(batch: Batch, written: boolean): Promise<void> {
     if (batch.segId !== null) await spool?.remove(batch.segId)
-    else settle(batch.lines.length)
-    if (written) m.written.inc({ sink: name }, batch.lines.length)
+    else settle(batch.lines)
+    if (written) m.written.inc({ sink: name }, batch.lines)
     current = null
   }
 
   async function attempt(batch: Batch): Promise<boolean> {
     const started = now()
     try {
-      await writer.write(batch.lines)
+      await writer.write(batch.blocks)
     } catch (err) {
       const f = err instanceof WriteFailure ? err : new WriteFailure('retry', null, String(err), null, err)
       if (f.kind === 'refused') {
         // The database refused the data itself; sending it again cannot succeed. Counted, logged, moved past.
         m.batches.inc({ sink: name, result: 'refused' })
-        m.dropped.inc({ sink: name, reason: 'refused' }, batch.lines.length)
+        m.dropped.inc({ sink: name, reason: 'refused' }, batch.lines)
         lastError = f.message
-        log.error({ sink: name, lines: batch.lines.length, status: f.status, err: f.message, first: batch.lines[0] }, 'database refused a batch')
+        const first = batch.blocks[0] ?? ''
+        log.error({ sink: name, lines: batch.lines, status: f.status, err: f.message, first: first.slice(0, Math.max(0, first.indexOf('\n')) || first.length) }, 'database refused a batch')
         await done(batch, false)
         return true
       }
@@ -261,7 +293,7 @@ export async function createInfluxSink(config: InfluxConfig, opts: InfluxSinkOpt
     const ms = now() - started
     m.batches.inc({ sink: name, result: 'ok' })
     m.writeSeconds.observe({ sink: name }, ms / 1000)
-    stats.batchPoints += batch.lines.length
+    stats.batchPoints += batch.lines
     stats.writeMs += ms
     failStreak = 0
     retryAt = 0
@@ -322,7 +354,7 @@ export async function createInfluxSink(config: InfluxConfig, opts: InfluxSinkOpt
       ? setInterval(() => {
           const l = pipelineLine('sink', { batch_points: stats.batchPoints, write_ms: stats.writeMs, retries: stats.retries, spool_bytes: spool?.bytes() ?? 0 }, now())
           stats.batchPoints = stats.writeMs = stats.retries = 0
-          if (l) enqueue([l])
+          if (l) enqueue(l, 1)
         }, o.statsIntervalMs)
       : null
   statsTimer?.unref()
@@ -362,24 +394,24 @@ export async function createInfluxSink(config: InfluxConfig, opts: InfluxSinkOpt
     writeReadings(batch) {
       const lines: string[] = []
       readingLines(batch, lines)
-      enqueue(lines)
+      enqueue(lines.join('\n'), lines.length)
     },
     writeHealth(deviceId, tags, core, atMs) {
       const lines: string[] = []
       healthLines(deviceId, tags, core, atMs, lines)
-      enqueue(lines)
+      enqueue(lines.join('\n'), lines.length)
     },
     writeWarning(ev, tags, detectedAtMs) {
       const l = warningLine(ev, tags, detectedAtMs)
-      if (l) enqueue([l])
+      if (l) enqueue(l, 1)
     },
     writeTicketEvent(e) {
       const l = ticketLine(e)
-      if (l) enqueue([l])
+      if (l) enqueue(l, 1)
     },
     writePipeline(stage: string, s: PipelineStats, atMs: number) {
       const l = pipelineLine(stage, s, atMs)
-      if (l) enqueue([l])
+      if (l) enqueue(l, 1)
     },
     state(): SinkState {
       const s: SinkState = { state: stopped ? 'off' : mode, spoolBytes: spool?.bytes() ?? 0, pending: pending() }
@@ -408,18 +440,19 @@ export async function createInfluxSink(config: InfluxConfig, opts: InfluxSinkOpt
       stopped = true
       wake?.()
       await pumping
-      const left: string[] = current && current.segId === null ? current.lines : []
+      const inFlight = current && current.segId === null ? current : { blocks: [], lines: 0 }
       current = null
-      left.push(...take(memLines()))
-      if (left.length > 0) {
+      const rest = take(memLines())
+      const left = { blocks: [...inFlight.blocks, ...rest.blocks], lines: inFlight.lines + rest.lines }
+      if (left.lines > 0) {
         if (spool) {
-          await spool.append(left)
-          log.warn({ sink: name, lines: left.length }, 'closed with unwritten lines: kept in the spool for the next start')
+          await spool.append(left.blocks, left.lines)
+          log.warn({ sink: name, lines: left.lines }, 'closed with unwritten lines: kept in the spool for the next start')
         } else {
-          m.dropped.inc({ sink: name, reason: 'closed_without_spool' }, left.length)
-          log.error({ sink: name, lines: left.length }, 'closed with unwritten lines and no spool: lost')
+          m.dropped.inc({ sink: name, reason: 'closed_without_spool' }, left.lines)
+          log.error({ sink: name, lines: left.lines }, 'closed with unwritten lines and no spool: lost')
         }
-        settle(left.length)
+        settle(left.lines)
       }
       for (const w of flushWaiters.splice(0)) w.resolve()
       await writer.close()

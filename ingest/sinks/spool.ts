@@ -18,7 +18,9 @@ interface Segment {
 
 export interface SpoolSegment {
   id: number
-  lines: string[]
+  /** The segment's text as one block of newline-separated lines (none when empty). */
+  blocks: string[]
+  lines: number
 }
 
 export interface Spool {
@@ -28,7 +30,8 @@ export interface Spool {
   segments(): number
   /** Oldest batch, or null when empty. */
   head(): Promise<SpoolSegment | null>
-  append(lines: readonly string[]): Promise<void>
+  /** Appends blocks of newline-separated lines holding `lines` lines in all. */
+  append(blocks: readonly string[], lines: number): Promise<void>
   remove(id: number): Promise<void>
 }
 
@@ -68,14 +71,14 @@ export async function openSpool(dir: string): Promise<Spool> {
       const s = segs[0]
       if (!s) return null
       const text = await readFile(s.file, 'utf8')
-      return { id: s.id, lines: text === '' ? [] : text.split('\n') }
+      return { id: s.id, blocks: text === '' ? [] : [text], lines: s.lines }
     },
-    async append(batch) {
+    async append(blocks, count) {
       const id = next++
-      const name = `${String(id).padStart(12, '0')}-${batch.length}.lp`
+      const name = `${String(id).padStart(12, '0')}-${count}.lp`
       const file = join(dir, name)
       const tmp = `${file}.tmp`
-      const body = Buffer.from(batch.join('\n'), 'utf8')
+      const body = Buffer.from(blocks.join('\n'), 'utf8')
       const fh = await open(tmp, 'w')
       try {
         await fh.writeFile(body)
@@ -85,9 +88,9 @@ export async function openSpool(dir: string): Promise<Spool> {
       }
       await rename(tmp, file)
       await fsyncPath(dir)
-      segs.push({ id, lines: batch.length, bytes: body.byteLength, file })
+      segs.push({ id, lines: count, bytes: body.byteLength, file })
       bytes += body.byteLength
-      lines += batch.length
+      lines += count
     },
     async remove(id) {
       const i = segs.findIndex((s) => s.id === id)

@@ -1,14 +1,44 @@
+import { Point } from '@influxdata/influxdb-client'
 import { describe, expect, it } from 'vitest'
 import type { DetectorEvent, HealthCore } from '../../../domain/index.ts'
+import type { TaggedReading } from '../../../ingest/sink.ts'
 import { healthLines, pipelineLine, readingLines, ticketLine, warningLine } from '../../../ingest/sinks/influx-lines.ts'
 
 const tags = { type: 'air_conditioner', model: 'AC 9000', region: 'eu,west' }
 
 describe('line protocol in the documented schema', () => {
-  it('writes a reading as one telemetry point with escaped tags, float fields and its event time in ms', () => {
+  it('writes a reading as one telemetry point with escaped tags, float fields in the order sent and its event time in ms', () => {
     const out: string[] = []
-    readingLines([{ reading: { deviceId: 'd 1', boot: 0, seq: 5, ts: 1_700_000_000_123, metrics: { b_c: 2, a_a: 1.25, bad: Number.NaN } }, tags }], out)
-    expect(out).toEqual(['telemetry,device_id=d\\ 1,model=AC\\ 9000,region=eu\\,west,type=air_conditioner a_a=1.25,b_c=2 1700000000123'])
+    readingLines([{ reading: { deviceId: 'd 1', boot: 0, seq: 5, ts: 1_700_000_000_123, metrics: { b_c: 2, a_a: 1.25, bad: Number.NaN, e: 1e21, t: -0.5 } }, tags }], out)
+    expect(out).toEqual(['telemetry,device_id=d\\ 1,model=AC\\ 9000,region=eu\\,west,type=air_conditioner b_c=2,a_a=1.25,e=1e+21,t=-0.5 1700000000123'])
+  })
+
+  it('writes the same line as the client library for each reading, whatever device and tags come in', () => {
+    const other = { type: 'refrigerator', model: 'FR=1', region: 'north' }
+    const batch: TaggedReading[] = [
+      { reading: { deviceId: 'a', boot: 0, seq: 0, ts: 10.7, metrics: { z: 3, a: 0.1 } }, tags },
+      { reading: { deviceId: 'b', boot: 0, seq: 0, ts: 11, metrics: { a: 2 } }, tags },
+      { reading: { deviceId: 'a', boot: 0, seq: 1, ts: 12, metrics: { a: 1 } }, tags: other },
+    ]
+    const out: string[] = []
+    readingLines(batch, out)
+    const viaPoint = batch.map(({ reading: r, tags: t }) => {
+      const p = new Point('telemetry').tag('device_id', r.deviceId).tag('type', t.type).tag('model', t.model).tag('region', t.region).timestamp(Math.trunc(r.ts))
+      for (const k of Object.keys(r.metrics).sort()) p.floatField(k, r.metrics[k] as number)
+      return p.toLineProtocol({ convertTime: (v) => String(v) })
+    })
+    // The library sorts fields by name; with names sent in that order both agree byte for byte.
+    const sortedFields = (l: string): string => {
+      const a = l.search(/(?<!\\) /)
+      const b = l.lastIndexOf(' ')
+      return `${l.slice(0, a)} ${l.slice(a + 1, b).split(',').sort().join(',')}${l.slice(b)}`
+    }
+    expect(out.map(sortedFields)).toEqual(viaPoint)
+    expect(out).toEqual([
+      'telemetry,device_id=a,model=AC\\ 9000,region=eu\\,west,type=air_conditioner z=3,a=0.1 10',
+      'telemetry,device_id=b,model=AC\\ 9000,region=eu\\,west,type=air_conditioner a=2 11',
+      'telemetry,device_id=a,model=FR\\=1,region=north,type=refrigerator a=1 12',
+    ])
   })
 
   it('skips a reading with no finite metric', () => {

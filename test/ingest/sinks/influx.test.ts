@@ -22,7 +22,8 @@ class FakeDb implements InfluxWriter {
   fail: WriteFailure | null = null
   /** Store the batch, then fail anyway: the reply was lost. */
   loseReply = false
-  async write(lines: readonly string[]): Promise<void> {
+  async write(blocks: readonly string[]): Promise<void> {
+    const lines = blocks.flatMap((b) => b.split('\n'))
     this.requests++
     this.inFlight++
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight)
