@@ -68,20 +68,6 @@ export function readingLines(batch: readonly TaggedReading[], out: string[]): vo
   }
 }
 
-/**
- * Lines joined by newlines into one string, with their count: what the sink queues. One flat
- * string instead of one per line keeps the young generation's collections cheap (a batch waits up
- * to a flush interval, long enough to be copied and promoted line by line otherwise).
- */
-export interface LineBlock {
-  text: string
-  lines: number
-}
-
-export function toBlock(lines: readonly string[]): LineBlock | null {
-  return lines.length === 0 ? null : { text: lines.join('\n'), lines: lines.length }
-}
-
 export function healthLines(deviceId: string, tags: DeviceTags, core: HealthCore, atMs: number, out: string[]): void {
   const ts = Math.trunc(atMs)
   const overall = deviceTags(new Point(measurements.health), deviceId, tags)

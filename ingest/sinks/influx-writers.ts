@@ -30,8 +30,8 @@ export class WriteFailure extends Error {
 }
 
 export interface InfluxWriter {
-  /** One request; each entry is one line or several separated by newlines. */
-  write(blocks: readonly string[]): Promise<void>
+  /** One request; each entry is one line or several separated by newlines, UTF-8. */
+  write(blocks: readonly Buffer[]): Promise<void>
   /** Makes sure the target exists and accepts us; throws FOREWARN_ERR_CONFIG when it never will. */
   validate(probeLine: string): Promise<void>
   close(): Promise<void>
@@ -63,6 +63,8 @@ function deniedAtStart(f: WriteFailure, what: string): ForewarnError {
   return new ForewarnError(ErrorCode.CONFIG, `InfluxDB sink: ${what} (${f.message})`, { cause: f })
 }
 
+const NL = Buffer.from('\n')
+
 interface Reply {
   status: number
   body: string
@@ -74,12 +76,12 @@ interface Reply {
  * undici turns a string body into a web stream and copies it again (cloneAsUint8Array), ~15 ms of
  * blocked event loop for a 5,000-line batch here, which showed up in every latency outlier.
  */
-function poster(timeoutMs: number): { post(url: URL, headers: Record<string, string>, blocks: readonly string[]): Promise<Reply>; close(): void } {
+function poster(timeoutMs: number): { post(url: URL, headers: Record<string, string>, blocks: readonly Buffer[]): Promise<Reply>; close(): void } {
   const agents = { http: new HttpAgent({ keepAlive: true, maxSockets: 2 }), https: new HttpsAgent({ keepAlive: true, maxSockets: 2 }) }
   return {
     post(url, headers, blocks) {
       let length = Math.max(0, blocks.length - 1)
-      for (const b of blocks) length += Buffer.byteLength(b)
+      for (const b of blocks) length += b.byteLength
       const secure = url.protocol === 'https:'
       return new Promise<Reply>((resolve, reject) => {
         const req = (secure ? httpsRequest : httpRequest)(url, {
@@ -92,7 +94,10 @@ function poster(timeoutMs: number): { post(url: URL, headers: Record<string, str
         })
         req.setTimeout(timeoutMs, () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })))
         req.on('error', (err) => reject(networkFailure(err)))
-        for (let i = 0; i < blocks.length; i++) req.write(i === 0 ? (blocks[i] as string) : `\n${blocks[i] as string}`)
+        for (let i = 0; i < blocks.length; i++) {
+          if (i > 0) req.write(NL)
+          req.write(blocks[i] as Buffer)
+        }
         req.end()
       })
     },
@@ -109,7 +114,7 @@ export function createV1Writer(cfg: Extract<InfluxConfig, { api: 'v1' }>, timeou
   const writeUrl = new URL(`${cfg.url}/write?${new URLSearchParams({ db: cfg.database, precision: 'ms' })}`)
   const http = poster(timeoutMs)
 
-  async function write(blocks: readonly string[]): Promise<void> {
+  async function write(blocks: readonly Buffer[]): Promise<void> {
     const res = await http.post(writeUrl, headers, blocks)
     if (res.status === 204 || res.status === 200) return
     throw classifyStatus(res.status, res.body, res.retryAfter)
@@ -129,7 +134,7 @@ export function createV1Writer(cfg: Extract<InfluxConfig, { api: 'v1' }>, timeou
         }
       }
       try {
-        await write([probeLine])
+        await write([Buffer.from(probeLine)])
       } catch (err) {
         if (err instanceof WriteFailure && err.kind !== 'retry') throw deniedAtStart(err, `probe write to database "${cfg.database}" refused`)
         throw err
@@ -154,9 +159,10 @@ export function createV2Writer(cfg: Extract<InfluxConfig, { api: 'v2' }>, timeou
     writeFailed: (error: Error) => Promise.reject(error),
   })
 
-  async function write(lines: readonly string[]): Promise<void> {
-    // Entries are blocks of lines (the library joins records with newlines, as a block is). More
-    // entries than the library's batch size would make it flush on its own: they go out in pieces.
+  async function write(blocks: readonly Buffer[]): Promise<void> {
+    // The library takes strings and joins records with newlines, as a block is joined. More
+    // entries than its batch size would make it flush on its own: they go out in pieces.
+    const lines = blocks.map((b) => b.toString('utf8'))
     for (let i = maxLines; i < lines.length; i += maxLines) await writeOnce(lines.slice(i - maxLines, i))
     await writeOnce(lines.length > maxLines ? lines.slice(Math.floor((lines.length - 1) / maxLines) * maxLines) : lines)
   }
@@ -179,7 +185,7 @@ export function createV2Writer(cfg: Extract<InfluxConfig, { api: 'v2' }>, timeou
     async validate(probeLine) {
       // A probe write: VictoriaMetrics and InfluxDB 3 have no bucket API, and a write is what we need to work.
       try {
-        await write([probeLine])
+        await write([Buffer.from(probeLine)])
       } catch (err) {
         if (err instanceof WriteFailure && err.kind === 'denied') throw deniedAtStart(err, `token, org "${cfg.org}" or bucket "${cfg.bucket}" refused`)
         if (err instanceof WriteFailure && err.kind === 'refused') throw deniedAtStart(err, 'probe write refused')

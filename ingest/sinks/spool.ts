@@ -7,6 +7,7 @@
 import { mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 
+const NL = Buffer.from('\n')
 const SEGMENT = /^(\d{12})-(\d+)\.lp$/
 
 interface Segment {
@@ -18,8 +19,8 @@ interface Segment {
 
 export interface SpoolSegment {
   id: number
-  /** The segment's text as one block of newline-separated lines (none when empty). */
-  blocks: string[]
+  /** The segment's bytes as one block of newline-separated lines (none when empty). */
+  blocks: Buffer[]
   lines: number
 }
 
@@ -31,7 +32,7 @@ export interface Spool {
   /** Oldest batch, or null when empty. */
   head(): Promise<SpoolSegment | null>
   /** Appends blocks of newline-separated lines holding `lines` lines in all. */
-  append(blocks: readonly string[], lines: number): Promise<void>
+  append(blocks: readonly Buffer[], lines: number): Promise<void>
   remove(id: number): Promise<void>
 }
 
@@ -70,15 +71,15 @@ export async function openSpool(dir: string): Promise<Spool> {
     async head() {
       const s = segs[0]
       if (!s) return null
-      const text = await readFile(s.file, 'utf8')
-      return { id: s.id, blocks: text === '' ? [] : [text], lines: s.lines }
+      const body = await readFile(s.file)
+      return { id: s.id, blocks: body.byteLength === 0 ? [] : [body], lines: s.lines }
     },
     async append(blocks, count) {
       const id = next++
       const name = `${String(id).padStart(12, '0')}-${count}.lp`
       const file = join(dir, name)
       const tmp = `${file}.tmp`
-      const body = Buffer.from(blocks.join('\n'), 'utf8')
+      const body = Buffer.concat(blocks.flatMap((b, i) => (i === 0 ? [b] : [NL, b])))
       const fh = await open(tmp, 'w')
       try {
         await fh.writeFile(body)

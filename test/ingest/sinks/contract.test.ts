@@ -8,7 +8,7 @@ import { makeReadings } from './fixtures.ts'
 
 function acceptingWriter(): InfluxWriter & { lines: string[] } {
   const lines: string[] = []
-  return { lines, async write(batch) { lines.push(...batch) }, async validate() {}, async close() {} }
+  return { lines, async write(blocks) { for (const b of blocks) lines.push(...b.toString('utf8').split('\n')) }, async validate() {}, async close() {} }
 }
 
 const implementations: [string, () => Promise<TelemetrySink>][] = [

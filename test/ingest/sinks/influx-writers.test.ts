@@ -29,7 +29,7 @@ afterAll(async () => {
 
 async function failure(w: InfluxWriter): Promise<WriteFailure> {
   try {
-    await w.write(['m f=1 1'])
+    await w.write([Buffer.from('m f=1 1')])
   } catch (err) {
     expect(err).toBeInstanceOf(WriteFailure)
     return err as WriteFailure
@@ -47,7 +47,7 @@ describe.each(writers)('%s writer', (api, make) => {
     reply = { status: 204 }
     seen.length = 0
     const w = make()
-    await w.write(['m f=1 1', 'm f=2 2'])
+    await w.write([Buffer.from('m f=1 1'), Buffer.from('m f=2 2')])
     await w.close()
     expect(seen).toHaveLength(1)
     expect(seen[0]?.body).toBe('m f=1 1\nm f=2 2')

@@ -22,8 +22,8 @@ class FakeDb implements InfluxWriter {
   fail: WriteFailure | null = null
   /** Store the batch, then fail anyway: the reply was lost. */
   loseReply = false
-  async write(blocks: readonly string[]): Promise<void> {
-    const lines = blocks.flatMap((b) => b.split('\n'))
+  async write(blocks: readonly Buffer[]): Promise<void> {
+    const lines = blocks.flatMap((b) => b.toString('utf8').split('\n'))
     this.requests++
     this.inFlight++
     this.maxInFlight = Math.max(this.maxInFlight, this.inFlight)
