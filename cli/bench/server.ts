@@ -5,6 +5,7 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { PerformanceObserver, monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import pino from 'pino'
 import { applianceTypes, catalogue, type ApplianceType } from '../../domain/index.ts'
 import { createEmbeddedBroker, type EmbeddedBroker } from '../../broker/index.ts'
@@ -18,6 +19,34 @@ let broker: EmbeddedBroker | null = null
 let running: Running | null = null
 const warningAt = new Map<string, number>()
 const log = pino({ level: process.env.FOREWARN_LOG_LEVEL ?? 'warn' }, pino.destination(2))
+
+/** Event-loop stalls and GC pauses in a window: where latency outliers come from. */
+export interface LoopResult { delayP50Ms: number; delayP99Ms: number; delayMaxMs: number; gcPauseMaxMs: number; gcPauseTotalMs: number }
+
+let loopDelay: IntervalHistogram | null = null
+const gc = { maxMs: 0, totalMs: 0 }
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gc.totalMs += e.duration
+    if (e.duration > gc.maxMs) gc.maxMs = e.duration
+  }
+}).observe({ entryTypes: ['gc'] })
+
+/** `reset` starts a window; `read` ends it. */
+function loop(p: { op: 'reset' | 'read' }): LoopResult | null {
+  if (p.op === 'reset') {
+    loopDelay?.disable()
+    loopDelay = monitorEventLoopDelay({ resolution: 1 })
+    loopDelay.enable()
+    gc.maxMs = gc.totalMs = 0
+    return null
+  }
+  const h = loopDelay
+  if (h === null) throw new Error('loop: reset first')
+  h.disable()
+  const ms = (ns: number): number => Math.round(ns / 1e4) / 100
+  return { delayP50Ms: ms(h.percentile(50)), delayP99Ms: ms(h.percentile(99)), delayMaxMs: ms(h.max), gcPauseMaxMs: Math.round(gc.maxMs * 100) / 100, gcPauseTotalMs: Math.round(gc.totalMs) }
+}
 
 export interface MemoryResult { rssMiB: number; heapUsedMiB: number; externalMiB: number }
 export interface ServerStats { t: number; ingest: IngestStats | null; connected: number }
@@ -101,6 +130,7 @@ serveRpc({
     connected: running?.broker?.connectedDevices() ?? broker?.connectedDevices() ?? 0,
   }),
   memory,
+  loop,
   snapshotSizes,
   clock: () => wallMs(),
   async stop() {

@@ -8,7 +8,7 @@ import { applianceTypes, type ApplianceType } from '../../domain/index.ts'
 import type { BenchDevice } from './load.ts'
 import { spawnChild, wallMs, type Child } from './rpc.ts'
 import { cpuSeconds, cpuSecondsOfStat } from './servers.ts'
-import type { MemoryResult, ServerStats } from './server.ts'
+import type { LoopResult, MemoryResult, ServerStats } from './server.ts'
 import { quantile } from './stats.ts'
 
 export interface Plan {
@@ -38,6 +38,8 @@ export interface Ctx {
   log: (line: string) => void
   /** Extra env for the Forewarn process (the InfluxDB sink's INFLUX_*). */
   forewarnEnv: Record<string, string>
+  /** The InfluxDB server's process, when the sink writes to one: it shares the machine's cores. */
+  influxPid: number | null
   /** Folder for a CPU profile of the first end-to-end run, if asked for. */
   cpuProfDir: string | null
 }
@@ -117,6 +119,8 @@ export interface EndToEndRun {
   /** The event loop's thread alone (broker, decode, detector); the rest is the journal worker, GC, libuv. */
   forewarnMainThreadCpuPct: number
   loadCpuPct: number
+  /** InfluxDB's server (NaN without one). */
+  influxCpuPct: number
   /** Group commits (one transaction + fsync each) in the window, and their mean size and duration. */
   commits: number
   rowsPerCommit: number
@@ -137,7 +141,7 @@ export async function endToEndRun(ctx: Ctx, run: number): Promise<EndToEndRun> {
     await load.call('start', { mode: 'closed', window: plan.window })
     await sleep(plan.warmupMs)
     const s0 = await server.call<ServerStats>('stats')
-    const cpu = cpuMeter([server.pid, load.pid])
+    const cpu = cpuMeter(ctx.influxPid === null ? [server.pid, load.pid] : [server.pid, load.pid, ctx.influxPid])
     const mainThread = threadCpuMeter(server.pid)
     const lags: number[] = []
     const commitMs: number[] = []
@@ -153,7 +157,7 @@ export async function endToEndRun(ctx: Ctx, run: number): Promise<EndToEndRun> {
       prev = s
     }
     const s1 = prev
-    const [forewarnCpuPct, loadCpuPct] = cpu()
+    const [forewarnCpuPct, loadCpuPct, influxCpuPct] = cpu()
     const forewarnMainThreadCpuPct = mainThread()
     await load.call('stop')
     await load.call('disconnect')
@@ -169,6 +173,7 @@ export async function endToEndRun(ctx: Ctx, run: number): Promise<EndToEndRun> {
       forewarnCpuPct: forewarnCpuPct ?? Number.NaN,
       forewarnMainThreadCpuPct,
       loadCpuPct: loadCpuPct ?? Number.NaN,
+      influxCpuPct: influxCpuPct ?? Number.NaN,
       commits: (s1.ingest?.batches ?? 0) - (s0.ingest?.batches ?? 0),
       rowsPerCommit: ((s1.ingest?.accepted ?? 0) - (s0.ingest?.accepted ?? 0)) / Math.max(1, (s1.ingest?.batches ?? 0) - (s0.ingest?.batches ?? 0)),
       commitMsMedian: quantile(commitMs, 0.5),
@@ -196,6 +201,7 @@ export interface LatencyRun {
   toWarning: { p50: number; p99: number; max: number; samples: number; missing: number }
   toStored: { p50: number; p99: number; samples: number }
   skipped: number
+  loop: LoopResult
 }
 
 /**
@@ -218,8 +224,10 @@ export async function latencyRun(ctx: Ctx, run: number, ratePerSec: number): Pro
     await load.call('start', { mode: 'open', ratePerSec, window: 64, telemetryDevices: plan.connections })
     await sleep(plan.warmupMs)
     const a = await load.call<LoadCounters>('counters')
+    await server.call('loop', { op: 'reset' })
     await load.call('sample', { events: devices.slice(plan.connections), everyMs })
     await sleep(plan.windowMs)
+    const loop = await server.call<LoopResult>('loop', { op: 'read' })
     const r = await load.call<{ latenciesMs: number[]; events: { deviceId: string; t: number }[]; skipped: number }>('stop')
     const b = await load.call<LoadCounters>('counters')
     await sleep(500)
@@ -237,6 +245,7 @@ export async function latencyRun(ctx: Ctx, run: number, ratePerSec: number): Pro
       toWarning: { p50: quantile(toWarning, 0.5), p99: quantile(toWarning, 0.99), max: Math.max(...toWarning), samples: toWarning.length, missing },
       toStored: { p50: quantile(r.latenciesMs, 0.5), p99: quantile(r.latenciesMs, 0.99), samples: r.latenciesMs.length },
       skipped: r.skipped,
+      loop,
     }
   } finally {
     await server.call('stop').catch(() => null)

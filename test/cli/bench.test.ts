@@ -95,6 +95,12 @@ describeService('mosquitto', 'forewarn bench --quick --json', () => {
     const s = r.publishToStoredMs as { p50: number; p99: number }
     for (const x of [w.p50, w.p99, w.max, s.p50, s.p99]) expect(x).toBeGreaterThan(0)
     expect(w.p50).toBeLessThanOrEqual(w.p99)
+    const loop = r.latencyWindow as { eventLoopDelayP99Ms: number; eventLoopDelayMaxMs: number; gcPauseMaxMs: number; gcPauseTotalMs: number }
+    expect(loop.eventLoopDelayMaxMs).toBeGreaterThan(0)
+    expect(loop.eventLoopDelayMaxMs).toBeGreaterThanOrEqual(loop.eventLoopDelayP99Ms)
+    expect(loop.gcPauseTotalMs).toBeGreaterThanOrEqual(loop.gcPauseMaxMs)
+    // --quick runs without InfluxDB.
+    expect(r.influxCpuPct).toBeNull()
     expect(r.warningsInjected).toBe(40)
     expect(r.warningsMissing).toBe(0)
     expect(r).toHaveProperty('rssMiBAt10kDevices', null)
