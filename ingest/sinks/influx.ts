@@ -6,11 +6,12 @@
  * JavaScript heap, so a batch waiting for its write is not copied by every young-generation
  * collection (with one string per line, the sink's share of GC pauses was larger than its
  * encoding). One pump writes batches of `batchSize` lines (by size, or by time), one request in
- * flight; a block is split where a batch ends. A failed batch is retried with exponential backoff and jitter
- * (honouring Retry-After); if it keeps failing for `spoolAfterMs`, or memory fills, it goes to the
- * on-disk spool, and from then on everything new queues behind it on disk until the spool has been
- * replayed in order. Points are keyed by series and event time, so a batch written twice (a reply
- * lost after the server stored it, a replay after a crash) overwrites itself instead of counting twice.
+ * flight; a block is split where a batch ends. A failed batch is retried with exponential
+ * backoff and jitter (honouring Retry-After); if it keeps failing for `spoolAfterMs`, or memory
+ * fills, it goes to the on-disk spool, and from then on everything new queues behind it on disk
+ * until the spool has been replayed in order. Points are keyed by series and event time, so a
+ * batch written twice (a reply lost after the server stored it, a replay after a crash)
+ * overwrites itself instead of counting twice.
  */
 import type { Registry } from 'prom-client'
 import { ErrorCode, ForewarnError } from '../../domain/index.ts'
@@ -202,16 +203,12 @@ export async function createInfluxSink(config: InfluxConfig, opts: InfluxSinkOpt
 
   /** Queues `lines` lines joined by newlines (one line: the line itself). */
   function enqueue(text: string, lines: number): void {
-    enqueueBlock(Buffer.from(text, 'utf8'), lines)
-  }
-
-  function enqueueBlock(block: Buffer, lines: number): void {
     if (lines === 0) return
     if (closing) {
       m.dropped.inc({ sink: name, reason: 'closed' }, lines)
       return
     }
-    queue.push(block)
+    queue.push(Buffer.from(text, 'utf8'))
     counts.push(lines)
     queuedLines += lines
     accepted += lines
