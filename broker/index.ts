@@ -9,6 +9,7 @@
  * {"v":1,"state":"online"})`; its will (or a clean DISCONNECT) as the same with `offline`.
  */
 import { Aedes, type AedesOptions, type AedesPublishPacket, type Client, type PublishPacket } from 'aedes'
+import mqemitter from 'mqemitter'
 import { createServer as createNetServer, type Server, type Socket } from 'node:net'
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
@@ -300,7 +301,12 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise
   }
 
   if (opts.persistence !== undefined) aedesOpts.persistence = opts.persistence
-  if (opts.mq !== undefined) aedesOpts.mq = opts.mq
+  // aedes' default emitter runs at most 100 messages at a time and queues the rest; when a queued
+  // message completes synchronously it starts the next one inside its own call stack, so a
+  // backlog of a few thousand (a QoS 1 subscriber slower than the publishers: `forewarn bench`'s
+  // aedes relay step, 2 runs in 3) overflowed the stack and killed the process. Unlimited
+  // concurrency never queues; the queue had no bound either, so memory is held the same way.
+  aedesOpts.mq = opts.mq ?? mqemitter({ concurrency: 0, matchEmptyLevels: true })
   const aedes = await Aedes.createBroker(aedesOpts)
 
   aedes.on('clientReady', (client) => {

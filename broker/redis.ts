@@ -49,6 +49,7 @@ export function createRedisState(o: RedisStateOptions): RedisState {
     maxSessionDelivery: o.maxSessionDelivery ?? 1000,
     packetTTL: () => ttl,
   })
-  const mq = MQEmitterRedis({ ...conn })
+  // Unlimited concurrency, as for the embedded emitter (broker/index.ts): a queued backlog recursed.
+  const mq = MQEmitterRedis({ ...conn, concurrency: 0 })
   return { persistence, mq }
 }

@@ -1,3 +1,4 @@
+import type { MQEmitter } from 'mqemitter'
 import { connect as tcpConnect } from 'node:net'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -191,6 +192,24 @@ describe('embedded broker: limits and conformance', () => {
     // MQTT-3.1.3-6: with clean session 1 the server assigns an id.
     const ok = await h.connect({ clientId: '', clean: true, protocolVersion: 4, reconnectPeriod: 0 })
     expect(ok.connected).toBe(true)
+  })
+
+  it('survives a backlog of messages behind slow deliveries (no recursion through a queued emitter)', async () => {
+    h = await startHarness({}, { allowAnonymous: true })
+    // aedes' default emitter queued messages beyond 100 in progress and, when they completed
+    // synchronously, ran the queue recursively: a backlog of thousands overflowed the stack.
+    // aedes' type leaves out `mq`, its emitter.
+    const mq = (h.broker.aedes as unknown as { mq: MQEmitter }).mq
+    const held: (() => void)[] = []
+    let delivered = 0
+    mq.on('burst/x', (_msg, cb) => {
+      delivered++
+      if (held.length < 200) held.push(cb)
+      else cb()
+    })
+    for (let i = 0; i < 50_000; i++) mq.emit({ topic: 'burst/x', payload: String(i) })
+    for (const cb of held.splice(0)) cb()
+    expect(delivered).toBe(50_000)
   })
 
   it('closes the socket as soon as a packet header declares more than maxPacketBytes', async () => {
