@@ -21,7 +21,7 @@ const warningAt = new Map<string, number>()
 const log = pino({ level: process.env.FOREWARN_LOG_LEVEL ?? 'warn' }, pino.destination(2))
 
 /** Event-loop stalls and GC pauses in a window: where latency outliers come from. */
-export interface LoopResult { delayP50Ms: number; delayP99Ms: number; delayMaxMs: number; gcPauseMaxMs: number; gcPauseTotalMs: number }
+export interface LoopResult { delayP99Ms: number; delayMaxMs: number; gcPauseMaxMs: number; gcPauseTotalMs: number }
 
 let loopDelay: IntervalHistogram | null = null
 const gc = { maxMs: 0, totalMs: 0 }
@@ -45,7 +45,7 @@ function loop(p: { op: 'reset' | 'read' }): LoopResult | null {
   if (h === null) throw new Error('loop: reset first')
   h.disable()
   const ms = (ns: number): number => Math.round(ns / 1e4) / 100
-  return { delayP50Ms: ms(h.percentile(50)), delayP99Ms: ms(h.percentile(99)), delayMaxMs: ms(h.max), gcPauseMaxMs: Math.round(gc.maxMs * 100) / 100, gcPauseTotalMs: Math.round(gc.totalMs) }
+  return { delayP99Ms: ms(h.percentile(99)), delayMaxMs: ms(h.max), gcPauseMaxMs: Math.round(gc.maxMs * 100) / 100, gcPauseTotalMs: Math.round(gc.totalMs) }
 }
 
 export interface MemoryResult { rssMiB: number; heapUsedMiB: number; externalMiB: number }
