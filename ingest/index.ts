@@ -128,14 +128,7 @@ const REJECT_REASONS: readonly RejectReason[] = [
 ]
 
 /** A journal row on its way in: `reading` is the decoded reading, handed over after the commit. */
-interface QueuedRow {
-  id: number
-  deviceId: string
-  kind: number
-  boot: number
-  seq: number
-  ts: number
-  body: string
+interface QueuedRow extends JournalRow {
   reading: Reading | null
 }
 

@@ -12,8 +12,7 @@ import type { RejectReason } from '../domain/index.ts'
 export const KIND_READING = 0
 export const KIND_EVENT = 1
 
-export interface JournalRow {
-  id: number
+export interface PendingRow {
   deviceId: string
   kind: number
   boot: number
@@ -22,13 +21,8 @@ export interface JournalRow {
   body: string
 }
 
-export interface PendingRow {
-  deviceId: string
-  kind: number
-  boot: number
-  seq: number
-  ts: number
-  body: string
+export interface JournalRow extends PendingRow {
+  id: number
 }
 
 export interface RejectRecord {
