@@ -1,24 +1,17 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
 import { buildApi } from '../../api/app.ts'
-import { openStore, type Store } from '../../api/store/index.ts'
-import { event, fridge } from './fixtures.ts'
+import type { Store } from '../../api/store/index.ts'
+import { event, fridge, auth, closeApi, openApi } from './fixtures.ts'
 
 describe('api', () => {
   let store: Store
   let app: FastifyInstance
   let admin: string
-  const auth = (key: string) => ({ authorization: `Bearer ${key}` })
-
   beforeEach(async () => {
-    store = openStore({ dataDir: null })
-    admin = store.ensureAdminKey().key!
-    app = await buildApi({ store, publicUrl: 'http://forewarn.test' })
+    ;({ store, app, admin } = await openApi({}, { publicUrl: 'http://forewarn.test' }))
   })
-  afterEach(async () => {
-    await app.close()
-    store.close()
-  })
+  afterEach(() => closeApi({ store, app, admin }))
 
   it('probes need no key; readyz reports every check and answers 503 when one fails', async () => {
     expect((await app.inject({ url: '/healthz' })).json()).toEqual({ ok: true })

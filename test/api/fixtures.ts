@@ -1,6 +1,8 @@
 /** Shared test data for the api tests. */
 import type { DetectorEvent, Severity } from '../../domain/index.ts'
-import type { NewDevice } from '../../api/store/index.ts'
+import type { FastifyInstance } from 'fastify'
+import { buildApi, type ApiDeps } from '../../api/app.ts'
+import { openStore, type NewDevice, type Store, type StoreOptions } from '../../api/store/index.ts'
 
 export const fridge: NewDevice = {
   type: 'refrigerator',
@@ -29,3 +31,24 @@ export function event(deviceId: string, over: Partial<DetectorEvent> = {}): Dete
     ...over,
   }
 }
+
+/** A store in memory with its admin key and the API over it, as the route tests use them. */
+export interface ApiUnderTest {
+  store: Store
+  app: FastifyInstance
+  admin: string
+}
+
+export async function openApi(storeOpts: Omit<StoreOptions, 'dataDir'> = {}, apiOpts: Omit<ApiDeps, 'store'> = {}): Promise<ApiUnderTest> {
+  const store = openStore({ dataDir: null, ...storeOpts })
+  const admin = store.ensureAdminKey().key as string
+  const app = await buildApi({ store, ...apiOpts })
+  return { store, app, admin }
+}
+
+export async function closeApi(t: ApiUnderTest): Promise<void> {
+  await t.app.close()
+  t.store.close()
+}
+
+export const auth = (key: string): { authorization: string } => ({ authorization: `Bearer ${key}` })

@@ -1,23 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
-import { buildApi } from '../../../api/app.ts'
-import { openStore, type Store } from '../../../api/store/index.ts'
+import type { Store } from '../../../api/store/index.ts'
+import { auth, closeApi, openApi } from '../fixtures.ts'
 
 describe('api key management', () => {
   let store: Store
   let app: FastifyInstance
   let admin: string
-  const auth = (key: string) => ({ authorization: `Bearer ${key}` })
-
   beforeEach(async () => {
-    store = openStore({ dataDir: null })
-    admin = store.ensureAdminKey().key!
-    app = await buildApi({ store, rateLimit: { max: 0, windowMs: 1 } })
+    ;({ store, app, admin } = await openApi({}, { rateLimit: { max: 0, windowMs: 1 } }))
   })
-  afterEach(async () => {
-    await app.close()
-    store.close()
-  })
+  afterEach(() => closeApi({ store, app, admin }))
 
   it('issues a key once with its scopes; the key works for its scope only; lists never show secrets', async () => {
     const r = await app.inject({ method: 'POST', url: '/api-keys', headers: auth(admin), payload: { scopes: ['tickets:write', 'read'], label: 'RT production' } })

@@ -1,27 +1,19 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
-import { buildApi } from '../../../api/app.ts'
-import { openStore, type Store } from '../../../api/store/index.ts'
+import type { Store } from '../../../api/store/index.ts'
 import { createDeliveryWorker } from '../../../api/delivery/worker.ts'
 import type { DeliveryAdapter } from '../../../api/delivery/types.ts'
 import { ErrorCode, ForewarnError } from '../../../domain/index.ts'
-import { event, fridge } from '../fixtures.ts'
+import { event, fridge, auth, closeApi, openApi } from '../fixtures.ts'
 
 describe('dead letters of delivery', () => {
   let store: Store
   let app: FastifyInstance
   let admin: string
-  const auth = (key: string) => ({ authorization: `Bearer ${key}` })
-
   beforeEach(async () => {
-    store = openStore({ dataDir: null, deliveryAdapters: ['rt'] })
-    admin = store.ensureAdminKey().key!
-    app = await buildApi({ store, rateLimit: { max: 0, windowMs: 1 } })
+    ;({ store, app, admin } = await openApi({ deliveryAdapters: ['rt'] }, { rateLimit: { max: 0, windowMs: 1 } }))
   })
-  afterEach(async () => {
-    await app.close()
-    store.close()
-  })
+  afterEach(() => closeApi({ store, app, admin }))
 
   it('lists dead jobs, replays one, and the worker then delivers it', async () => {
     const { device } = store.createDevice(fridge)

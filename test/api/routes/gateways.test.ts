@@ -1,24 +1,16 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import type { FastifyInstance } from 'fastify'
-import { buildApi } from '../../../api/app.ts'
-import { openStore, type Store } from '../../../api/store/index.ts'
-import { fridge } from '../fixtures.ts'
+import type { Store } from '../../../api/store/index.ts'
+import { fridge, auth, closeApi, openApi } from '../fixtures.ts'
 
 describe('gateway routes', () => {
   let store: Store
   let app: FastifyInstance
   let admin: string
-  const auth = (key: string) => ({ authorization: `Bearer ${key}` })
-
   beforeEach(async () => {
-    store = openStore({ dataDir: null })
-    admin = store.ensureAdminKey().key!
-    app = await buildApi({ store, rateLimit: { max: 0, windowMs: 1 } })
+    ;({ store, app, admin } = await openApi({}, { rateLimit: { max: 0, windowMs: 1 } }))
   })
-  afterEach(async () => {
-    await app.close()
-    store.close()
-  })
+  afterEach(() => closeApi({ store, app, admin }))
 
   it('provisions a gateway with its password once; lists and shows it with the devices behind it', async () => {
     const r = await app.inject({ method: 'POST', url: '/gateways', headers: auth(admin), payload: { label: 'hub in flat 3', region: 'north' } })
