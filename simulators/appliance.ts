@@ -37,6 +37,8 @@ export interface SimApplianceOptions {
   horizonDays?: number
   /** Turn off benign disturbances (clean signals for unit tests). Default true. */
   disturbances?: boolean
+  /** The home's offset from UTC, which sets the local hour its daily routine follows. Default 0. */
+  utcOffsetMs?: number
 }
 
 export interface SimReading {
@@ -75,13 +77,13 @@ const failureCodes: Record<string, string> = {
   'REF-CMPW': 'E7', 'AC-OFAN': 'E4', 'WM-DRAIN': 'E21', 'WM-INLET': 'E10', 'WH-THERM': 'E3',
 }
 
-const noHome: HomeSchedule = { heatWaves: [], powerCuts: [], firmwareRestarts: [], stuck: [], dropouts: [], seasonPhase: 0 }
+const noHome = (utcOffsetMs: number): HomeSchedule => ({ heatWaves: [], powerCuts: [], firmwareRestarts: [], stuck: [], dropouts: [], seasonPhase: 0, utcOffsetMs })
 
 export function createSimAppliance(o: SimApplianceOptions): SimAppliance {
   const spec = catalogue[o.type]
   const intervalMs = o.intervalMs ?? spec.reportingIntervalS * 1000
   const rand = rng(o.seed)
-  const home = o.disturbances === false ? noHome : planHome(rand, o.startMs, o.horizonDays ?? 180)
+  const home = o.disturbances === false ? noHome(o.utcOffsetMs ?? 0) : planHome(rand, o.startMs, o.horizonDays ?? 180, o.utcOffsetMs ?? 0)
   const model: ApplianceModel = models[o.type](rand, home)
   const fault = o.fault
   const shape = fault?.shape ?? 1.5

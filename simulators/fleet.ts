@@ -69,6 +69,8 @@ export interface FleetOptions {
   maxInflightPerDevice?: number
   /** Firmware boot counter for this run; defaults to wall-clock seconds, so a restart bumps it. */
   boot?: number
+  /** The homes' offset from UTC (local hour of their daily routine); default 0. */
+  utcOffsetMs?: number
   now?: () => number
   onProgress?: (p: FleetStats) => void
   progressEveryMs?: number
@@ -130,6 +132,7 @@ export function runFleet(opts: FleetOptions): FleetHandle {
     sim: createSimAppliance({
       deviceId: spec.deviceId, type: spec.type, seed: spec.seed, startMs: opts.startMs,
       ...(opts.simMsPerTick !== undefined ? { intervalMs: opts.simMsPerTick } : {}),
+      ...(opts.utcOffsetMs !== undefined ? { utcOffsetMs: opts.utcOffsetMs } : {}),
       ...(spec.fault ? { fault: spec.fault } : {}),
     }),
     client: null, produced: 0, sent: 0, seq: 0, inflight: 0, lastAckedSeq: -1, timer: null, finished: false,

@@ -19,7 +19,7 @@ export const airConditionerModel: ModelFactory = (rand, home) => {
   return {
     step(ts, dt, out, sev, powered) {
       const outdoor = weather(home, ts, outdoorMean, 4, 5)
-      const h = hourOfDay(ts)
+      const h = hourOfDay(home, ts)
       const wave = inSpan(home.heatWaves, ts) !== undefined
       const enabled = powered && (wave || (h > 7 && h < 23.5))
       if (wave && rand() < dt / (60 * 24 * 3)) setpoint = Math.max(20, setpoint - 1)

@@ -35,6 +35,8 @@ export interface HomeSchedule {
   dropouts: Span[]
   /** Phase of the seasonal cycle, so fleets do not all share one calendar. */
   seasonPhase: number
+  /** The home's offset from UTC: its daily routine (washing, showers, cooling) follows local time. */
+  utcOffsetMs: number
 }
 
 function spans(rand: Rand, startMs: number, days: number, perYear: number, minMs: number, maxMs: number, value: () => number): Span[] {
@@ -48,7 +50,7 @@ function spans(rand: Rand, startMs: number, days: number, perYear: number, minMs
 }
 
 /** Plans a home's benign disturbances over `days` (the horizon; later times see none). */
-export function planHome(rand: Rand, startMs: number, days: number): HomeSchedule {
+export function planHome(rand: Rand, startMs: number, days: number, utcOffsetMs = 0): HomeSchedule {
   return {
     heatWaves: spans(rand, startMs, days, 3, 3 * DAY_MS, 8 * DAY_MS, () => 5 + rand() * 6),
     powerCuts: spans(rand, startMs, days, 4, HOUR_MS, 8 * HOUR_MS, () => 0),
@@ -56,6 +58,7 @@ export function planHome(rand: Rand, startMs: number, days: number): HomeSchedul
     stuck: spans(rand, startMs, days, 6, 2 * HOUR_MS, 12 * HOUR_MS, () => Math.floor(rand() * 1000)),
     dropouts: spans(rand, startMs, days, 12, 10 * 60_000, 3 * HOUR_MS, () => 0),
     seasonPhase: rand() * 2 * Math.PI,
+    utcOffsetMs,
   }
 }
 
@@ -70,15 +73,16 @@ export function inSpan(list: readonly Span[], ts: number): Span | undefined {
 /** Outdoor-ish temperature: season (±amplitude over a year), day/night, heat waves. */
 export function weather(h: HomeSchedule, ts: number, mean: number, seasonAmp: number, dayAmp: number): number {
   const season = Math.sin((2 * Math.PI * ts) / (365 * DAY_MS) + h.seasonPhase) * seasonAmp
-  const hour = (ts % DAY_MS) / HOUR_MS
+  const hour = hourOfDay(h, ts)
   const daily = Math.sin(((hour - 9) / 24) * 2 * Math.PI) * dayAmp
   const wave = inSpan(h.heatWaves, ts)?.value ?? 0
   return mean + season + daily + wave
 }
 
-/** Local hour of day (the fleet lives in one time zone; enough for use patterns). */
-export function hourOfDay(ts: number): number {
-  return (ts % DAY_MS) / HOUR_MS
+/** The home's local hour of day, 0 ≤ h < 24. */
+export function hourOfDay(h: HomeSchedule, ts: number): number {
+  const local = (ts + h.utcOffsetMs) % DAY_MS
+  return (local < 0 ? local + DAY_MS : local) / HOUR_MS
 }
 
 /** Standard normal draw (Box–Muller), for sensor noise. */

@@ -29,7 +29,7 @@ export const refrigeratorModel: ModelFactory = (rand, home) => {
         setpoint = Math.max(2, Math.min(7, setpoint + (rand() < 0.5 ? -1 : 1) * (1 + Math.floor(rand() * 2))))
       }
       const room = weather(home, ts, roomMean, 2.5, 1) - (inSpan(home.heatWaves, ts)?.value ?? 0) * 0.6
-      const h = hourOfDay(ts)
+      const h = hourOfDay(home, ts)
       const awake = h > 6.5 && h < 23
       let door = 0
       if (ts < doorLeftUntil) door = 1

@@ -9,7 +9,7 @@ import { spread, type ModelFactory } from './types.ts'
 
 const IDLE = 0, FILL = 1, HEAT = 2, WASH = 3, DRAIN = 4, SPIN = 5
 
-export const washingMachineModel: ModelFactory = (rand) => {
+export const washingMachineModel: ModelFactory = (rand, home) => {
   const fillRate = 2.4 * spread(rand, 0.12) // L/min
   const drainRate = 3.6 * spread(rand, 0.12) // L/min
   const heaterKw = 2.0 * spread(rand, 0.05)
@@ -26,7 +26,7 @@ export const washingMachineModel: ModelFactory = (rand) => {
   let spinRpm = 1200
   return {
     step(ts, dt, out, sev, powered) {
-      const h = hourOfDay(ts)
+      const h = hourOfDay(home, ts)
       if (!powered) phase = IDLE
       else if (phase === IDLE && h > 7 && h < 22 && rand() < (washesPerDay / (15 * 60)) * dt) {
         // Now and then a heavy load: more water, more imbalance — benign.

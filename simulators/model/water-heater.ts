@@ -22,7 +22,7 @@ export const waterHeaterModel: ModelFactory = (rand, home) => {
     step(ts, dt, out, sev, powered) {
       if (changesSetpoint && setpoint !== 60 && rand() < dt / (60 * 24 * 30)) setpoint = 60 // the user turns it up once
       const inlet = weather(home, ts, 13, 5, 0.3) - (inSpan(home.heatWaves, ts)?.value ?? 0) * 0.7
-      const h = hourOfDay(ts)
+      const h = hourOfDay(home, ts)
       const busy = (h > 6 && h < 9) || (h > 18 && h < 22.5)
       if (drawLeft <= 0 && rand() < dt * (busy ? 0.012 : 0.0012)) {
         drawLeft = 1 + rand() * 6

@@ -26,6 +26,19 @@ describe('simulated appliance', () => {
     expect(take()).toEqual(take())
   })
 
+  it("follows the home's local time: the same local start gives the same day whatever the UTC offset", () => {
+    const day = (startMs: number, utcOffsetMs: number) => {
+      const a = createSimAppliance({ deviceId: 'w', type: 'washing_machine', seed: 5, startMs, utcOffsetMs })
+      return Array.from({ length: 1440 }, () => a.next()).map((r) => r.metrics)
+    }
+    const threeHours = 3 * 3_600_000
+    const utc = day(START, 0)
+    // The washes are the routine: the day has some, and they move with the offset.
+    expect(utc.filter((m) => m.drum_rpm! > 0).length).toBeGreaterThan(0)
+    expect(day(START - threeHours, threeHours)).toEqual(utc)
+    expect(day(START, threeHours)).not.toEqual(utc)
+  })
+
   it('degrades the faulty component and reports the failure code once after functional failure', () => {
     const fault = { code: 'WM-DRAIN', component: 'drain_pump', onsetMs: START + 86_400_000, failureMs: START + 3 * 86_400_000 }
     const a = createSimAppliance({ deviceId: 'w', type: 'washing_machine', seed: 3, startMs: START, fault, disturbances: false })
