@@ -17,6 +17,7 @@ import { onRepairActions } from '../api/services/lifecycle.ts'
 import { dashboardUids } from '../dashboards/common.ts'
 import type { TelemetrySink } from '../ingest/sink.ts'
 import { createInfluxSink } from '../ingest/sinks/influx.ts'
+import { createInfluxThreadSink } from '../ingest/sinks/influx-thread.ts'
 import { influxConfigFromEnv } from '../ingest/sinks/influx-config.ts'
 import { loadStartConfig, type StartConfig, type StartFlags } from './config.ts'
 import { startSimulatedFleet, type SimulatedFleet } from './demo-fleet.ts'
@@ -110,7 +111,8 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   collectDefaultMetrics({ register: metrics })
   const influx = influxConfigFromEnv(env)
   const sink: TelemetrySink | null = influx
-    ? await createInfluxSink(influx, { spoolDir: join(dataDir, 'influx-spool'), registry: metrics, log: log.child({ part: 'influx' }) })
+    // In a worker thread, unless FOREWARN_INFLUX_INLINE=1 asks for the event loop (for comparison: docs/influxdb.md).
+    ? await (env.FOREWARN_INFLUX_INLINE === '1' ? createInfluxSink : createInfluxThreadSink)(influx, { spoolDir: join(dataDir, 'influx-spool'), registry: metrics, log: log.child({ part: 'influx' }) })
     : null
   const detector = createDetector()
 

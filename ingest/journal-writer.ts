@@ -8,10 +8,7 @@
  * group as soon as it is parsed, and the next transaction starts the moment the previous one is
  * durable, without a round trip through the event loop. Inline, ingest keeps one commit in flight.
  */
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { Worker } from 'node:worker_threads'
+import { startTsWorker } from './ts-worker.ts'
 import type { Journal, PendingReject, PendingRow } from './journal.ts'
 
 /**
@@ -67,10 +64,6 @@ export function inlineWriter(journal: Journal): JournalWriter {
   }
 }
 
-// Worker threads do not inherit tsx's `--import` hook on Node 20: the worker registers it itself.
-const tsxApi = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/esm/api/index.mjs')).href
-const workerBody = new URL('./journal-worker.ts', import.meta.url).href
-const workerBoot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(workerBody)}) })`
 
 interface Pending {
   resolve: (c: Committed) => void
@@ -78,7 +71,7 @@ interface Pending {
 }
 
 export function workerWriter(dataDir: string, maxRejects: number): JournalWriter {
-  const worker = new Worker(workerBoot, { eval: true, workerData: { dataDir, maxRejects } })
+  const worker = startTsWorker(new URL('./journal-worker.ts', import.meta.url), { dataDir, maxRejects })
   // Idle, the worker must not keep the process alive; with a request in flight it must.
   worker.unref()
   // Replies come back in request order.

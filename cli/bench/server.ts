@@ -76,7 +76,9 @@ async function aedes(): Promise<{ port: number }> {
  * the devices and their credentials are kept in the data directory so later runs reuse them.
  */
 async function forewarn(p: { dataDir: string; devices: number; env?: Record<string, string> }): Promise<{ port: number; devices: BenchDevice[] }> {
-  const env = { ...p.env }
+  // FOREWARN_INFLUX_INLINE=1 on the bench's command line compares the sink in the event loop.
+  const inline = process.env.FOREWARN_INFLUX_INLINE
+  const env: Record<string, string> = { ...p.env, ...(inline === undefined ? {} : { FOREWARN_INFLUX_INLINE: inline }) }
   const config = loadStartConfig({ dataDir: p.dataDir, mqttPort: 0, apiPort: 0, host: '127.0.0.1', simulate: 0 }, env)
   running = await startForewarn(config, log, env)
   const file = join(p.dataDir, 'bench-devices.json')

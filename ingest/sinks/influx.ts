@@ -19,7 +19,7 @@ import type { PipelineStats, SinkState, SinkStateName, TelemetrySink } from '../
 import { describeInfluxConfig, type InfluxConfig } from './influx-config.ts'
 import { healthLines, pipelineLine, readingLines, ticketLine, warningLine } from './influx-lines.ts'
 import { createWriter, WriteFailure, type InfluxWriter } from './influx-writers.ts'
-import { setStateGauge, sinkMetrics } from './sink-metrics.ts'
+import { setStateGauge, sinkMetrics, type SinkMetrics } from './sink-metrics.ts'
 import { openSpool, type Spool } from './spool.ts'
 
 export interface SinkLogger {
@@ -52,6 +52,8 @@ export interface InfluxSinkOptions {
   /** Probe the database at start and fail on a wrong token, user, bucket or database. */
   validate?: boolean
   registry?: Registry
+  /** Metrics to record into instead of the registry's (the worker-thread sink forwards them). */
+  metrics?: SinkMetrics
   log?: SinkLogger
   random?: () => number
   now?: () => number
@@ -88,14 +90,50 @@ interface Batch {
   firstFailAt: number | null
 }
 
-export async function createInfluxSink(config: InfluxConfig, opts: InfluxSinkOptions): Promise<TelemetrySink> {
+/** A sink that also takes line protocol encoded elsewhere (the worker-thread sink's main side). */
+export interface LineSink extends TelemetrySink {
+  /** `lines` lines of line protocol joined by newlines. */
+  writeLines(text: string, lines: number): void
+}
+
+type LineWriters = Pick<TelemetrySink, 'writeReadings' | 'writeHealth' | 'writeWarning' | 'writeTicketEvent' | 'writePipeline'>
+
+/** The typed write methods of a sink, as line protocol handed to `enqueue(text, lines)`. */
+export function lineWriters(enqueue: (text: string, lines: number) => void): LineWriters {
+  return {
+    writeReadings(batch) {
+      const lines: string[] = []
+      readingLines(batch, lines)
+      enqueue(lines.join('\n'), lines.length)
+    },
+    writeHealth(deviceId, tags, core, atMs) {
+      const lines: string[] = []
+      healthLines(deviceId, tags, core, atMs, lines)
+      enqueue(lines.join('\n'), lines.length)
+    },
+    writeWarning(ev, tags, detectedAtMs) {
+      const l = warningLine(ev, tags, detectedAtMs)
+      if (l) enqueue(l, 1)
+    },
+    writeTicketEvent(e) {
+      const l = ticketLine(e)
+      if (l) enqueue(l, 1)
+    },
+    writePipeline(stage: string, s: PipelineStats, atMs: number) {
+      const l = pipelineLine(stage, s, atMs)
+      if (l) enqueue(l, 1)
+    },
+  }
+}
+
+export async function createInfluxSink(config: InfluxConfig, opts: InfluxSinkOptions): Promise<LineSink> {
   const o = { ...defaults, ...Object.fromEntries(Object.entries(opts).filter(([, v]) => v !== undefined)) } as typeof defaults & InfluxSinkOptions
   const maxMemoryLines = o.maxMemoryLines ?? o.maxBufferLines * 4
   const log = o.log ?? silent
   const now = o.now ?? Date.now
   const random = o.random ?? Math.random
   const name = o.name
-  const m = sinkMetrics(o.registry)
+  const m = o.metrics ?? sinkMetrics(o.registry)
   const writer = o.writer ?? createWriter(config, o.requestTimeoutMs, o.batchSize)
   const spool: Spool | null = o.spoolDir === null ? null : await openSpool(o.spoolDir)
 
@@ -391,7 +429,7 @@ export async function createInfluxSink(config: InfluxConfig, opts: InfluxSinkOpt
     kick()
   }
 
-  const sink: TelemetrySink = {
+  const sink: LineSink = {
     name,
     get backpressure() {
       return backpressure
@@ -399,28 +437,8 @@ export async function createInfluxSink(config: InfluxConfig, opts: InfluxSinkOpt
     onDrain(cb) {
       drainCallbacks.push(cb)
     },
-    writeReadings(batch) {
-      const lines: string[] = []
-      readingLines(batch, lines)
-      enqueue(lines.join('\n'), lines.length)
-    },
-    writeHealth(deviceId, tags, core, atMs) {
-      const lines: string[] = []
-      healthLines(deviceId, tags, core, atMs, lines)
-      enqueue(lines.join('\n'), lines.length)
-    },
-    writeWarning(ev, tags, detectedAtMs) {
-      const l = warningLine(ev, tags, detectedAtMs)
-      if (l) enqueue(l, 1)
-    },
-    writeTicketEvent(e) {
-      const l = ticketLine(e)
-      if (l) enqueue(l, 1)
-    },
-    writePipeline(stage: string, s: PipelineStats, atMs: number) {
-      const l = pipelineLine(stage, s, atMs)
-      if (l) enqueue(l, 1)
-    },
+    ...lineWriters(enqueue),
+    writeLines: enqueue,
     state(): SinkState {
       const s: SinkState = { state: stopped ? 'off' : mode, spoolBytes: spool?.bytes() ?? 0, pending: pending() }
       if (lastError !== undefined) s.lastError = lastError

@@ -1,20 +1,33 @@
 /** One contract suite over every TelemetrySink implementation (STYLE.md 7). */
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import type { TelemetrySink } from '../../../ingest/sink.ts'
 import { createInfluxSink } from '../../../ingest/sinks/influx.ts'
+import { createInfluxThreadSink } from '../../../ingest/sinks/influx-thread.ts'
 import type { InfluxWriter } from '../../../ingest/sinks/influx-writers.ts'
 import { createMemorySink } from '../../../ingest/sinks/memory.ts'
-import { makeReadings } from './fixtures.ts'
+import { fakeInfluxHttp, makeReadings, type FakeInfluxHttp } from './fixtures.ts'
 
 function acceptingWriter(): InfluxWriter & { lines: string[] } {
   const lines: string[] = []
   return { lines, async write(blocks) { for (const b of blocks) lines.push(...b.toString('utf8').split('\n')) }, async validate() {}, async close() {} }
 }
 
+const servers: FakeInfluxHttp[] = []
+afterAll(async () => {
+  for (const s of servers.splice(0)) await s.close()
+})
+
+async function threadSinkOnHttp(): Promise<TelemetrySink> {
+  const db = await fakeInfluxHttp()
+  servers.push(db)
+  return createInfluxThreadSink({ api: 'v1', url: db.url, database: 'd', username: null, password: null }, { spoolDir: null, validate: false, statsIntervalMs: 0 })
+}
+
 const implementations: [string, () => Promise<TelemetrySink>][] = [
   ['memory', async () => createMemorySink()],
   ['influx (accepting database)', () => createInfluxSink({ api: 'v1', url: 'http://127.0.0.1:1', database: 'd', username: null, password: null },
     { spoolDir: null, writer: acceptingWriter(), statsIntervalMs: 0 })],
+  ['influx in a worker thread (accepting HTTP endpoint)', threadSinkOnHttp],
 ]
 
 describe.each(implementations)('TelemetrySink contract: %s', (_name, make) => {

@@ -24,3 +24,41 @@ export async function until(what: string, check: () => boolean | Promise<boolean
   }
   throw new Error(`timed out waiting for ${what}`)
 }
+
+/**
+ * An HTTP endpoint that answers InfluxDB 1.x writes (POST /write → 204, or `status` while set) and
+ * keeps the lines it accepted: for a sink that cannot be handed a fake writer (its worker thread).
+ */
+export interface FakeInfluxHttp {
+  url: string
+  lines: string[]
+  /** Answer every write with this status instead of storing it (null: accept). */
+  status: number | null
+  close(): Promise<void>
+}
+
+export async function fakeInfluxHttp(): Promise<FakeInfluxHttp> {
+  const { createServer } = await import('node:http')
+  const state: Omit<FakeInfluxHttp, 'url' | 'close'> = { lines: [], status: null }
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      if (state.status !== null) {
+        res.writeHead(state.status).end('{"error":"unavailable"}')
+        return
+      }
+      if (req.url?.startsWith('/write')) state.lines.push(...Buffer.concat(chunks).toString('utf8').split('\n').filter((l) => l !== ''))
+      res.writeHead(204).end()
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  return Object.assign(state, {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections()
+      server.close(() => resolve())
+    }),
+  })
+}
