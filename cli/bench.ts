@@ -53,6 +53,17 @@ function stepsFromEnv(value: string | undefined): ReadonlySet<Step> {
   return steps
 }
 
+/**
+ * `FOREWARN_BENCH_INFLUX=none` measures without the InfluxDB sink, `=discard` with the sink
+ * writing to a stand-in that answers at once and stores nothing: what InfluxDB itself costs
+ * (docs/benchmarks.md). Default `real`: InfluxDB 1.x when `influxd` is installed.
+ */
+export function influxModeFromEnv(value: string | undefined): 'real' | 'none' | 'discard' {
+  const v = value === undefined || value.trim() === '' ? 'real' : value.trim()
+  if (v === 'real' || v === 'none' || v === 'discard') return v
+  throw new Error(`FOREWARN_BENCH_INFLUX: real, none or discard, not ${v}`)
+}
+
 async function repeat<T>(n: number, what: string, fn: (run: number) => Promise<T>): Promise<T[]> {
   const out: T[] = []
   for (let run = 0; run < n; run++) {
@@ -69,6 +80,7 @@ export async function runBench(opts: BenchOptions): Promise<void> {
   const loadAvg = loadavg()[0] ?? 0
   const plan = opts.quick ? quickPlan : fullPlan
   const steps = stepsFromEnv(process.env.FOREWARN_BENCH_STEPS)
+  const influxMode = influxModeFromEnv(process.env.FOREWARN_BENCH_INFLUX)
   const tmp = mkdtempSync(join(tmpdir(), 'forewarn-bench-'))
   const load = spawnChild('./load.ts', { raiseFdLimit: true })
   const stops: (() => Promise<void>)[] = [() => load.stop()]
@@ -77,8 +89,8 @@ export async function runBench(opts: BenchOptions): Promise<void> {
     // InfluxDB costs ~5 s to start: the full run only. Whether the sink is wired into `forewarn
     // start` is read from the result (series in the database), not assumed.
     let influx: Awaited<ReturnType<typeof startInflux>> | null = null
-    if (!opts.quick && steps.has('endToEnd') && installed('influxd')) {
-      influx = await startInflux(join(tmp, 'influx'))
+    if (!opts.quick && steps.has('endToEnd') && (influxMode === 'discard' || (influxMode === 'real' && installed('influxd')))) {
+      influx = await startInflux(join(tmp, 'influx'), influxMode === 'discard')
       stops.push(() => influx?.stop() ?? Promise.resolve())
     }
     const cpuProfDir = process.env.FOREWARN_BENCH_CPU_PROF_DIR ?? null
@@ -110,7 +122,9 @@ export async function runBench(opts: BenchOptions): Promise<void> {
     }
     let influxNote = 'InfluxDB not installed: measured without the InfluxDB sink'
     if (opts.quick) influxNote = '--quick: measured without InfluxDB'
-    else if (influx) {
+    else if (influxMode === 'none') influxNote = 'FOREWARN_BENCH_INFLUX=none: measured without the InfluxDB sink'
+    else if (influxMode === 'discard') influxNote = 'FOREWARN_BENCH_INFLUX=discard: the sink wrote to an endpoint that stores nothing (not InfluxDB)'
+    else if (influx && influxMode === 'real') {
       const series = await influx.series()
       influxNote = series > 0
         ? `InfluxDB 1.x on loopback: the sink wrote ${series} series`

@@ -100,8 +100,19 @@ export async function startMosquitto(dir: string): Promise<External> {
   return { port, pid: cp.pid ?? -1, stop }
 }
 
-/** InfluxDB 1.x (`influxd`) with a `forewarn` database; env for the sink (INFLUX_API=v1). */
-export async function startInflux(dir: string): Promise<External & { env: Record<string, string>; series(): Promise<number> }> {
+/** Answers the InfluxDB 1.x API at once and stores nothing (`FOREWARN_BENCH_INFLUX=discard`). */
+const discardServer = `
+const { createServer } = require('node:http')
+createServer((req, res) => {
+  req.resume()
+  req.on('end', () => {
+    if (req.url.startsWith('/ping') || req.url.startsWith('/write')) return res.writeHead(204).end()
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"results":[{"statement_id":0,"series":[{"name":"databases","columns":["name"],"values":[["forewarn"]]}]}]}')
+  })
+}).listen(Number(process.argv[1]), '127.0.0.1')`
+
+/** InfluxDB 1.x (`influxd`) with a `forewarn` database, or a stand-in that discards; env for the sink (INFLUX_API=v1). */
+export async function startInflux(dir: string, discard = false): Promise<External & { env: Record<string, string>; series(): Promise<number> }> {
   mkdirSync(dir, { recursive: true })
   const [port, rpc] = [await freePort(), await freePort()]
   const conf = join(dir, 'influxdb.conf')
@@ -112,7 +123,9 @@ export async function startInflux(dir: string): Promise<External & { env: Record
     '[http]', `  bind-address = "127.0.0.1:${port}"`, '  log-enabled = false',
     '[logging]', '  level = "error"', '',
   ].join('\n'))
-  const cp = spawn('influxd', ['-config', conf], { detached: true, stdio: ['ignore', 'ignore', 'ignore'] })
+  const cp = discard
+    ? spawn(process.execPath, ['-e', discardServer, String(port)], { detached: true, stdio: ['ignore', 'ignore', 'ignore'] })
+    : spawn('influxd', ['-config', conf], { detached: true, stdio: ['ignore', 'ignore', 'ignore'] })
   const stop = group(cp)
   const url = `http://127.0.0.1:${port}`
   try {

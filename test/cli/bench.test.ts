@@ -5,10 +5,35 @@ import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createEmbeddedBroker, type EmbeddedBroker } from '../../broker/index.ts'
 import { topSelfTime } from '../../cli/bench/profile.ts'
+import { influxModeFromEnv } from '../../cli/bench.ts'
+import { startInflux } from '../../cli/bench/servers.ts'
 import { describeService } from '../services/availability.ts'
 import { figure, quantile } from '../../cli/bench/stats.ts'
 import { renderTable } from '../../cli/bench/table.ts'
 import { WireConnection, encodePublish, topicField } from '../../cli/bench/wire.ts'
+
+describe('FOREWARN_BENCH_INFLUX', () => {
+  it('takes real (the default), none or discard, and nothing else', () => {
+    expect([undefined, '', ' none ', 'discard'].map(influxModeFromEnv)).toEqual(['real', 'real', 'none', 'discard'])
+    expect(() => influxModeFromEnv('off')).toThrow('FOREWARN_BENCH_INFLUX: real, none or discard, not off')
+  })
+
+  it('discard: a stand-in answers as InfluxDB 1.x does, stores nothing, and stops', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'forewarn-bench-discard-'))
+    const influx = await startInflux(dir, true)
+    try {
+      const url = influx.env.INFLUX_URL as string
+      expect((await fetch(`${url}/ping`)).status).toBe(204)
+      expect((await fetch(`${url}/write?db=forewarn&precision=ms`, { method: 'POST', body: 'telemetry,device_id=d x=1 1' })).status).toBe(204)
+      const show = (await (await fetch(`${url}/query?q=SHOW%20DATABASES`)).json()) as { results: { series: { values: string[][] }[] }[] }
+      expect(show.results[0]?.series[0]?.values).toEqual([['forewarn']])
+    } finally {
+      await influx.stop()
+      rmSync(dir, { recursive: true, force: true })
+    }
+    await expect(fetch(`${influx.env.INFLUX_URL as string}/ping`)).rejects.toThrow()
+  })
+})
 
 describe('bench statistics and table', () => {
   it('interpolates quantiles and reports median with spread', () => {
