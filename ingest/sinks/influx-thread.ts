@@ -19,7 +19,7 @@ import { ErrorCode, ForewarnError } from '../../domain/index.ts'
 import type { SinkState, TelemetrySink } from '../sink.ts'
 import { startTsWorker } from '../ts-worker.ts'
 import type { InfluxConfig } from './influx-config.ts'
-import { lineWriters, type InfluxSinkOptions, type SinkLogger } from './influx.ts'
+import { defaultMaxBufferLines, lineWriters, type InfluxSinkOptions, type SinkLogger } from './influx.ts'
 import { sinkMetrics, type SinkMetrics } from './sink-metrics.ts'
 
 /** Options that can cross to the worker (no functions, no registry). */
@@ -44,8 +44,6 @@ export interface WorkerData { config: InfluxConfig; options: ThreadSinkOptions }
 
 /** Lines gathered in one turn of the event loop are sent at once; this many go without waiting. */
 const POST_LINES = 4096
-
-const defaultMaxBufferLines = 50_000
 
 function applyOp(m: SinkMetrics, [metric, op, labels, value]: MetricOp): void {
   const target = m[metric] as unknown as Record<MetricOp[1], ((labels: Record<string, string>, value: number) => void) | undefined>

@@ -61,12 +61,15 @@ export interface InfluxSinkOptions {
   writer?: InfluxWriter
 }
 
+/** Lines in memory at which a sink starts pushing back. */
+export const defaultMaxBufferLines = 50_000
+
 const defaults = {
   name: 'influxdb',
   maxSpoolBytes: 512 * 1024 * 1024,
   batchSize: 5000,
   flushIntervalMs: 1000,
-  maxBufferLines: 50_000,
+  maxBufferLines: defaultMaxBufferLines,
   spoolAfterMs: 5_000,
   minRetryDelayMs: 250,
   maxRetryDelayMs: 30_000,
@@ -90,7 +93,7 @@ interface Batch {
   firstFailAt: number | null
 }
 
-/** A sink that also takes line protocol encoded elsewhere (the worker-thread sink's main side). */
+/** A sink that also takes line protocol encoded elsewhere (how the worker thread's sink is fed). */
 export interface LineSink extends TelemetrySink {
   /** `lines` lines of line protocol joined by newlines. */
   writeLines(text: string, lines: number): void
