@@ -106,11 +106,13 @@ export async function createInfluxThreadSink(config: InfluxConfig, options: Infl
     }
   }
 
+  const deadError = (): ForewarnError => new ForewarnError(ErrorCode.SINK, `InfluxDB sink worker died: ${dead}`)
+
   function died(reason: string): void {
     if (dead !== null) return
     dead = reason
     log?.error({ sink: name, err: reason }, 'sink worker died: checkpoints wait; readings since the last one are replayed from the journal on restart')
-    const err = new ForewarnError(ErrorCode.SINK, `InfluxDB sink worker died: ${reason}`)
+    const err = deadError()
     for (const f of flushes.values()) f.reject(err)
     flushes.clear()
     for (const cb of drainCallbacks.splice(0)) cb()
@@ -178,7 +180,7 @@ export async function createInfluxThreadSink(config: InfluxConfig, options: Infl
       return { ...reported, state: closed ? 'off' : reported.state, pending: reported.pending + inTransit() }
     },
     flush() {
-      if (dead !== null) return Promise.reject(new ForewarnError(ErrorCode.SINK, `InfluxDB sink worker died: ${dead}`))
+      if (dead !== null) return Promise.reject(deadError())
       if (closed) return Promise.resolve()
       post()
       const id = ++flushId

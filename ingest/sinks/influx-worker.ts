@@ -7,7 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads'
 import { ForewarnError } from '../../domain/index.ts'
 import { createInfluxSink, type LineSink, type SinkLogger } from './influx.ts'
 import type { FromWorker, LogEntry, MetricOp, ToWorker, WorkerData } from './influx-thread.ts'
-import type { SinkMetrics } from './sink-metrics.ts'
+import { sinkMetrics, type SinkMetrics } from './sink-metrics.ts'
 
 const port = parentPort
 if (port === null) throw new Error('influx-worker.ts runs in a worker thread')
@@ -17,9 +17,9 @@ let ops: MetricOp[] = []
 let logs: LogEntry[] = []
 let received = 0
 
-/** Records metric updates for the main thread's registry. */
+/** Records metric updates for the main thread's registry; the names are sinkMetrics()'s own. */
 function recordingMetrics(): SinkMetrics {
-  const names: (keyof SinkMetrics)[] = ['written', 'dropped', 'batches', 'retries', 'writeSeconds', 'spoolBytes', 'pending', 'backpressure', 'state']
+  const names = Object.keys(sinkMetrics()) as (keyof SinkMetrics)[]
   const metric = (name: keyof SinkMetrics) => ({
     inc: (labels: Record<string, string>, value = 1) => ops.push([name, 'inc', labels, value]),
     set: (labels: Record<string, string>, value: number) => ops.push([name, 'set', labels, value]),
