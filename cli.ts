@@ -94,15 +94,29 @@ program
 
 program
   .command('replay')
-  .description('feed a CSV of real telemetry through the generic detector and print the warnings')
-  .argument('<file>', 'CSV file with a header row')
+  .description('feed a table of real telemetry (CSV, ;, tab or space separated) through the detection engine')
+  .argument('<file>', 'table with a header row')
   .option('--timestamp-column <c>', 'timestamp column', 'timestamp')
   .option('--device-column <d>', 'column that names the machine (several machines in one file)')
-  .option('--format <f>', 'jsonl (warnings as JSON lines) or nab (timestamp,value,anomaly_score)', 'jsonl')
+  .option('--format <f>', 'jsonl (warnings as JSON lines), nab (timestamp,value,anomaly_score) or scores (timestamp,device,anomaly_score,remaining_life_h,…)', 'jsonl')
+  .option('--reference <file>', 'normal operation of the same kind of machine, learnt before FILE is replayed')
+  .option('--history <file>', 'machines run to failure (each device\'s last row is its failure): remaining life from their history')
   .action(async (file: string, opts) => {
-    if (opts.format !== 'jsonl' && opts.format !== 'nab') throw new InvalidArgumentError('--format must be jsonl or nab')
+    if (!['jsonl', 'nab', 'scores'].includes(opts.format)) throw new InvalidArgumentError('--format must be jsonl, nab or scores')
     const { runReplay } = await import('./cli/replay.ts')
-    await runReplay({ file, timestampColumn: opts.timestampColumn, deviceColumn: opts.deviceColumn, format: opts.format }, process.stdout)
+    await runReplay({ file, timestampColumn: opts.timestampColumn, deviceColumn: opts.deviceColumn, format: opts.format, reference: opts.reference, history: opts.history }, process.stdout)
+  })
+
+program
+  .command('score-real')
+  .description('the detection scorecard on real machine data (SKAB, C-MAPSS) through replay --format scores (docs/detection.md)')
+  .option('--data <dir>', 'folder holding skab/ and cmapss-fd001/', '../shared/data')
+  .option('--json', 'print the figures as one JSON object on the last line of stdout', false)
+  .action(async (opts) => {
+    const { scoreReal, formatRealScore } = await import('./cli/score-real.ts')
+    const score = await scoreReal(opts.data)
+    process.stdout.write(`${formatRealScore(score)}\n`)
+    if (opts.json) process.stdout.write(`${JSON.stringify(score)}\n`)
   })
 
 program

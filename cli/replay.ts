@@ -1,119 +1,126 @@
 /**
- * `forewarn replay FILE.csv`: real telemetry from a CSV through the generic detector. Every
- * numeric column except the timestamp and device columns is a metric; rows are split per
- * device when a device column is named. Output: warnings as JSON lines, or with `--format nab`
- * one `timestamp,value,anomaly_score` row per input row, in input order.
+ * `forewarn replay FILE`: real telemetry from a table through the detection engine
+ * (detectors/engine.ts), one engine state per device, rows in input order. Each device learns its
+ * own baseline from its first 15 % of rows (the benchmarks' probation period). `--reference`
+ * gives a type's normal, `--history` machines run to failure (remaining life from the fleet).
+ *
+ * Output formats:
+ * - jsonl: one `warning.raised` JSON line per warning, with the metrics that moved;
+ * - nab: `timestamp,value,anomaly_score` per input row;
+ * - scores: `timestamp,device,anomaly_score,remaining_life_h,remaining_life_low_h,remaining_life_high_h`
+ *   per input row. The score is ≥ 0.5 exactly on the rows where a warning starts.
  */
-import { readFile } from 'node:fs/promises'
-import { createGenericDetector, type GenericDetector } from '../detectors/generic.ts'
-import { ErrorCode, ForewarnError } from '../domain/index.ts'
+import { createEngine, type Engine, type EngineResult } from '../detectors/engine.ts'
+import { learnFailureModel, learnReference, offlineWarmupRows, type DeviceHistory, type FailureModel } from '../detectors/engine-fleet.ts'
+import type { BaselineModel } from '../detectors/engine.ts'
+import { describeIssues, deviceOf, parseTimestamp, readTable, unitOf, valuesOf, type Table } from './replay-table.ts'
+
+export { parseTimestamp, splitCsvLine } from './replay-table.ts'
+
+export type ReplayFormat = 'jsonl' | 'nab' | 'scores'
 
 export interface ReplayOptions {
   file: string
   timestampColumn?: string
   deviceColumn?: string
-  format: 'jsonl' | 'nab'
+  format: ReplayFormat
+  reference?: string
+  history?: string
 }
 
-/** Splits one CSV line (RFC 4180 quotes, doubled quotes inside). */
-export function splitCsvLine(line: string): string[] {
-  const out: string[] = []
-  let cur = ''
-  let quoted = false
-  for (let i = 0; i < line.length; i++) {
-    const c = line[i]!
-    if (quoted) {
-      if (c === '"' && line[i + 1] === '"') { cur += '"'; i++ }
-      else if (c === '"') quoted = false
-      else cur += c
-    } else if (c === '"') quoted = true
-    else if (c === ',') { out.push(cur); cur = '' }
-    else cur += c
+const HOUR_MS = 3_600_000
+
+function historiesOf(t: Table): DeviceHistory[] {
+  const byDevice = new Map<string, DeviceHistory>()
+  const scratch = new Float64Array(t.metricCols.length)
+  let last = 0
+  for (const r of t.rows) {
+    const id = deviceOf(t, r)
+    let h = byDevice.get(id)
+    if (!h) byDevice.set(id, (h = { rows: [], timesMs: [] }))
+    const ts = parseTimestamp(r[t.tsCol] ?? '')
+    if (Number.isFinite(ts)) last = ts
+    h.rows.push(Float64Array.from(valuesOf(t, r, scratch)))
+    h.timesMs.push(last)
   }
-  out.push(cur)
-  return out
+  return [...byDevice.values()]
 }
 
-/** Event time of a timestamp cell: ISO or "YYYY-MM-DD hh:mm:ss" (UTC unless zoned), or epoch s/ms. */
-export function parseTimestamp(raw: string): number {
-  const t = raw.trim()
-  if (/^-?\d+(\.\d+)?$/.test(t)) {
-    const n = Number(t)
-    return n < 1e11 ? n * 1000 : n
+const csvCell = (s: string): string => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s)
+const hours = (ms: number): string => (Number.isFinite(ms) ? (ms / HOUR_MS).toFixed(2) : '')
+
+export async function runReplay(opts: ReplayOptions, out: NodeJS.WritableStream, err: NodeJS.WritableStream = process.stderr): Promise<void> {
+  const timestampColumn = opts.timestampColumn ?? 'timestamp'
+  const { table: t, issues } = await readTable(opts.file, { timestampColumn, deviceColumn: opts.deviceColumn })
+  err.write(describeIssues(t, issues))
+  const metrics = t.metricCols.map((c) => t.header[c]!)
+
+  let reference: BaselineModel | undefined
+  if (opts.reference) {
+    const r = await readTable(opts.reference, { timestampColumn, deviceColumn: opts.deviceColumn, metrics })
+    err.write(describeIssues(r.table, r.issues))
+    reference = learnReference({ rows: historiesOf(r.table).flatMap((h) => h.rows), timesMs: historiesOf(r.table).flatMap((h) => h.timesMs) })
   }
-  const iso = t.includes('T') ? t : t.replace(' ', 'T')
-  const zoned = /(Z|[+-]\d\d:?\d\d)$/.test(iso)
-  const ms = Date.parse(zoned || !/T\d/.test(iso) ? iso : `${iso}Z`)
-  return Number.isFinite(ms) ? ms : NaN
-}
-
-const isNumber = (s: string): boolean => s.trim() !== '' && Number.isFinite(Number(s))
-
-export async function runReplay(opts: ReplayOptions, out: NodeJS.WritableStream): Promise<void> {
-  let text: string
-  try {
-    text = await readFile(opts.file, 'utf8')
-  } catch (err) {
-    throw new ForewarnError(ErrorCode.CONFIG, `cannot read ${opts.file}: ${(err as Error).message}`, { cause: err })
+  let failure: FailureModel | undefined
+  if (opts.history) {
+    const h = await readTable(opts.history, { timestampColumn, deviceColumn: opts.deviceColumn, metrics })
+    err.write(describeIssues(h.table, h.issues))
+    failure = learnFailureModel(historiesOf(h.table))
   }
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
-  const lines = text.split(/\r?\n/)
-  while (lines.length > 0 && lines[lines.length - 1] === '') lines.pop()
-  if (lines.length === 0) throw new ForewarnError(ErrorCode.CONFIG, `${opts.file} is empty: a header line is required`)
-  const header = splitCsvLine(lines[0]!).map((h) => h.trim())
-  const tsName = opts.timestampColumn ?? 'timestamp'
-  const tsCol = header.indexOf(tsName)
-  if (tsCol < 0) throw new ForewarnError(ErrorCode.CONFIG, `no timestamp column "${tsName}" in ${header.join(',')}`)
-  const devCol = opts.deviceColumn === undefined ? -1 : header.indexOf(opts.deviceColumn)
-  if (opts.deviceColumn !== undefined && devCol < 0) throw new ForewarnError(ErrorCode.CONFIG, `no device column "${opts.deviceColumn}" in ${header.join(',')}`)
 
-  const rows = lines.slice(1).map(splitCsvLine)
-  // A metric column is one whose non-empty cells are all numbers.
-  const metricCols = header
-    .map((_, i) => i)
-    .filter((i) => i !== tsCol && i !== devCol && rows.some((r) => (r[i] ?? '').trim() !== '') && rows.every((r) => (r[i] ?? '').trim() === '' || isNumber(r[i]!)))
-  if (metricCols.length === 0) throw new ForewarnError(ErrorCode.CONFIG, `no numeric metric column in ${header.join(',')}`)
-
-  const deviceOf = (r: string[]): string => (devCol >= 0 ? (r[devCol] ?? '').trim() : 'replay')
   const perDevice = new Map<string, number>()
-  for (const r of rows) perDevice.set(deviceOf(r), (perDevice.get(deviceOf(r)) ?? 0) + 1)
-  // Sized to the recording: learn from the first 15 % (benchmarks' probation), one warning per 5 %.
-  const detectors = new Map<string, GenericDetector>()
+  for (const r of t.rows) perDevice.set(deviceOf(t, r), (perDevice.get(deviceOf(t, r)) ?? 0) + 1)
+  // Sized to the recording: learn from the first 15 %; a new normal after 10 % without a new high.
+  const engines = new Map<string, Engine>()
   for (const [id, n] of perDevice) {
-    detectors.set(id, createGenericDetector({
-      warmupRows: Math.max(20, Math.round(0.15 * n)),
-      windowRows: Math.min(2000, Math.max(50, Math.round(0.15 * n))),
-      refractoryRows: Math.max(10, Math.round(0.05 * n)),
-    }))
+    engines.set(id, createEngine({
+      warmupRows: offlineWarmupRows(n),
+      rebaselineRows: Math.max(50, Math.round(0.1 * n)),
+      clearRows: Math.max(10, Math.round(0.01 * n)),
+    }, { reference, failure }))
   }
-  const counts = new Map<string, number>()
-  const values = new Float64Array(metricCols.length)
-  let buf = opts.format === 'nab' ? 'timestamp,value,anomaly_score\n' : ''
+  const lastTime = new Map<string, number>()
+  const values = new Float64Array(metrics.length)
+  let buf = opts.format === 'nab' ? 'timestamp,value,anomaly_score\n'
+    : opts.format === 'scores' ? 'timestamp,device,anomaly_score,remaining_life_h,remaining_life_low_h,remaining_life_high_h\n' : ''
   const flush = async (): Promise<void> => {
     if (buf === '') return
     const ok = out.write(buf)
     buf = ''
     if (!ok) await new Promise<void>((resolve) => out.once('drain', () => resolve()))
   }
-  for (let row = 0; row < rows.length; row++) {
-    const r = rows[row]!
-    const id = deviceOf(r)
-    metricCols.forEach((c, i) => { values[i] = isNumber(r[c] ?? '') ? Number(r[c]) : NaN })
-    const res = detectors.get(id)!.process(id, values)
-    const rawTs = r[tsCol] ?? ''
-    if (opts.format === 'nab') buf += `${rawTs},${(r[metricCols[0]!] ?? '').trim()},${res.score.toFixed(4)}\n`
-    else if (res.warning) {
-      const n = (counts.get(id) ?? 0) + 1
-      counts.set(id, n)
-      const w = res.warning
-      const ts = parseTimestamp(rawTs)
-      buf += `${JSON.stringify({
-        kind: 'warning.raised', deviceId: id, episodeId: `${id}:ANOMALY:${n}`, faultCode: 'ANOMALY', severity: res.score >= 0.75 ? 'critical' : 'warning',
-        row: row + 1, timestamp: rawTs, eventTime: Number.isFinite(ts) ? ts : null, metric: header[metricCols[w.metric]!], value: w.value,
-        baseline: w.baseline, deviation: Math.round(w.deviation * 100) / 100, score: Math.round(res.score * 1000) / 1000, source: 'detector',
-      })}\n`
-    }
+  for (let row = 0; row < t.rows.length; row++) {
+    const r = t.rows[row]!
+    const id = deviceOf(t, r)
+    const rawTs = r[t.tsCol] ?? ''
+    const parsed = parseTimestamp(rawTs)
+    const time = Number.isFinite(parsed) ? parsed : (lastTime.get(id) ?? 0)
+    lastTime.set(id, time)
+    const res = engines.get(id)!.process(id, valuesOf(t, r, values), time)
+    if (opts.format === 'nab') buf += `${csvCell(rawTs)},${(r[t.metricCols[0]!] ?? '').trim()},${res.score.toFixed(4)}\n`
+    else if (opts.format === 'scores') {
+      const life = res.remainingLife
+      buf += `${csvCell(rawTs)},${csvCell(id)},${res.score.toFixed(4)},${life ? `${hours(life.lifeMs)},${hours(life.lowMs)},${hours(life.highMs)}` : ',,'}\n`
+    } else if (res.warning) buf += `${JSON.stringify(warningLine(res, id, row, rawTs, parsed, metrics))}\n`
     if (buf.length > 65_536) await flush()
   }
   await flush()
+}
+
+function warningLine(res: EngineResult, id: string, row: number, rawTs: string, ts: number, metrics: string[]): Record<string, unknown> {
+  const w = res.warning!
+  const top = w.moved[0]!
+  const round = (x: number): number => Math.round(x * 1000) / 1000
+  return {
+    kind: 'warning.raised', deviceId: id || 'replay', episodeId: `${id || 'replay'}:ANOMALY:${w.episode}`, faultCode: 'ANOMALY',
+    severity: res.score >= 0.75 ? 'critical' : 'warning', cause: w.cause,
+    row: row + 1, timestamp: rawTs, eventTime: Number.isFinite(ts) ? ts : null,
+    metric: metrics[top.metric], value: top.value, baseline: round(top.baseline), deviation: Math.round(top.spreads * 100) / 100,
+    evidence: w.moved.map((m) => ({
+      metric: metrics[m.metric], unit: unitOf(metrics[m.metric]!), value: m.value, baseline: round(m.baseline),
+      change: round(m.value - m.baseline), spreads: Math.round(m.spreads * 100) / 100,
+    })),
+    remainingLifeH: res.remainingLife ? { estimate: round(res.remainingLife.lifeMs / HOUR_MS), low: round(res.remainingLife.lowMs / HOUR_MS), high: round(res.remainingLife.highMs / HOUR_MS) } : null,
+    score: Math.round(res.score * 1000) / 1000, source: 'detector',
+  }
 }

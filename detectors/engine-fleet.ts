@@ -1,0 +1,117 @@
+/**
+ * What the engine learns from a fleet rather than from one device:
+ * - a reference model, a machine type's normal, from rows of healthy operation;
+ * - a failure model, from machines that ran to failure (each device's last row is its failure).
+ *
+ * The failure model reads the engine's smoothed deviation from each device's own frozen baseline.
+ * A health index is fitted to it by ridge regression (0 healthy … 1 at failure), then remaining
+ * life is read off the fleet's own history: the devices whose index was nearest, their remaining
+ * lives' median and 10th – 90th percentiles. Remaining life is capped at the shortest complete
+ * life in the history: beyond it, the history holds only the longer-lived devices, so it would
+ * be biased toward them.
+ */
+import { createEngine, type BaselineModel, type EngineConfig, type FailureEstimator } from './engine.ts'
+import { ridgeSolve } from './linalg.ts'
+
+export interface DeviceHistory {
+  /** One row per reading, metrics in the engine's order (NaN = missing). */
+  rows: ArrayLike<number>[]
+  timesMs: number[]
+}
+
+/** The engine's warm-up for a recording of `rows` rows replayed offline: its first 15 %. */
+export const offlineWarmupRows = (rows: number): number => Math.max(20, Math.round(0.15 * rows))
+
+/** A machine type's normal, from rows of healthy operation (one device or several concatenated). */
+export function learnReference(history: DeviceHistory, config: Partial<EngineConfig> = {}): BaselineModel {
+  const n = history.rows.length
+  const engine = createEngine({ ...config, warmupRows: n })
+  history.rows.forEach((r, i) => engine.process('reference', r, history.timesMs[i]!))
+  const model = engine.baseline('reference')
+  if (!model) throw new Error(`a reference needs at least 10 rows, got ${n}`)
+  return model
+}
+
+export interface FailureModel extends FailureEstimator {
+  devices: number
+  rows: number
+  /** Remaining life beyond which the history cannot tell (ms). */
+  capMs: number
+  weights: number[]
+  bias: number
+  /** Sorted health index of every history row, and that row's capped remaining life (ms). */
+  index: number[]
+  lifeMs: number[]
+}
+
+export function learnFailureModel(devices: DeviceHistory[], config: Partial<EngineConfig> = {}): FailureModel {
+  const usable = devices.filter((dev) => dev.rows.length >= 30)
+  if (usable.length === 0) throw new Error('a failure history needs at least one device with 30 rows')
+  const d = usable[0]!.rows[0]!.length
+  const capMs = Math.min(...usable.map((dev) => dev.timesMs[dev.timesMs.length - 1]! - dev.timesMs[0]!))
+  const zs: Float64Array[] = []
+  const lives: number[] = []
+  for (const dev of usable) {
+    const engine = createEngine({ ...config, warmupRows: offlineWarmupRows(dev.rows.length), rebaselineRows: Number.MAX_SAFE_INTEGER })
+    const end = dev.timesMs[dev.timesMs.length - 1]!
+    dev.rows.forEach((r, i) => {
+      const res = engine.process('history', r, dev.timesMs[i]!)
+      if (!res.deviation) return
+      zs.push(Float64Array.from(res.deviation))
+      lives.push(Math.min(capMs, end - dev.timesMs[i]!))
+    })
+  }
+  // Ridge regression with an intercept column: index = w·z + b, target 1 − life / cap.
+  const k = d + 1
+  const xtx = new Float64Array(k * k)
+  const xty = new Float64Array(k)
+  const row = new Float64Array(k)
+  zs.forEach((z, r) => {
+    row.set(z)
+    row[d] = 1
+    const y = capMs > 0 ? 1 - lives[r]! / capMs : 1
+    for (let i = 0; i < k; i++) {
+      xty[i]! += row[i]! * y
+      for (let j = 0; j < k; j++) xtx[i * k + j]! += row[i]! * row[j]!
+    }
+  })
+  const w = ridgeSolve(xtx, xty, k, 1e-3 * Math.max(1, zs.length)) ?? new Float64Array(k)
+  const weights = [...w.subarray(0, d)]
+  const bias = w[d]!
+  const pairs = zs.map((z, r) => [dot(weights, z) + bias, lives[r]!] as const).sort((a, b) => a[0] - b[0])
+  const index = pairs.map((p) => p[0])
+  const lifeMs = pairs.map((p) => p[1])
+  return failureModelFrom({ devices: usable.length, rows: pairs.length, capMs, weights, bias, index, lifeMs, d })
+}
+
+/** Restores a failure model from its JSON (the fields learnFailureModel returns). */
+export function failureModelFrom(m: Omit<FailureModel, 'estimate'>): FailureModel {
+  const neighbours = Math.max(10, Math.round(0.02 * m.index.length))
+  const scratch: number[] = []
+  return {
+    ...m,
+    estimate(z) {
+      const n = m.index.length
+      if (n === 0) return null
+      const hi = dot(m.weights, z) + m.bias
+      // Binary search, then widen to the nearest `neighbours` rows by index.
+      let lo = 0, up = n
+      while (lo < up) { const mid = (lo + up) >> 1; if (m.index[mid]! < hi) lo = mid + 1; else up = mid }
+      let a = lo - 1, b = lo
+      scratch.length = 0
+      while (scratch.length < Math.min(neighbours, n)) {
+        if (b >= n || (a >= 0 && hi - m.index[a]! <= m.index[b]! - hi)) scratch.push(m.lifeMs[a--]!)
+        else scratch.push(m.lifeMs[b++]!)
+      }
+      scratch.sort((x, y) => x - y)
+      const q = (p: number): number => scratch[Math.min(scratch.length - 1, Math.floor(p * scratch.length))]!
+      return { lifeMs: q(0.5), lowMs: q(0.1), highMs: q(0.9), index: hi }
+    },
+  }
+}
+
+function dot(w: ArrayLike<number>, z: ArrayLike<number>): number {
+  let s = 0
+  for (let i = 0; i < w.length; i++) s += w[i]! * (Number.isFinite(z[i]!) ? z[i]! : 0)
+  return s
+}
