@@ -47,7 +47,6 @@ export interface FailureModel extends FailureEstimator {
 export function learnFailureModel(devices: DeviceHistory[], config: Partial<EngineConfig> = {}): FailureModel {
   const usable = devices.filter((dev) => dev.rows.length >= 30)
   if (usable.length === 0) throw new Error('a failure history needs at least one device with 30 rows')
-  const d = usable[0]!.rows[0]!.length
   const capMs = Math.min(...usable.map((dev) => dev.timesMs[dev.timesMs.length - 1]! - dev.timesMs[0]!))
   const zs: Float64Array[] = []
   const lives: number[] = []
@@ -61,6 +60,8 @@ export function learnFailureModel(devices: DeviceHistory[], config: Partial<Engi
       lives.push(Math.min(capMs, end - dev.timesMs[i]!))
     })
   }
+  const d = zs[0]?.length ?? 0
+  if (d === 0) throw new Error('a failure history needs devices that outlive their warm-up')
   // Ridge regression with an intercept column: index = w·z + b, target 1 − life / cap.
   const k = d + 1
   const xtx = new Float64Array(k * k)

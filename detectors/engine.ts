@@ -39,6 +39,12 @@ export interface EngineConfig {
   rebaselineRows: number
   /** Health index at which the machine counts as failed when no failure model is given. */
   failureLevel: number
+  /** Also judge each metric alone against its own calibrated limit (a one-metric fault is not diluted by the others). */
+  perMetric: boolean
+  /** Smallest calibrated squared deviation a per-metric limit is built on. */
+  perMetricFloor: number
+  /** Also watch how much each metric varies from row to row (doubles the dimensions). */
+  variability: boolean
   /** Rows between samples of the health index kept for the trend. */
   trendEveryRows: number
 }
@@ -46,15 +52,18 @@ export interface EngineConfig {
 export const defaultEngineConfig: EngineConfig = {
   warmupRows: 150,
   ewmaWeight: 0.1,
-  shiftWeight: 0.3,
-  levelWeight: 0.02,
-  shiftMargin: 4,
+  shiftWeight: 0.2,
+  levelWeight: 0.1,
+  shiftMargin: 8,
   driftMargin: 8,
   clearRows: 30,
   clearRatio: 0.7,
   rebaselineRows: 600,
   failureLevel: 4,
   trendEveryRows: 5,
+  variability: false,
+  perMetric: true,
+  perMetricFloor: 16,
 }
 
 /** A frozen baseline: what normal looks like for one device or one machine type. */
@@ -72,6 +81,8 @@ export interface FailureEstimator {
 
 export interface Moved {
   metric: number
+  /** What moved: the metric's level, or how much it varies from row to row. */
+  aspect: 'level' | 'variability'
   value: number
   baseline: number
   /** Smoothed deviation in baseline spreads (signed). */
@@ -106,6 +117,8 @@ interface Noise {
   precision: Float64Array
   /** Variance per row by which a metric that wandered during the warm-up may keep wandering. */
   wander: Float64Array
+  /** Per metric: the squared deviation that is a warning by that metric alone. */
+  limit: Float64Array
 }
 
 interface Fitted {
@@ -130,6 +143,9 @@ interface DeviceState {
   probe: Fitted | null
   calShift: number
   calDrift: number
+  /** Per metric, the largest squared deviation seen while calibrating. */
+  calShiftM: Float64Array
+  calDriftM: Float64Array
   model: Fitted | null
   /** EWMAs in the metrics' own units: drift, fast, level (see `stats`). */
   ewma: Float64Array
@@ -207,7 +223,7 @@ function noise(l: Learner, d: number, center: Float64Array | null, floor: Float6
     precision = new Float64Array(d * d)
     for (let i = 0; i < d; i++) precision[i * d + i] = 1
   }
-  return { scale, precision, wander: new Float64Array(d) }
+  return { scale, precision, wander: new Float64Array(d), limit: new Float64Array(d).fill(Number.POSITIVE_INFINITY) }
 }
 
 /** Frozen baseline from the warm-up's learners. */
@@ -252,10 +268,11 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
   let delta = new Float64Array(0)
   let zDrift = new Float64Array(0)
   let zShift = new Float64Array(0)
+  let aug = new Float64Array(0)
 
   function newDevice(d: number): DeviceState {
     return {
-      d, rows: 0, learner: newLearner(d), shiftLearner: newLearner(d), driftLearner: newLearner(d), probe: null, calShift: 0, calDrift: 0, model: null,
+      d, rows: 0, learner: newLearner(d), shiftLearner: newLearner(d), driftLearner: newLearner(d), probe: null, calShift: 0, calDrift: 0, calShiftM: new Float64Array(d), calDriftM: new Float64Array(d), model: null,
       ewma: new Float64Array(d), fast: new Float64Array(d), level: new Float64Array(d), episodes: 0, active: false, calmRows: 0,
       sinceHigh: -1, highest: 0, trendT: new Float64Array(TREND_POINTS), trendH: new Float64Array(TREND_POINTS), trendLen: 0, trendHead: 0,
     }
@@ -298,6 +315,8 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
     s.probe = null
     s.calShift = 0
     s.calDrift = 0
+    s.calShiftM.fill(0)
+    s.calDriftM.fill(0)
     s.model = null
     s.trendLen = 0
     s.trendHead = 0
@@ -316,11 +335,21 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
       const [sh, dr] = stats(s.probe, s)
       if (sh > s.calShift) s.calShift = sh
       if (dr > s.calDrift) s.calDrift = dr
+      for (let i = 0; i < s.d; i++) {
+        s.calShiftM[i] = Math.max(s.calShiftM[i]!, zShift[i]! ** 2)
+        s.calDriftM[i] = Math.max(s.calDriftM[i]!, zDrift[i]! ** 2)
+      }
     }
     if (n >= warmup) {
       const m = fit(s, s.d, driftVar, shiftVar)
       m.shiftThreshold = Math.max(cfg.shiftMargin * s.calShift, 2)
       m.driftThreshold = Math.max(cfg.driftMargin * s.calDrift, 2)
+      if (cfg.perMetric) {
+        for (let i = 0; i < s.d; i++) {
+          m.shift.limit[i] = cfg.shiftMargin * Math.max(s.calShiftM[i]!, cfg.perMetricFloor)
+          m.drift.limit[i] = cfg.driftMargin * Math.max(s.calDriftM[i]!, cfg.perMetricFloor)
+        }
+      }
       s.model = m
       s.probe = null
     }
@@ -356,23 +385,41 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
   }
 
   /** The metrics that explain an alarm: the furthest out, and up to two more at least half as far. */
-  function moved(m: Fitted, x: ArrayLike<number>, z: Float64Array, d: number): Moved[] {
+  function moved(m: Fitted, x: ArrayLike<number>, z: Float64Array, dims: number, metrics: number): Moved[] {
     const all: Moved[] = []
-    for (let i = 0; i < d; i++) all.push({ metric: i, value: x[i]!, baseline: m.mean[i]!, spreads: z[i]! })
+    for (let i = 0; i < dims; i++) {
+      all.push({ metric: i % metrics, aspect: i < metrics ? 'level' : 'variability', value: x[i]!, baseline: m.mean[i]!, spreads: z[i]! })
+    }
     all.sort((a, b) => Math.abs(b.spreads) - Math.abs(a.spreads))
     const top = Math.abs(all[0]!.spreads)
     return all.filter((o, k) => k === 0 || (k < 3 && Math.abs(o.spreads) >= 0.5 * top))
   }
 
+  /**
+   * The row the statistics see: the metrics, then (with `variability`) each metric's distance
+   * from its fast EWMA, so a metric that starts to shake shows even when its level holds.
+   */
+  function augment(s: DeviceState | undefined, values: ArrayLike<number>, metrics: number): Float64Array {
+    if (aug.length < 2 * metrics) aug = new Float64Array(2 * metrics)
+    for (let i = 0; i < metrics; i++) {
+      const v = values[i]!
+      aug[i] = v
+      if (cfg.variability) aug[metrics + i] = s && s.rows > 0 && Number.isFinite(v) ? Math.abs(v - s.fast[i]!) : Number.isFinite(v) ? 0 : NaN
+    }
+    return aug
+  }
+
   return {
     config: cfg,
-    process(deviceId, values, timeMs) {
-      const d = values.length
+    process(deviceId, row, timeMs) {
+      const metrics = row.length
+      const d = cfg.variability ? 2 * metrics : metrics
       let s = devices.get(deviceId)
       if (!s || s.d !== d) {
         s = newDevice(d)
         devices.set(deviceId, s)
       }
+      const values = augment(s, row, metrics).subarray(0, d)
       if (delta.length < d) { delta = new Float64Array(d); zDrift = new Float64Array(d); zShift = new Float64Array(d) }
       s.rows++
       smooth(s, values)
@@ -388,8 +435,12 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
       const m = s.model ?? (reference && reference.mean.length === d ? reference : null)
       if (!m) return { score: 0, health: NaN, warning: null, cleared: false, remainingLife: null, deviation: null }
       const [sh, dr] = stats(m, s)
-      const shiftRatio = sh / m.shiftThreshold
-      const health = dr / m.driftThreshold
+      let shiftRatio = sh / m.shiftThreshold
+      let health = dr / m.driftThreshold
+      for (let i = 0; i < d; i++) {
+        shiftRatio = Math.max(shiftRatio, zShift[i]! ** 2 / m.shift.limit[i]!)
+        health = Math.max(health, zDrift[i]! ** 2 / m.drift.limit[i]!)
+      }
       const ratio = Math.max(shiftRatio, health)
       let score = ratio / (1 + ratio)
       let warning: EngineResult['warning'] = null
@@ -402,7 +453,7 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
         s.sinceHigh = 0
         s.highest = health
         const byShift = shiftRatio >= health
-        warning = { episode: s.episodes, moved: moved(m, values, byShift ? zShift : zDrift, d), cause: byShift ? 'shift' : 'drift' }
+        warning = { episode: s.episodes, moved: moved(m, values, byShift ? zShift : zDrift, d, metrics), cause: byShift ? 'shift' : 'drift' }
       } else {
         if (score >= 0.5) score = 0.4999
         if (s.active) {
@@ -466,7 +517,7 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
   }
 }
 
-export interface PackedNoise { scale: number[]; precision: number[]; wander: number[] }
+export interface PackedNoise { scale: number[]; precision: number[]; wander: number[]; limit: number[] }
 export interface PackedFitted { mean: number[]; spread: number[]; shift: PackedNoise; drift: PackedNoise; shiftThreshold: number; driftThreshold: number }
 
 interface SnapshotV1 {
@@ -490,11 +541,11 @@ interface SnapshotV1 {
 }
 
 function pack(m: Fitted): PackedFitted {
-  const n = (x: Noise): PackedNoise => ({ scale: [...x.scale], precision: [...x.precision], wander: [...x.wander] })
+  const n = (x: Noise): PackedNoise => ({ scale: [...x.scale], precision: [...x.precision], wander: [...x.wander], limit: [...x.limit] })
   return { mean: [...m.mean], spread: [...m.spread], shift: n(m.shift), drift: n(m.drift), shiftThreshold: m.shiftThreshold, driftThreshold: m.driftThreshold }
 }
 
 function fromModel(p: PackedFitted): Fitted {
-  const n = (x: PackedNoise): Noise => ({ scale: Float64Array.from(x.scale), precision: Float64Array.from(x.precision), wander: Float64Array.from(x.wander) })
+  const n = (x: PackedNoise): Noise => ({ scale: Float64Array.from(x.scale), precision: Float64Array.from(x.precision), wander: Float64Array.from(x.wander), limit: Float64Array.from(x.limit) })
   return { mean: Float64Array.from(p.mean), spread: Float64Array.from(p.spread), shift: n(p.shift), drift: n(p.drift), shiftThreshold: p.shiftThreshold, driftThreshold: p.driftThreshold }
 }
