@@ -76,7 +76,7 @@ export async function runReplay(opts: ReplayOptions, out: NodeJS.WritableStream,
     engines.set(id, createEngine({
       warmupRows: offlineWarmupRows(n),
       rebaselineRows: Math.max(50, Math.round(0.1 * n)),
-      clearRows: Math.max(10, Math.round(0.01 * n)),
+      clearRows: Math.max(30, Math.round(0.02 * n)),
     }, { reference, failure }))
   }
   const lastTime = new Map<string, number>()

@@ -56,8 +56,8 @@ export const defaultEngineConfig: EngineConfig = {
   levelWeight: 0.1,
   shiftMargin: 8,
   driftMargin: 8,
-  clearRows: 30,
-  clearRatio: 0.7,
+  clearRows: 60,
+  clearRatio: 0.5,
   rebaselineRows: 600,
   failureLevel: 4,
   trendEveryRows: 5,
@@ -165,6 +165,7 @@ interface DeviceState {
 }
 
 const TREND_POINTS = 24
+const EMPTY = new Float64Array(0)
 
 export interface Engine {
   readonly config: EngineConfig
@@ -213,7 +214,7 @@ function noise(l: Learner, d: number, center: Float64Array | null, floor: Float6
   const scale = new Float64Array(d)
   for (let i = 0; i < d; i++) scale[i] = Math.max(Math.sqrt(Math.max(0, cov(i, i))), floor[i]!)
   // Shrinkage grows with dimensions per row learnt (Ledoit–Wolf in spirit): few rows, more identity.
-  const shrink = Math.min(0.9, Math.max(0.05, d / n))
+  const shrink = Math.min(0.9, Math.max(1e-4, d / n))
   const corr = new Float64Array(d * d)
   for (let i = 0; i < d; i++) {
     for (let j = 0; j < d; j++) corr[i * d + j] = i === j ? 1 : (1 - shrink) * Math.max(-1, Math.min(1, cov(i, j) / (scale[i]! * scale[j]!)))
@@ -315,8 +316,8 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
     s.probe = null
     s.calShift = 0
     s.calDrift = 0
-    s.calShiftM.fill(0)
-    s.calDriftM.fill(0)
+    s.calShiftM = new Float64Array(s.d)
+    s.calDriftM = new Float64Array(s.d)
     s.model = null
     s.trendLen = 0
     s.trendHead = 0
@@ -352,6 +353,10 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
       }
       s.model = m
       s.probe = null
+      // Frozen: what only the warm-up needed is let go (a watched device's state stays small).
+      s.learner = { n: s.learner.n, mean: EMPTY, comoment: EMPTY }
+      s.shiftLearner = s.driftLearner = s.learner
+      s.calShiftM = s.calDriftM = EMPTY
     }
   }
 
@@ -433,7 +438,8 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
         learning = !s.model
       }
       const m = s.model ?? (reference && reference.mean.length === d ? reference : null)
-      if (!m) return { score: 0, health: NaN, warning: null, cleared: false, remainingLife: null, deviation: null }
+      // Against a reference, the first rows wait for the EWMAs to settle (they start as the running mean).
+      if (!m || (learning && s.rows <= Math.ceil(2 / lambda))) return { score: 0, health: NaN, warning: null, cleared: handover, remainingLife: null, deviation: null }
       const [sh, dr] = stats(m, s)
       let shiftRatio = sh / m.shiftThreshold
       let health = dr / m.driftThreshold
@@ -461,7 +467,7 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
           if (s.calmRows >= cfg.clearRows) { s.active = false; cleared = true }
         }
         if (s.sinceHigh >= 0 && !learning) {
-          if (health > s.highest) { s.highest = health; s.sinceHigh = 0 } else s.sinceHigh++
+          if (health > 1.1 * s.highest) { s.highest = health; s.sinceHigh = 0 } else s.sinceHigh++
           if (s.sinceHigh >= cfg.rebaselineRows) {
             cleared = s.active
             s.active = false
@@ -487,11 +493,12 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
     snapshot(deviceId) {
       const s = devices.get(deviceId)
       if (!s) return undefined
+      const learner = (l: Learner): PackedLearner => ({ n: l.n, mean: [...l.mean], comoment: [...l.comoment] })
       const snap: SnapshotV1 = {
         v: 1, d: s.d, rows: s.rows, episodes: s.episodes, active: s.active, calmRows: s.calmRows, sinceHigh: s.sinceHigh, highest: s.highest,
-        learner: { n: s.learner.n, mean: [...s.learner.mean], comoment: [...s.learner.comoment] },
-        probe: s.probe ? pack(s.probe) : null, calShift: s.calShift, calDrift: s.calDrift, model: s.model ? pack(s.model) : null,
-        ewma: [...s.ewma], fast: [...s.fast], level: [...s.level],
+        learner: learner(s.learner), shiftLearner: learner(s.shiftLearner), driftLearner: learner(s.driftLearner),
+        probe: s.probe ? pack(s.probe) : null, calShift: s.calShift, calDrift: s.calDrift, calShiftM: [...s.calShiftM], calDriftM: [...s.calDriftM],
+        model: s.model ? pack(s.model) : null, ewma: [...s.ewma], fast: [...s.fast], level: [...s.level],
         trend: { t: [...s.trendT], h: [...s.trendH], len: s.trendLen, head: s.trendHead },
       }
       return JSON.stringify(snap)
@@ -499,11 +506,13 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
     restore(deviceId, snapshot) {
       const o = JSON.parse(snapshot) as SnapshotV1
       if (o.v !== 1) throw new Error(`unknown engine snapshot version ${String(o.v)}`)
+      const learner = (l: PackedLearner): Learner => ({ n: l.n, mean: Float64Array.from(l.mean), comoment: Float64Array.from(l.comoment) })
       const s = newDevice(o.d)
       Object.assign(s, {
         rows: o.rows, episodes: o.episodes, active: o.active, calmRows: o.calmRows, sinceHigh: o.sinceHigh, highest: o.highest,
-        learner: { n: o.learner.n, mean: Float64Array.from(o.learner.mean), comoment: Float64Array.from(o.learner.comoment) },
-        probe: o.probe ? fromModel(o.probe) : null, calShift: o.calShift, calDrift: o.calDrift, model: o.model ? fromModel(o.model) : null,
+        learner: learner(o.learner), shiftLearner: learner(o.shiftLearner), driftLearner: learner(o.driftLearner),
+        probe: o.probe ? fromModel(o.probe) : null, calShift: o.calShift, calDrift: o.calDrift,
+        calShiftM: Float64Array.from(o.calShiftM), calDriftM: Float64Array.from(o.calDriftM), model: o.model ? fromModel(o.model) : null,
         ewma: Float64Array.from(o.ewma), fast: Float64Array.from(o.fast), level: Float64Array.from(o.level),
         trendT: Float64Array.from(o.trend.t), trendH: Float64Array.from(o.trend.h), trendLen: o.trend.len, trendHead: o.trend.head,
       })
@@ -520,6 +529,8 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
 export interface PackedNoise { scale: number[]; precision: number[]; wander: number[]; limit: number[] }
 export interface PackedFitted { mean: number[]; spread: number[]; shift: PackedNoise; drift: PackedNoise; shiftThreshold: number; driftThreshold: number }
 
+interface PackedLearner { n: number; mean: number[]; comoment: number[] }
+
 interface SnapshotV1 {
   v: number
   d: number
@@ -529,10 +540,14 @@ interface SnapshotV1 {
   calmRows: number
   sinceHigh: number
   highest: number
-  learner: { n: number; mean: number[]; comoment: number[] }
+  learner: PackedLearner
+  shiftLearner: PackedLearner
+  driftLearner: PackedLearner
   probe: PackedFitted | null
   calShift: number
   calDrift: number
+  calShiftM: number[]
+  calDriftM: number[]
   model: PackedFitted | null
   ewma: number[]
   fast: number[]
