@@ -149,7 +149,7 @@ export async function runBench(opts: BenchOptions): Promise<void> {
     }
 
     let det: Measured['det'] = {
-      offline: { bytesPerDevice: [], snapshotBytes: 0, seconds: [] }, perType: {}, evaluate: { readingsPerSec: [], readings: 0, workers: 0 },
+      offline: { bytesPerDevice: [], snapshotBytes: 0, seconds: [] }, perType: {}, evaluate: { readingsPerSec: [], readings: 0, workers: 0 }, engineHeap: [],
     }
     if (steps.has('detector')) det = await detectorStep(plan)
 
@@ -186,8 +186,11 @@ async function detectorStep(plan: Plan): Promise<Measured['det']> {
     snapshotBytes: offlineRuns[0]?.snapshotBytes ?? 0,
     seconds: offlineRuns.flatMap((r) => r.seconds),
   }
+  const engineHeap = await repeat(plan.offlineRuns, 'engine devices', () => withChild('./detector.ts', (child) =>
+    child.call<number>('engineHeap', { devices: 10_000 }, 600_000), detArgs))
   return withChild('./detector.ts', async (child) => ({
     offline,
+    engineHeap,
     perType: await child.call<Record<string, number[]>>('perType', { devices: plan.detectorDevices, readingsPerDevice: plan.detectorReadingsPerDevice, runs: plan.runs + 2 }),
     evaluate: await child.call<EvaluateResult>('evaluate', { devices: plan.evaluateDevices, days: plan.evaluateDays, runs: plan.evaluateRuns }, 600_000),
   }), detArgs)
@@ -212,7 +215,7 @@ interface Measured {
   latRuns: LatencyRun[]
   latencyRate: number
   scale: Map<number, ScaleRun[]>
-  det: { offline: OfflineResult; perType: Record<string, number[]>; evaluate: EvaluateResult }
+  det: { offline: OfflineResult; perType: Record<string, number[]>; evaluate: EvaluateResult; engineHeap: number[] }
   notes: string[]
   elapsedS: number
   loadAvg: number
@@ -317,6 +320,8 @@ function summarise(m: Measured): { rows: Row[]; notes: string[]; json: Record<st
     label: `detector heap per device, ${m.plan.offlineDevices.toLocaleString('en-US')} offline (bytes)`, fig: heapPerDevice,
     target: `≤ 2048: ${holds(heapPerDevice.median <= 2048, heapPerDevice)}`,
   })
+  const engineHeap = figure(m.det.engineHeap)
+  rows.push({ label: 'engine heap per watched 8-metric device, 10,000 devices (bytes)', fig: engineHeap, target: `≤ 4096: ${holds(engineHeap.median <= 4096, engineHeap)}` })
   const nsJson: Record<string, number> = {}
   for (const [type, runs] of Object.entries(m.det.perType)) {
     const f = figure(runs)
@@ -331,6 +336,7 @@ function summarise(m: Measured): { rows: Row[]; notes: string[]; json: Record<st
     detectorSnapshotBytesPerDevice: m.det.offline.snapshotBytes,
     offlineDevices: m.plan.offlineDevices,
     detectorNsPerReading: nsJson,
+    engineStateBytesPerDevice: Math.round(engineHeap.median),
     evaluateReadingsPerSec: Math.round(evalRate.median),
     meanPayloadBytes: Math.round(payload),
     spread: Object.fromEntries(rows.map((r) => [r.label.trim(), [round1(r.fig.min), round1(r.fig.max)]])),

@@ -111,11 +111,14 @@ interface Learner {
   comoment: Float64Array
 }
 
+const EMPTY = new Float64Array(0)
+
 /** A statistic's noise model: per-metric spread and the precision of the shrunk correlation. */
 interface Noise {
   scale: Float64Array
-  precision: Float64Array
-  /** Variance per row by which a metric that wandered during the warm-up may keep wandering. */
+  /** Single precision: a distance needs no more, and it halves the largest part of the state. */
+  precision: Float32Array
+  /** Variance per row by which a metric that wandered during the warm-up may keep wandering (drift only). */
   wander: Float64Array
   /** Per metric: the squared deviation that is a warning by that metric alone. */
   limit: Float64Array
@@ -123,8 +126,6 @@ interface Noise {
 
 interface Fitted {
   mean: Float64Array
-  /** Row-level spread, for evidence in spreads. */
-  spread: Float64Array
   shift: Noise
   drift: Noise
   shiftThreshold: number
@@ -164,8 +165,7 @@ interface DeviceState {
   trendHead: number
 }
 
-const TREND_POINTS = 24
-const EMPTY = new Float64Array(0)
+const TREND_POINTS = 16
 
 export interface Engine {
   readonly config: EngineConfig
@@ -224,7 +224,7 @@ function noise(l: Learner, d: number, center: Float64Array | null, floor: Float6
     precision = new Float64Array(d * d)
     for (let i = 0; i < d; i++) precision[i * d + i] = 1
   }
-  return { scale, precision, wander: new Float64Array(d), limit: new Float64Array(d).fill(Number.POSITIVE_INFINITY) }
+  return { scale, precision: Float32Array.from(precision), wander: EMPTY, limit: new Float64Array(d).fill(Number.POSITIVE_INFINITY) }
 }
 
 /** Frozen baseline from the warm-up's learners. */
@@ -242,9 +242,10 @@ function fit(s: { learner: Learner; shiftLearner: Learner; driftLearner: Learner
   const drift = noise(s.driftLearner, d, l.mean, floorOf(driftVar))
   // A random walk's variance about its own mean over n rows is q·n/6: what the smoothed metric
   // varied beyond its row noise is taken as such a walk, which goes on after the warm-up.
+  drift.wander = new Float64Array(d)
   for (let i = 0; i < d; i++) drift.wander[i] = Math.max(0, drift.scale[i]! ** 2 - spread[i]! ** 2 * driftVar) * 6 / n
   return {
-    mean: Float64Array.from(l.mean), spread,
+    mean: Float64Array.from(l.mean),
     shift: noise(s.shiftLearner, d, null, floorOf(shiftVar)),
     drift,
     shiftThreshold: NaN, driftThreshold: NaN,
@@ -527,7 +528,7 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
 }
 
 export interface PackedNoise { scale: number[]; precision: number[]; wander: number[]; limit: number[] }
-export interface PackedFitted { mean: number[]; spread: number[]; shift: PackedNoise; drift: PackedNoise; shiftThreshold: number; driftThreshold: number }
+export interface PackedFitted { mean: number[]; shift: PackedNoise; drift: PackedNoise; shiftThreshold: number; driftThreshold: number }
 
 interface PackedLearner { n: number; mean: number[]; comoment: number[] }
 
@@ -557,10 +558,10 @@ interface SnapshotV1 {
 
 function pack(m: Fitted): PackedFitted {
   const n = (x: Noise): PackedNoise => ({ scale: [...x.scale], precision: [...x.precision], wander: [...x.wander], limit: [...x.limit] })
-  return { mean: [...m.mean], spread: [...m.spread], shift: n(m.shift), drift: n(m.drift), shiftThreshold: m.shiftThreshold, driftThreshold: m.driftThreshold }
+  return { mean: [...m.mean], shift: n(m.shift), drift: n(m.drift), shiftThreshold: m.shiftThreshold, driftThreshold: m.driftThreshold }
 }
 
 function fromModel(p: PackedFitted): Fitted {
-  const n = (x: PackedNoise): Noise => ({ scale: Float64Array.from(x.scale), precision: Float64Array.from(x.precision), wander: Float64Array.from(x.wander), limit: Float64Array.from(x.limit) })
-  return { mean: Float64Array.from(p.mean), spread: Float64Array.from(p.spread), shift: n(p.shift), drift: n(p.drift), shiftThreshold: p.shiftThreshold, driftThreshold: p.driftThreshold }
+  const n = (x: PackedNoise): Noise => ({ scale: Float64Array.from(x.scale), precision: Float32Array.from(x.precision), wander: Float64Array.from(x.wander), limit: Float64Array.from(x.limit) })
+  return { mean: Float64Array.from(p.mean), shift: n(p.shift), drift: n(p.drift), shiftThreshold: p.shiftThreshold, driftThreshold: p.driftThreshold }
 }

@@ -40,7 +40,7 @@ export function invertSpd(a: Float64Array, d: number): Float64Array | null {
 }
 
 /** xᵀ A x for a symmetric A. */
-export function quadratic(a: Float64Array, x: ArrayLike<number>, d: number): number {
+export function quadratic(a: Float32Array | Float64Array, x: ArrayLike<number>, d: number): number {
   let q = 0
   for (let i = 0; i < d; i++) {
     const xi = x[i]!

@@ -2,10 +2,11 @@
  * Detector cost and detector state (a child process of `forewarn bench`, started with
  * --expose-gc): nanoseconds per reading per appliance type, heap per device for a large fleet
  * held offline (devices added and fed a few readings, no connections), and `forewarn evaluate`
- * readings per second.
+ * readings per second; the detection engine's ns per row and heap per watched 8-metric device.
  */
 import { applianceTypes, type ApplianceType, type Reading } from '../../domain/index.ts'
 import { createDetector } from '../../detectors/index.ts'
+import { createEngine } from '../../detectors/engine.ts'
 import { createSimAppliance } from '../../simulators/appliance.ts'
 import { runEvaluate } from '../evaluate.ts'
 import { serveRpc } from './rpc.ts'
@@ -34,6 +35,47 @@ function stream(type: ApplianceType, devices: number, perDevice: number): Readin
   return out
 }
 
+/** Rows of an 8-metric machine (the engine's cost target), noisy around fixed levels. */
+function engineRows(devices: number, perDevice: number): Float64Array[] {
+  let seed = 42
+  const r = (): number => (seed = (seed * 16807) % 2147483647) / 2147483647
+  return Array.from({ length: devices * perDevice }, () => Float64Array.from({ length: 8 }, (_, k) => 10 * (k + 1) + r() - 0.5))
+}
+
+/** The detection engine's ns per row, 8 metrics, warm-up included (150 rows). */
+function engineNs(p: { devices: number; readingsPerDevice: number; runs: number }): number[] {
+  const rows = engineRows(p.devices, p.readingsPerDevice)
+  const ids = Array.from({ length: p.devices }, (_, i) => `m-${i}`)
+  const out: number[] = []
+  for (let run = -1; run < p.runs; run++) {
+    const engine = createEngine({ warmupRows: 150 })
+    let score = 0
+    const t0 = process.hrtime.bigint()
+    for (let k = 0; k < rows.length; k++) score += engine.process(ids[k % p.devices]!, rows[k]!, START + Math.floor(k / p.devices) * 60_000).score
+    const ns = Number(process.hrtime.bigint() - t0)
+    sink += score
+    if (run >= 0) out.push(Math.round((ns / rows.length) * 10) / 10)
+  }
+  return out
+}
+
+/** Heap per watched 8-metric device (past its warm-up), as `offline` measures the appliance detector. */
+function engineHeap(p: { devices: number }): number {
+  const rows = engineRows(1, 200)
+  gcNow()
+  const before = process.memoryUsage().heapUsed
+  let engine: ReturnType<typeof createEngine> | null = createEngine({ warmupRows: 150 })
+  for (let i = 0; i < p.devices; i++) {
+    const id = `m-${i.toString(36).padStart(8, '0')}`
+    for (let k = 0; k < rows.length; k++) engine.process(id, rows[k]!, START + k * 60_000)
+  }
+  gcNow()
+  const bytes = Math.round((process.memoryUsage().heapUsed - before) / p.devices)
+  sink += engine.baseline('m-00000000')?.rows ?? 0
+  engine = null
+  return bytes
+}
+
 function perType(p: { devices: number; readingsPerDevice: number; runs: number }): Record<string, number[]> {
   const out: Record<string, number[]> = {}
   for (const type of applianceTypes) {
@@ -51,6 +93,7 @@ function perType(p: { devices: number; readingsPerDevice: number; runs: number }
       if (run >= 0) out[type].push(Math.round((ns / readings.length) * 10) / 10)
     }
   }
+  out['engine, 8 metrics'] = engineNs(p)
   return out
 }
 
@@ -114,4 +157,4 @@ async function evaluate(p: { devices: number; days: number; runs: number }): Pro
   return { readingsPerSec: rates, readings, workers }
 }
 
-serveRpc({ perType, offline, evaluate, sink: () => sink })
+serveRpc({ perType, offline, evaluate, engineHeap, sink: () => sink })
