@@ -86,8 +86,10 @@ program
   .option('--devices <n>', 'number of appliances', intArg('--devices', 1), 200)
   .option('--days <d>', 'days of simulated time', intArg('--days', 1), 60)
   .option('--seed <s>', 'fleet seed', intArg('--seed'), 1)
+  .option('--detector <d>', 'appliance (the built-in appliance detector) or engine (the generic engine on raw metrics, for comparison)', 'appliance')
   .option('--json', 'print the scorecard as one JSON object on the last line of stdout', false)
   .action(async (opts) => {
+    if (opts.detector !== 'appliance' && opts.detector !== 'engine') throw new InvalidArgumentError('--detector must be appliance or engine')
     const { runEvaluateCommand } = await import('./cli/evaluate-command.ts')
     await runEvaluateCommand(opts)
   })

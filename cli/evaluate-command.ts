@@ -1,8 +1,8 @@
 /** `forewarn evaluate`: prints the scorecard as a table, or as one JSON line with `--json`. */
 import { runEvaluate } from './evaluate.ts'
 
-export async function runEvaluateCommand(opts: { devices: number; days: number; seed: number; json: boolean }): Promise<void> {
-  const card = await runEvaluate({ devices: opts.devices, days: opts.days, seed: opts.seed })
+export async function runEvaluateCommand(opts: { devices: number; days: number; seed: number; json: boolean; detector?: 'appliance' | 'engine' }): Promise<void> {
+  const card = await runEvaluate({ devices: opts.devices, days: opts.days, seed: opts.seed, detector: opts.detector ?? 'appliance' })
   if (opts.json) {
     process.stdout.write(`${JSON.stringify(card)}\n`)
     return

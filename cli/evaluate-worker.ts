@@ -3,5 +3,5 @@ import { parentPort, workerData } from 'node:worker_threads'
 import type { FleetMember } from '../simulators/appliance.ts'
 import { runSlice } from './evaluate.ts'
 
-const { members, days } = workerData as { members: FleetMember[]; days: number }
-parentPort?.postMessage(runSlice(members, days))
+const { members, days, detector } = workerData as { members: FleetMember[]; days: number; detector: 'appliance' | 'engine' }
+parentPort?.postMessage(runSlice(members, days, detector))

@@ -8,8 +8,9 @@ import { availableParallelism } from 'node:os'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { Worker } from 'node:worker_threads'
+import { createEngine } from '../detectors/engine.ts'
 import { createDetector } from '../detectors/index.ts'
-import type { DetectorEvent, Reading } from '../domain/index.ts'
+import { catalogue, type DetectorEvent, type Reading } from '../domain/index.ts'
 import { createSimAppliance, planFleet, type FleetMember, type GroundTruth } from '../simulators/appliance.ts'
 
 export interface EvaluateOptions {
@@ -18,6 +19,11 @@ export interface EvaluateOptions {
   seed: number
   /** Worker threads (default: 1 for small runs, else the CPU count, at most 4). */
   workers?: number
+  /**
+   * `appliance` (default): the built-in appliance detector. `engine`: the generic detection engine
+   * on each appliance's raw metrics, for comparison (its warnings are ANOMALY, never a fault code).
+   */
+  detector?: 'appliance' | 'engine'
 }
 
 export interface Scorecard {
@@ -57,8 +63,32 @@ export interface SliceResult {
   warnings: RaisedWarning[]
 }
 
+/** The generic engine on raw telemetry: the type's metrics in catalogue order, a 72-hour warm-up. */
+function runEngineSlice(members: readonly FleetMember[], days: number): SliceResult {
+  const warnings: RaisedWarning[] = []
+  let readings = 0
+  for (const m of members) {
+    const spec = catalogue[m.type]
+    const names = spec.metrics.map((x) => x.name)
+    const engine = createEngine({ warmupRows: (72 * 3600) / spec.reportingIntervalS, rebaselineRows: (7 * 86_400) / spec.reportingIntervalS })
+    const sim = createSimAppliance({ deviceId: m.deviceId, type: m.type, seed: m.seed, startMs: EVAL_START_MS, fault: m.fault, horizonDays: days })
+    const values = new Float64Array(names.length)
+    const n = Math.round((days * 86_400_000) / sim.intervalMs)
+    for (let i = 0; i < n; i++) {
+      const r = sim.next()
+      if (r.lost) continue
+      readings++
+      names.forEach((name, k) => { values[k] = r.metrics[name] ?? NaN })
+      const res = engine.process(m.deviceId, values, r.ts)
+      if (res.warning) warnings.push({ deviceId: m.deviceId, faultCode: 'ANOMALY', source: 'detector', eventTime: r.ts, rulMedianHours: res.remainingLife ? res.remainingLife.lifeMs / 3_600_000 : null })
+    }
+  }
+  return { readings, warnings }
+}
+
 /** Runs some fleet members for `days` through one detector; pure CPU, no IO. */
-export function runSlice(members: readonly FleetMember[], days: number): SliceResult {
+export function runSlice(members: readonly FleetMember[], days: number, detector: 'appliance' | 'engine' = 'appliance'): SliceResult {
+  if (detector === 'engine') return runEngineSlice(members, days)
   const det = createDetector()
   const warnings: RaisedWarning[] = []
   let readings = 0
@@ -166,11 +196,11 @@ export async function runEvaluate(opts: EvaluateOptions): Promise<Scorecard> {
   const big = opts.devices * opts.days >= 2000
   const workers = Math.max(1, Math.min(opts.workers ?? (big ? Math.min(4, availableParallelism()) : 1), opts.devices))
   let results: SliceResult[]
-  if (workers === 1) results = [runSlice(plan.members, opts.days)]
+  if (workers === 1) results = [runSlice(plan.members, opts.days, opts.detector)]
   else {
     const slices: FleetMember[][] = Array.from({ length: workers }, () => [])
     plan.members.forEach((m, i) => slices[i % workers]!.push(m))
-    results = await Promise.all(slices.map((s) => runInWorker(s, opts.days)))
+    results = await Promise.all(slices.map((s) => runInWorker(s, opts.days, opts.detector ?? 'appliance')))
   }
   const warnings = results.flatMap((r) => r.warnings)
   const readings = results.reduce((a, r) => a + r.readings, 0)
@@ -187,11 +217,11 @@ const tsxApi = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve
 const workerBody = new URL('./evaluate-worker.ts', import.meta.url).href
 const workerBoot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(workerBody)}) })`
 
-function runInWorker(members: FleetMember[], days: number): Promise<SliceResult> {
+function runInWorker(members: FleetMember[], days: number, detector: 'appliance' | 'engine'): Promise<SliceResult> {
   return new Promise((resolve, reject) => {
     // The worker registers tsx's loader itself before importing its TypeScript body (worker
     // threads do not inherit `--import` hooks on Node 20).
-    const w = new Worker(workerBoot, { eval: true, workerData: { members, days } })
+    const w = new Worker(workerBoot, { eval: true, workerData: { members, days, detector } })
     w.once('message', (r: SliceResult) => resolve(r))
     w.once('error', reject)
     w.once('exit', (code) => { if (code !== 0) reject(new Error(`evaluate worker exited with ${code}`)) })
