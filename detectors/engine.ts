@@ -43,8 +43,6 @@ export interface EngineConfig {
   perMetric: boolean
   /** Smallest calibrated squared deviation a per-metric limit is built on. */
   perMetricFloor: number
-  /** Also watch how much each metric varies from row to row (doubles the dimensions). */
-  variability: boolean
   /** Rows between samples of the health index kept for the trend. */
   trendEveryRows: number
 }
@@ -61,7 +59,6 @@ export const defaultEngineConfig: EngineConfig = {
   rebaselineRows: 600,
   failureLevel: 4,
   trendEveryRows: 5,
-  variability: false,
   perMetric: true,
   perMetricFloor: 16,
 }
@@ -81,8 +78,6 @@ export interface FailureEstimator {
 
 export interface Moved {
   metric: number
-  /** What moved: the metric's level, or how much it varies from row to row. */
-  aspect: 'level' | 'variability'
   value: number
   baseline: number
   /** Smoothed deviation in baseline spreads (signed). */
@@ -270,7 +265,6 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
   let delta = new Float64Array(0)
   let zDrift = new Float64Array(0)
   let zShift = new Float64Array(0)
-  let aug = new Float64Array(0)
 
   function newDevice(d: number): DeviceState {
     return {
@@ -391,41 +385,23 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
   }
 
   /** The metrics that explain an alarm: the furthest out, and up to two more at least half as far. */
-  function moved(m: Fitted, x: ArrayLike<number>, z: Float64Array, dims: number, metrics: number): Moved[] {
+  function moved(m: Fitted, x: ArrayLike<number>, z: Float64Array, d: number): Moved[] {
     const all: Moved[] = []
-    for (let i = 0; i < dims; i++) {
-      all.push({ metric: i % metrics, aspect: i < metrics ? 'level' : 'variability', value: x[i]!, baseline: m.mean[i]!, spreads: z[i]! })
-    }
+    for (let i = 0; i < d; i++) all.push({ metric: i, value: x[i]!, baseline: m.mean[i]!, spreads: z[i]! })
     all.sort((a, b) => Math.abs(b.spreads) - Math.abs(a.spreads))
     const top = Math.abs(all[0]!.spreads)
     return all.filter((o, k) => k === 0 || (k < 3 && Math.abs(o.spreads) >= 0.5 * top))
   }
 
-  /**
-   * The row the statistics see: the metrics, then (with `variability`) each metric's distance
-   * from its fast EWMA, so a metric that starts to shake shows even when its level holds.
-   */
-  function augment(s: DeviceState | undefined, values: ArrayLike<number>, metrics: number): Float64Array {
-    if (aug.length < 2 * metrics) aug = new Float64Array(2 * metrics)
-    for (let i = 0; i < metrics; i++) {
-      const v = values[i]!
-      aug[i] = v
-      if (cfg.variability) aug[metrics + i] = s && s.rows > 0 && Number.isFinite(v) ? Math.abs(v - s.fast[i]!) : Number.isFinite(v) ? 0 : NaN
-    }
-    return aug
-  }
-
   return {
     config: cfg,
-    process(deviceId, row, timeMs) {
-      const metrics = row.length
-      const d = cfg.variability ? 2 * metrics : metrics
+    process(deviceId, values, timeMs) {
+      const d = values.length
       let s = devices.get(deviceId)
       if (!s || s.d !== d) {
         s = newDevice(d)
         devices.set(deviceId, s)
       }
-      const values = augment(s, row, metrics).subarray(0, d)
       if (delta.length < d) { delta = new Float64Array(d); zDrift = new Float64Array(d); zShift = new Float64Array(d) }
       s.rows++
       smooth(s, values)
@@ -460,7 +436,7 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
         s.sinceHigh = 0
         s.highest = health
         const byShift = shiftRatio >= health
-        warning = { episode: s.episodes, moved: moved(m, values, byShift ? zShift : zDrift, d, metrics), cause: byShift ? 'shift' : 'drift' }
+        warning = { episode: s.episodes, moved: moved(m, values, byShift ? zShift : zDrift, d), cause: byShift ? 'shift' : 'drift' }
       } else {
         if (score >= 0.5) score = 0.4999
         if (s.active) {
