@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createEngine, type Engine, type EngineResult } from '../../detectors/engine.ts'
-import { learnFailureModel, learnReference } from '../../detectors/engine-fleet.ts'
+import { failureModelFrom, learnFailureModel, learnReference } from '../../detectors/engine-fleet.ts'
 import { rng } from '../../simulators/appliance.ts'
 
 const MIN = 60_000
@@ -179,6 +179,10 @@ describe('learning from the fleet', () => {
       if (t > 150 && res.remainingLife) errors.push((res.remainingLife.lifeMs - truth) / H)
     })
     expect(errors.length).toBeGreaterThan(100)
+    // The model is plain data: through JSON and back it gives the same estimates.
+    const again = failureModelFrom(JSON.parse(JSON.stringify(model)) as Parameters<typeof failureModelFrom>[0])
+    const z = [0.5, 3, 0.2, -1]
+    expect(again.estimate(z.slice(0, model.d))).toEqual(model.estimate(z.slice(0, model.d)))
     const rmse = Math.sqrt(errors.reduce((a, e) => a + e * e, 0) / errors.length)
     // Guessing the mean life left for every row would be off by about 60 hours here.
     expect(rmse).toBeLessThan(30)
