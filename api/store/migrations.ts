@@ -1,180 +1,168 @@
 /**
- * Schema migrations for the embedded database: an ordered list applied once each, every one in
- * its own transaction together with its row in `schema_migrations`.
+ * Schema migrations, written once for both databases with Kysely's schema builder (the few
+ * differences come from ./dialect.ts) and applied in order, each in its own write transaction
+ * together with its row in `store_migrations`: the schema version is the highest id there. Never
+ * edit a shipped migration; append a new one.
  *
- * Not umzug: umzug's `up()` is asynchronous only, and `openStore()` is synchronous (the broker's
- * authenticate hook and the composition root call it inline), so it must finish migrating before
- * it returns. Forty lines of ordered SQL do the same job with nothing to fight. Never edit a
- * shipped migration; append a new one.
+ * Databases made before this file (each store had its own list, recorded in `schema_migrations`)
+ * are taken over: a database at the last version of its old list already has migration 1's
+ * tables, so 1 is recorded as applied and the rest run as usual. One at an older version must
+ * first be opened once by the release it came from (its own migrations bring it up to date).
  */
-import type Libsql from 'libsql'
-
-type Database = Libsql.Database
+import { sql } from 'kysely'
+import { ErrorCode, ForewarnError } from '../../domain/index.ts'
+import type { Dialect } from './dialect.ts'
+import { constant, first, op, prepare, write, type Op, type Work } from './run.ts'
 
 export interface Migration {
   id: number
   name: string
-  sql: string
+  up(d: Dialect): Op[]
 }
+
+const s = constant
+const raw = (list: string[]): Op[] => list.map((x) => ({ sql: x, params: [] }))
 
 export const migrations: readonly Migration[] = [
   {
     id: 1,
-    name: 'initial',
-    sql: `
-      CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-      CREATE TABLE devices (
-        id TEXT PRIMARY KEY,
-        type TEXT NOT NULL, model TEXT NOT NULL, serial TEXT NOT NULL, region TEXT NOT NULL,
-        install_date TEXT NOT NULL, warranty TEXT NOT NULL,
-        owner_ref TEXT, gateway_id TEXT, created_at TEXT NOT NULL,
-        connection TEXT NOT NULL DEFAULT 'unknown', last_seen INTEGER,
-        revoked INTEGER NOT NULL DEFAULT 0,
-        secret_digest TEXT NOT NULL,
-        history_seq INTEGER NOT NULL DEFAULT 0,
-        history_head TEXT NOT NULL DEFAULT ''
-      );
-      CREATE INDEX devices_type ON devices(type, id);
-      CREATE TABLE health (
-        device_id TEXT PRIMARY KEY REFERENCES devices(id),
-        core TEXT NOT NULL,
-        updated_at INTEGER NOT NULL
-      );
-      CREATE TABLE warnings (
-        n INTEGER PRIMARY KEY AUTOINCREMENT,
-        id TEXT NOT NULL UNIQUE,
-        device_id TEXT NOT NULL REFERENCES devices(id),
-        fault_code TEXT NOT NULL, component TEXT NOT NULL,
-        severity TEXT NOT NULL, state TEXT NOT NULL, source TEXT NOT NULL,
-        message TEXT NOT NULL, evidence TEXT NOT NULL, rul TEXT,
-        event_time INTEGER NOT NULL, detected_at TEXT NOT NULL, updated_at TEXT NOT NULL, cleared_at TEXT,
-        ticket_id TEXT
-      );
-      CREATE INDEX warnings_device ON warnings(device_id, n);
-      CREATE INDEX warnings_state ON warnings(state, n);
-      -- Detector events already applied: a replay after a crash is recognised and changes nothing.
-      CREATE TABLE applied_events (key TEXT PRIMARY KEY);
-      CREATE TABLE tickets (
-        n INTEGER PRIMARY KEY AUTOINCREMENT,
-        id TEXT NOT NULL UNIQUE,
-        device_id TEXT NOT NULL REFERENCES devices(id),
-        episode_id TEXT NOT NULL UNIQUE,
-        state TEXT NOT NULL,
-        created_at_ms INTEGER NOT NULL,
-        record TEXT NOT NULL
-      );
-      CREATE INDEX tickets_device ON tickets(device_id, n);
-      CREATE INDEX tickets_state ON tickets(state, n);
-      -- Transactional outbox: written in the same transaction as the ticket change it announces.
-      CREATE TABLE outbox (
-        n INTEGER PRIMARY KEY AUTOINCREMENT,
-        id TEXT NOT NULL UNIQUE,
-        ticket_id TEXT NOT NULL REFERENCES tickets(id),
-        event TEXT NOT NULL,
-        payload TEXT NOT NULL,
-        state TEXT NOT NULL DEFAULT 'pending',
-        attempts INTEGER NOT NULL DEFAULT 0,
-        next_attempt_at INTEGER NOT NULL,
-        last_error TEXT,
-        created_at TEXT NOT NULL,
-        delivered_at TEXT
-      );
-      CREATE INDEX outbox_due ON outbox(state, next_attempt_at);
-      CREATE TABLE history (
-        device_id TEXT NOT NULL REFERENCES devices(id),
-        seq INTEGER NOT NULL,
-        at TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        data TEXT NOT NULL,
-        prev_hash TEXT NOT NULL,
-        hash TEXT NOT NULL,
-        PRIMARY KEY (device_id, seq)
-      );
-      -- Append-only by construction; the hash chain catches whoever drops these triggers.
-      CREATE TRIGGER history_no_update BEFORE UPDATE ON history BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
-      CREATE TRIGGER history_no_delete BEFORE DELETE ON history BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
-      CREATE TABLE api_keys (
-        id TEXT PRIMARY KEY,
-        digest TEXT NOT NULL UNIQUE,
-        scopes TEXT NOT NULL,
-        label TEXT NOT NULL DEFAULT '',
-        created_at TEXT NOT NULL,
-        revoked INTEGER NOT NULL DEFAULT 0
-      );
-    `,
+    name: 'records, warnings, tickets, outbox, history, keys, outcomes, gateways',
+    up: (d) => {
+      const k = d.db.schema
+      return [
+        s(k.createTable('meta').addColumn('key', 'text', (c) => c.primaryKey()).addColumn('value', 'text', (c) => c.notNull())),
+        s(k.createTable('devices')
+          .addColumn('id', d.idText, (c) => c.primaryKey())
+          .addColumn('type', 'text', (c) => c.notNull()).addColumn('model', 'text', (c) => c.notNull())
+          .addColumn('serial', 'text', (c) => c.notNull()).addColumn('region', 'text', (c) => c.notNull())
+          .addColumn('install_date', 'text', (c) => c.notNull()).addColumn('warranty', 'text', (c) => c.notNull())
+          .addColumn('owner_ref', 'text').addColumn('gateway_id', 'text').addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('connection', 'text', (c) => c.notNull().defaultTo('unknown')).addColumn('last_seen', 'bigint')
+          .addColumn('revoked', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('secret_digest', 'text', (c) => c.notNull())
+          .addColumn('history_seq', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('history_head', 'text', (c) => c.notNull().defaultTo(''))),
+        s(k.createIndex('devices_type').on('devices').columns(['type', 'id'])),
+        s(k.createIndex('devices_gateway').on('devices').columns(['gateway_id', 'id']).where(sql.ref('gateway_id'), 'is not', null)),
+        s(k.createTable('health')
+          .addColumn('device_id', 'text', (c) => c.primaryKey().references('devices.id'))
+          .addColumn('core', 'text', (c) => c.notNull()).addColumn('updated_at', 'bigint', (c) => c.notNull())),
+        s(d.serial(k.createTable('warnings'))
+          .addColumn('id', 'text', (c) => c.notNull().unique())
+          .addColumn('device_id', 'text', (c) => c.notNull().references('devices.id'))
+          .addColumn('fault_code', 'text', (c) => c.notNull()).addColumn('component', 'text', (c) => c.notNull())
+          .addColumn('severity', 'text', (c) => c.notNull()).addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('source', 'text', (c) => c.notNull()).addColumn('message', 'text', (c) => c.notNull())
+          .addColumn('evidence', 'text', (c) => c.notNull()).addColumn('rul', 'text')
+          .addColumn('event_time', 'bigint', (c) => c.notNull()).addColumn('detected_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull()).addColumn('cleared_at', 'text').addColumn('ticket_id', 'text')),
+        s(k.createIndex('warnings_device').on('warnings').columns(['device_id', 'n'])),
+        s(k.createIndex('warnings_state').on('warnings').columns(['state', 'n'])),
+        // Detector events already applied: a replay after a crash is recognised and changes nothing.
+        s(k.createTable('applied_events').addColumn('key', 'text', (c) => c.primaryKey())),
+        s(d.serial(k.createTable('tickets'))
+          .addColumn('id', 'text', (c) => c.notNull().unique())
+          .addColumn('device_id', 'text', (c) => c.notNull().references('devices.id'))
+          .addColumn('episode_id', 'text', (c) => c.notNull().unique())
+          .addColumn('state', 'text', (c) => c.notNull())
+          .addColumn('created_at_ms', 'bigint', (c) => c.notNull()).addColumn('record', 'text', (c) => c.notNull())),
+        s(k.createIndex('tickets_device').on('tickets').columns(['device_id', 'n'])),
+        s(k.createIndex('tickets_state').on('tickets').columns(['state', 'n'])),
+        // Transactional outbox: written in the same transaction as the ticket change it announces.
+        s(d.serial(k.createTable('outbox'))
+          .addColumn('id', 'text', (c) => c.notNull().unique())
+          .addColumn('ticket_id', 'text', (c) => c.notNull().references('tickets.id'))
+          .addColumn('adapter', 'text', (c) => c.notNull().defaultTo('feed'))
+          .addColumn('event', 'text', (c) => c.notNull()).addColumn('payload', 'text', (c) => c.notNull())
+          .addColumn('state', 'text', (c) => c.notNull().defaultTo('pending'))
+          .addColumn('attempts', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('next_attempt_at', 'bigint', (c) => c.notNull()).addColumn('last_error', 'text')
+          .addColumn('external_ref', 'text').addColumn('created_at', 'text', (c) => c.notNull()).addColumn('delivered_at', 'text')),
+        s(k.createIndex('outbox_due').on('outbox').columns(['state', 'next_attempt_at'])),
+        s(k.createIndex('outbox_adapter').on('outbox').columns(['adapter', 'n'])),
+        s(k.createIndex('outbox_ticket').on('outbox').columns(['ticket_id', 'adapter', 'n'])),
+        s(k.createTable('history')
+          .addColumn('device_id', 'text', (c) => c.notNull().references('devices.id'))
+          .addColumn('seq', 'integer', (c) => c.notNull()).addColumn('at', 'text', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull()).addColumn('data', 'text', (c) => c.notNull())
+          .addColumn('prev_hash', 'text', (c) => c.notNull()).addColumn('hash', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('history_pkey', ['device_id', 'seq'])),
+        // Append-only by construction; the hash chain catches whoever drops these triggers.
+        ...raw(d.appendOnly('history')),
+        s(k.createTable('api_keys')
+          .addColumn('id', 'text', (c) => c.primaryKey()).addColumn('digest', 'text', (c) => c.notNull().unique())
+          .addColumn('scopes', 'text', (c) => c.notNull()).addColumn('label', 'text', (c) => c.notNull().defaultTo(''))
+          .addColumn('created_at', 'text', (c) => c.notNull()).addColumn('revoked', 'integer', (c) => c.notNull().defaultTo(0))),
+        // One row per resolved ticket and fault code on it: precision per fault code and model,
+        // the no-fault-found quiet period and the repeat-repair look-back all read this table.
+        s(k.createTable('outcomes')
+          .addColumn('ticket_id', 'text', (c) => c.notNull().references('tickets.id'))
+          .addColumn('fault_code', 'text', (c) => c.notNull())
+          .addColumn('device_id', 'text', (c) => c.notNull().references('devices.id'))
+          .addColumn('model', 'text', (c) => c.notNull()).addColumn('component', 'text', (c) => c.notNull())
+          .addColumn('outcome', 'text', (c) => c.notNull()).addColumn('resolved_at_ms', 'bigint', (c) => c.notNull())
+          .addPrimaryKeyConstraint('outcomes_pkey', ['ticket_id', 'fault_code'])),
+        s(k.createIndex('outcomes_device').on('outcomes').columns(['device_id', 'fault_code', 'resolved_at_ms'])),
+        s(k.createIndex('outcomes_component').on('outcomes').columns(['device_id', 'component', 'resolved_at_ms'])),
+        s(k.createIndex('outcomes_model').on('outcomes').columns(['fault_code', 'model'])),
+        // A home hub that publishes for the devices whose gateway_id names it (issue 4). Its secret
+        // is stored as a keyed digest, like a device's.
+        s(k.createTable('gateways')
+          .addColumn('id', d.idText, (c) => c.primaryKey()).addColumn('label', 'text', (c) => c.notNull())
+          .addColumn('region', 'text').addColumn('owner_ref', 'text').addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('revoked', 'integer', (c) => c.notNull().defaultTo(0)).addColumn('secret_digest', 'text', (c) => c.notNull())),
+      ]
+    },
   },
   {
     id: 2,
-    name: 'outbox jobs per delivery adapter',
-    sql: `
-      ALTER TABLE outbox ADD COLUMN adapter TEXT NOT NULL DEFAULT 'feed';
-      ALTER TABLE outbox ADD COLUMN external_ref TEXT;
-      CREATE INDEX outbox_adapter ON outbox(adapter, n);
-    `,
-  },
-  {
-    id: 3,
-    name: 'repair outcomes for learning; outbox order per ticket and adapter',
-    sql: `
-      -- One row per resolved ticket and fault code on it: precision per fault code and model,
-      -- the no-fault-found quiet period and the repeat-repair look-back all read this table.
-      CREATE TABLE outcomes (
-        ticket_id TEXT NOT NULL REFERENCES tickets(id),
-        fault_code TEXT NOT NULL,
-        device_id TEXT NOT NULL REFERENCES devices(id),
-        model TEXT NOT NULL,
-        component TEXT NOT NULL,
-        outcome TEXT NOT NULL,
-        resolved_at_ms INTEGER NOT NULL,
-        PRIMARY KEY (ticket_id, fault_code)
-      );
-      CREATE INDEX outcomes_device ON outcomes(device_id, fault_code, resolved_at_ms);
-      CREATE INDEX outcomes_component ON outcomes(device_id, component, resolved_at_ms);
-      CREATE INDEX outcomes_model ON outcomes(fault_code, model);
-      CREATE INDEX outbox_ticket ON outbox(ticket_id, adapter, n);
-    `,
-  },
-  {
-    id: 4,
-    name: 'outbox: index of pending delivery jobs only',
-    sql: `
-      -- Feed rows stay 'pending' for ever (the pull feed reads them, no worker claims them), so the
-      -- claim must not scan them: this index holds only the jobs a worker may claim, in outbox order.
-      CREATE INDEX outbox_pending_jobs ON outbox(n) WHERE state = 'pending' AND adapter != 'feed';
-    `,
-  },
-  {
-    id: 5,
-    name: 'gateways',
-    sql: `
-      -- A home hub that publishes for the devices whose gateway_id names it (issue 4). Its secret
-      -- is stored as a keyed digest, like a device's.
-      CREATE TABLE gateways (
-        id TEXT PRIMARY KEY,
-        label TEXT NOT NULL,
-        region TEXT,
-        owner_ref TEXT,
-        created_at TEXT NOT NULL,
-        revoked INTEGER NOT NULL DEFAULT 0,
-        secret_digest TEXT NOT NULL
-      );
-      -- The devices behind a gateway, read at every gateway connection.
-      CREATE INDEX devices_gateway ON devices(gateway_id, id) WHERE gateway_id IS NOT NULL;
-    `,
+    name: 'the same partial indexes on both databases',
+    up: (d) => {
+      const k = d.db.schema
+      return [
+        // Feed rows stay 'pending' for ever (the pull feed reads them, no worker claims them), so
+        // a claim must not scan them: this index holds only the jobs a worker may claim.
+        s(k.createIndex('outbox_pending_jobs').ifNotExists().on('outbox').column('n')
+          .where(sql<boolean>`state = 'pending' AND adapter <> 'feed'`)),
+        // The silence-to-offline sweep reads the online devices.
+        s(k.createIndex('devices_online').ifNotExists().on('devices').column('id').where(sql.ref('connection'), '=', sql.lit('online'))),
+      ]
+    },
   },
 ]
 
-export function migrate(db: Database, list: readonly Migration[] = migrations): number[] {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (id INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)')
-  const done = new Set((db.prepare('SELECT id FROM schema_migrations').all() as Array<{ id: number }>).map((r) => r.id))
-  const applied: number[] = []
-  for (const m of list) {
-    if (done.has(m.id)) continue
-    db.transaction(() => {
-      db.exec(m.sql)
-      db.prepare('INSERT INTO schema_migrations (id, name, applied_at) VALUES (?, ?, ?)').run(m.id, m.name, new Date().toISOString())
-    }).immediate()
-    applied.push(m.id)
-  }
-  return applied
+/** The version each store's own list had reached when this list replaced them. */
+const LEGACY_LAST: Readonly<Record<Dialect['name'], number>> = { sqlite: 5, postgres: 3 }
+
+/**
+ * The migration steps, each a Work for the store's runner: first the version table (and the
+ * take-over of a database made before it), then one Work per migration that answers whether it
+ * applied it. Each re-reads the version inside its own transaction, so two processes opening one
+ * database at once do not apply a migration twice.
+ */
+export function migrationWork(d: Dialect, list: readonly Migration[] = migrations): Work<boolean>[] {
+  const db = d.db
+  const applied = prepare((p: { id: number }) => db.selectFrom('store_migrations').select('id').where('id', '=', p.id))
+  const record = prepare((p: { id: number; name: string; at: string }) => db.insertInto('store_migrations').values({ id: p.id, name: p.name, applied_at: p.at }))
+  const legacyTable = d.tableExists('schema_migrations')
+  const legacy = constant(db.selectFrom('schema_migrations').select((eb) => eb.fn.max('id').as('id')))
+  const versionTable = constant(db.schema.createTable('store_migrations').ifNotExists()
+    .addColumn('id', 'integer', (c) => c.primaryKey()).addColumn('name', 'text', (c) => c.notNull()).addColumn('applied_at', 'text', (c) => c.notNull()))
+  const begin = write(function* () {
+    const fresh = (yield* op(d.tableExists('store_migrations'))).rows.length === 0
+    yield* op(versionTable)
+    if (!fresh || (yield* op(legacyTable)).rows.length === 0) return false
+    const from = Number(((yield* op(legacy)).rows[0] as { id: number | null } | undefined)?.id ?? 0)
+    if (from < LEGACY_LAST[d.name]) {
+      throw new ForewarnError(ErrorCode.STORE, `this ${d.name} database is at schema_migrations ${from} of ${LEGACY_LAST[d.name]}: open it once with the Forewarn release that made it, then again with this one`)
+    }
+    yield* op(constant(db.insertInto('store_migrations').values({ id: 1, name: `${list[0]!.name} (taken over from schema_migrations ${from})`, applied_at: new Date().toISOString() })))
+    return true
+  })
+  return [begin, ...list.map((m) => write(function* () {
+    if ((yield* first(applied, { id: m.id })) !== undefined) return false
+    for (const o of m.up(d)) yield* op(o)
+    yield* first(record, { id: m.id, name: m.name, at: new Date().toISOString() })
+    return true
+  }))]
 }

@@ -1,23 +1,14 @@
 /**
  * The composition root's one way to open the records store: PostgreSQL when a DATABASE_URL is set,
- * the embedded SQLite store otherwise (the default), both in one asynchronous shape.
- *
- * `AsyncRecordsStore` is `AsyncStore` (./types.ts) with three members fixed: `outboxPort` returns a
- * port whose methods are awaited (PostgreSQL cannot answer a claim inline, so the delivery worker
- * must `await` them); `setPublicUrl` and `onTransition` stay synchronous (they touch no data).
+ * the embedded SQLite store otherwise (the default), both in one asynchronous shape
+ * (`AsyncRecordsStore`, ./types.ts).
  */
-import type { AsyncOutboxPort } from './postgres-outbox.ts'
+import type { AsyncOutboxPort } from '../delivery/types.ts'
 import { openPostgresStore, type PostgresStoreOptions } from './postgres.ts'
 import { openSqliteStore } from './sqlite.ts'
-import type { AsyncStore, Store, StoreOptions } from './types.ts'
+import type { AsyncRecordsStore, Store, StoreOptions } from './types.ts'
 
-export type { AsyncOutboxPort }
-
-export interface AsyncRecordsStore extends Omit<AsyncStore, 'outboxPort' | 'setPublicUrl' | 'onTransition'> {
-  outboxPort(opts?: { leaseMs?: number }): AsyncOutboxPort
-  setPublicUrl(url: string): void
-  onTransition: Store['onTransition']
-}
+export type { AsyncOutboxPort, AsyncRecordsStore }
 
 /**
  * Either shape, for code that awaits every call (the routes): `await` on a synchronous answer is

@@ -1,13 +1,12 @@
-/** Database rows → plain records. Explicit, because libsql rows carry an extra `_metadata` key. */
+/** Database rows → plain records. Explicit, because libsql rows carry an extra `_metadata` key
+ * and column names are snake_case. */
 import type { ConnectionState, Device, Evidence, RemainingLife, Severity, Warranty } from '../../domain/index.ts'
 import type { ApplianceType } from '../../domain/index.ts'
+import type { Selectable } from 'kysely'
+import type { Database } from './schema.ts'
 import type { Gateway, OutboxRow, StoredWarning, TicketRecord } from './types.ts'
 
-export interface DeviceRow {
-  id: string; type: string; model: string; serial: string; region: string; install_date: string; warranty: string
-  owner_ref: string | null; gateway_id: string | null; created_at: string; connection: string; last_seen: number | null
-  revoked: number; secret_digest: string
-}
+export type DeviceRow = Selectable<Database['devices']>
 
 export const toDevice = (r: DeviceRow): Device => ({
   id: r.id,
@@ -25,19 +24,13 @@ export const toDevice = (r: DeviceRow): Device => ({
   revoked: r.revoked !== 0,
 })
 
-export interface GatewayRow {
-  id: string; label: string; region: string | null; owner_ref: string | null; created_at: string; revoked: number; secret_digest: string
-}
+export type GatewayRow = Selectable<Database['gateways']>
 
 export const toGateway = (r: GatewayRow): Gateway => ({
   id: r.id, label: r.label, region: r.region, ownerRef: r.owner_ref, createdAt: r.created_at, revoked: r.revoked !== 0,
 })
 
-export interface WarningRow {
-  n: number; id: string; device_id: string; fault_code: string; component: string; severity: string; state: string
-  source: string; message: string; evidence: string; rul: string | null; event_time: number; detected_at: string
-  updated_at: string; cleared_at: string | null; ticket_id: string | null
-}
+export type WarningRow = Selectable<Database['warnings']>
 
 export const toWarning = (r: WarningRow): StoredWarning => ({
   id: r.id,
@@ -57,7 +50,7 @@ export const toWarning = (r: WarningRow): StoredWarning => ({
   ticketId: r.ticket_id,
 })
 
-export interface TicketRow { n: number; id: string; state: string; record: string; created_at_ms: number }
+export type TicketRow = Pick<Selectable<Database['tickets']>, 'record'>
 
 /** Tickets written before repeat-repair flags existed read as not repeats. */
 export const toTicket = (r: TicketRow): TicketRecord => {
@@ -67,10 +60,7 @@ export const toTicket = (r: TicketRow): TicketRecord => {
   return t
 }
 
-export interface OutboxDbRow {
-  n: number; id: string; ticket_id: string; adapter: string; event: string; payload: string; state: string; attempts: number; created_at: string
-  last_error: string | null; external_ref: string | null
-}
+export type OutboxDbRow = Selectable<Database['outbox']>
 
 export const toOutbox = (r: OutboxDbRow): OutboxRow => ({
   id: r.id,

@@ -1,13 +1,12 @@
 /**
- * The records store as an interface. The embedded SQLite store (./sqlite.ts) implements it; a
- * PostgreSQL store is meant to implement the same contract and run the same contract suite
- * (test/api/store.contract.ts). Methods are synchronous because the embedded database is; see
- * the note on `Store` for the PostgreSQL path.
+ * The records store as interfaces: `Store` (synchronous, the embedded SQLite store) and
+ * `AsyncRecordsStore` (PostgreSQL, or SQLite through open.ts asyncStore). One implementation
+ * (./records.ts) serves both; one contract suite (test/api/store.contract.ts) judges both.
  */
 import type { ConnectionState, Device, DetectorEvent, HealthCore, TicketState, WarningRecord, WarningState } from '../../domain/index.ts'
 import type { Credentials, Gateway, GatewayDetail, HealthRecord, HistoryEntry, NewDevice, NewGateway, Scope, TicketRecord, VerifyResult } from '../schemas.ts'
 import type { TicketPolicy } from '../ticket-policy.ts'
-import type { OutboxPort } from '../delivery/types.ts'
+import type { AsyncOutboxPort, OutboxPort } from '../delivery/types.ts'
 
 export type { Credentials, Gateway, GatewayDetail, HealthRecord, HistoryEntry, NewDevice, NewGateway, Scope, TicketRecord, VerifyResult }
 
@@ -137,10 +136,9 @@ export interface StoreOptions {
 }
 
 /**
- * Synchronous on purpose: the embedded database answers in microseconds and the broker's
- * authenticate hook and the detector's event path call it inline. A PostgreSQL store cannot be
- * synchronous; it would implement `AsyncStore` (every method awaited), which the routes already
- * treat it as (they `await` every call).
+ * Synchronous on purpose: the embedded database answers in microseconds and tests and tools call
+ * it inline. The PostgreSQL store cannot be synchronous; it implements `AsyncRecordsStore`. Both
+ * run the same code (./records.ts).
  */
 export interface Store {
   createDevice(input: NewDevice): { device: Device; credentials: Credentials }
@@ -206,3 +204,14 @@ export interface Store {
 }
 
 export type AsyncStore = { [K in keyof Store]: Store[K] extends (...a: infer A) => infer R ? (...a: A) => Promise<R> : never }
+
+/**
+ * `AsyncStore` with three members fixed: `outboxPort` returns a port whose methods are awaited
+ * (PostgreSQL cannot answer a claim inline, so the delivery worker must `await` them);
+ * `setPublicUrl` and `onTransition` stay synchronous (they touch no data).
+ */
+export interface AsyncRecordsStore extends Omit<AsyncStore, 'outboxPort' | 'setPublicUrl' | 'onTransition'> {
+  outboxPort(opts?: { leaseMs?: number }): AsyncOutboxPort
+  setPublicUrl(url: string): void
+  onTransition: Store['onTransition']
+}

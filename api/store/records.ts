@@ -1,0 +1,512 @@
+/**
+ * The records store, written once: every operation is a `Work` (./run.ts) that the SQLite runner
+ * (./sqlite.ts) answers synchronously and the PostgreSQL runner (./postgres.ts) asynchronously.
+ * Statements are Kysely queries compiled at set-up for the store's dialect (./dialect.ts).
+ */
+import { randomBytes } from 'node:crypto'
+import { sql } from 'kysely'
+import { ErrorCode, ForewarnError, isApplianceType } from '../../domain/index.ts'
+import type { ConnectionState, Device, DetectorEvent, HealthCore, HealthStatus, Severity } from '../../domain/index.ts'
+import { allScopes } from '../schemas.ts'
+import { defaultTicketPolicy, parseTicketPolicy } from '../ticket-policy.ts'
+import { decodeCursor, encodeCursor, pageSize } from './cursor.ts'
+import type { Dialect } from './dialect.ts'
+import { Events } from './events.ts'
+import { appendHistory, historyStatements, listHistory, verifyHistory } from './history.ts'
+import { digestEquals, keyedDigest, newApiKey, newDeviceId, newGatewayId, newKeyId, newPassword } from './ids.ts'
+import { FEED } from './outbox.ts'
+import { toDevice, toGateway, type GatewayRow } from './rows.ts'
+import { change, first, op, prepare, rows, single, snapshot, write, type Op, type Steps, type Work } from './run.ts'
+import type {
+  ApiKeyIdentity, ApiKeyInfo, ApplyResult, Credentials, Gateway, GatewayDetail, GatewayIdentity, HealthRecord, HistoryEntry, NewDevice, NewGateway, Page,
+  PageOptions, PrecisionRow, Scope, Store, StoreCounts, StoreOptions, StoredWarning, TicketChange, TicketRecord, TicketTransition, VerifyResult,
+} from './types.ts'
+
+const ADMIN_KEY_ID = 'admin'
+const RECENT_WARNINGS = 10
+/** Rows per multi-row statement: far below either database's limit on bound values. */
+const BATCH_ROWS = 500
+
+function statements(d: Dialect) {
+  const db = d.db
+  return {
+    device: prepare((p: { id: string }) => db.selectFrom('devices').selectAll().where('id', '=', p.id)),
+    lockDevice: prepare((p: { id: string }) => d.lock(db.selectFrom('devices').selectAll().where('id', '=', p.id), 'update')),
+    insertDevice: prepare((p: {
+      id: string; type: string; model: string; serial: string; region: string; installDate: string; warranty: string; ownerRef: string | null
+      gatewayId: string | null; at: string; digest: string
+    }) => db.insertInto('devices').values({
+      id: p.id, type: p.type, model: p.model, serial: p.serial, region: p.region, install_date: p.installDate, warranty: p.warranty,
+      owner_ref: p.ownerRef, gateway_id: p.gatewayId, created_at: p.at, secret_digest: p.digest,
+    }).onConflict((oc) => oc.column('id').doNothing()).returningAll()),
+    online: prepare(() => db.selectFrom('devices').selectAll().where('connection', '=', sql.lit('online')).orderBy('id')),
+    listDevices: prepare((p: { after: string; type: string | null; status: string | null; limit: number }) => db.selectFrom('devices').selectAll()
+      .where('id', '>', p.after).where((eb) => eb('type', '=', eb.fn.coalesce(eb.val(p.type), eb.ref('type'))))
+      .where((eb) => eb('connection', '=', eb.fn.coalesce(eb.val(p.status), eb.ref('connection')))).orderBy('id').limit(p.limit)),
+    setConnection: prepare((p: { id: string; state: string; atMs: number }) => db.updateTable('devices')
+      .set((eb) => ({ connection: p.state, last_seen: d.greatest(eb.fn.coalesce('last_seen', sql.lit(0)), eb.val(p.atMs)) })).where('id', '=', p.id)),
+    revoke: prepare((p: { id: string }) => db.updateTable('devices').set({ revoked: 1 }).where('id', '=', p.id)),
+    setSecret: prepare((p: { id: string; digest: string }) => db.updateTable('devices').set({ secret_digest: p.digest }).where('id', '=', p.id)),
+    health: prepare((p: { id: string }) => db.selectFrom('health').select(['core', 'updated_at']).where('device_id', '=', p.id)),
+    recentWarnings: prepare((p: { id: string; limit: number }) => db.selectFrom('warnings').select('id')
+      .where('device_id', '=', p.id).where('state', '=', 'cleared').orderBy('n', 'desc').limit(p.limit)),
+    openTickets: prepare((p: { id: string }) => db.selectFrom('tickets').select('id')
+      .where('device_id', '=', p.id).where('state', 'not in', ['resolved', 'cancelled']).orderBy('n')),
+    keyByDigest: prepare((p: { digest: string }) => db.selectFrom('api_keys').select(['id', 'scopes']).where('digest', '=', p.digest).where('revoked', '=', 0)),
+    listKeys: prepare(() => db.selectFrom('api_keys').select(['id', 'label', 'scopes', 'created_at', 'revoked']).orderBy('created_at').orderBy('id')),
+    revokeKey: prepare((p: { id: string }) => db.updateTable('api_keys').set({ revoked: 1 }).where('id', '=', p.id)
+      .returning(['id', 'label', 'scopes', 'created_at', 'revoked'])),
+    insertKey: prepare((p: { id: string; digest: string; scopes: string; label: string; at: string }) => db.insertInto('api_keys')
+      .values({ id: p.id, digest: p.digest, scopes: p.scopes, label: p.label, created_at: p.at }).onConflict((oc) => oc.column('id').doNothing())),
+    upsertKey: prepare((p: { id: string; digest: string; scopes: string; label: string; at: string }) => db.insertInto('api_keys')
+      .values({ id: p.id, digest: p.digest, scopes: p.scopes, label: p.label, created_at: p.at })
+      .onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({ digest: eb.ref('excluded.digest'), scopes: eb.ref('excluded.scopes'), revoked: 0 })))),
+    counts: prepare(() => db.selectNoFrom((eb) => [
+      eb.selectFrom('devices').select(eb.fn.countAll<number>().as('c')).as('devices'),
+      eb.selectFrom('devices').select(eb.fn.countAll<number>().as('c')).where('connection', '=', 'online').as('online'),
+      eb.selectFrom('warnings').select(eb.fn.countAll<number>().as('c')).where('state', '=', 'active').as('activeWarnings'),
+      eb.selectFrom('tickets').select(eb.fn.countAll<number>().as('c')).as('tickets'),
+      eb.selectFrom('tickets').select(eb.fn.countAll<number>().as('c')).where('state', 'not in', ['resolved', 'cancelled']).as('openTickets'),
+      eb.selectFrom('outbox').select(eb.fn.countAll<number>().as('c')).where('state', '=', 'pending').where('adapter', '!=', FEED).as('pendingDeliveries'),
+      eb.selectFrom('outbox').select(eb.fn.countAll<number>().as('c')).where('state', '=', 'dead').as('deadDeliveries'),
+    ])),
+    ping: prepare(() => db.selectNoFrom(sql<number>`1`.as('ok'))),
+    gateway: prepare((p: { id: string }) => db.selectFrom('gateways').selectAll().where('id', '=', p.id)),
+    lockGateway: prepare((p: { id: string }) => d.lock(db.selectFrom('gateways').selectAll().where('id', '=', p.id), 'update')),
+    // FOR SHARE: a revocation of the gateway waits for the device being registered, or wins first.
+    shareGateway: prepare((p: { id: string }) => d.lock(db.selectFrom('gateways').selectAll().where('id', '=', p.id), 'share')),
+    insertGateway: prepare((p: { id: string; label: string; region: string | null; ownerRef: string | null; at: string; digest: string }) => db.insertInto('gateways')
+      .values({ id: p.id, label: p.label, region: p.region, owner_ref: p.ownerRef, created_at: p.at, secret_digest: p.digest })
+      .onConflict((oc) => oc.column('id').doNothing()).returningAll()),
+    listGateways: prepare((p: { after: string; limit: number }) => db.selectFrom('gateways').selectAll().where('id', '>', p.after).orderBy('id').limit(p.limit)),
+    gatewayDevices: prepare((p: { id: string }) => db.selectFrom('devices').select('id').where('gateway_id', '=', p.id).where('revoked', '=', 0).orderBy('id')),
+    revokeGateway: prepare((p: { id: string }) => db.updateTable('gateways').set({ revoked: 1 }).where('id', '=', p.id).returningAll()),
+    setGatewaySecret: prepare((p: { id: string; digest: string }) => db.updateTable('gateways').set({ secret_digest: p.digest }).where('id', '=', p.id)),
+  }
+}
+
+/** Many health records in one statement per chunk; a device named twice keeps its last record. */
+function saveHealthOps(d: Dialect, items: ReadonlyMap<string, string>, atMs: number): Op[] {
+  const out: Op[] = []
+  const list = [...items]
+  for (let i = 0; i < list.length; i += BATCH_ROWS) {
+    const values = sql.join(list.slice(i, i + BATCH_ROWS).map(([id, core]) => sql`(${id}, ${core})`))
+    // `WHERE true` keeps SQLite from reading ON CONFLICT as a join constraint.
+    const q = sql`insert into health (device_id, core, updated_at)
+      select d.id, x.column2, cast(${atMs} as bigint) from devices d join (values ${values}) as x on d.id = x.column1 where true
+      on conflict (device_id) do update set core = excluded.core, updated_at = excluded.updated_at returning device_id`.compile(d.db)
+    out.push({ sql: q.sql, params: q.parameters })
+  }
+  return out
+}
+
+/** Last-seen times in one statement per chunk; never moves a time backwards. */
+function touchOps(d: Dialect, items: ReadonlyMap<string, number>): Op[] {
+  const out: Op[] = []
+  const list = [...items]
+  for (let i = 0; i < list.length; i += BATCH_ROWS) {
+    const values = sql.join(list.slice(i, i + BATCH_ROWS).map(([id, at]) => sql`(${id}, cast(${at} as bigint))`))
+    const q = sql`update devices set last_seen = ${d.greatest(sql`coalesce(devices.last_seen, 0)`, sql`x.column2`)}
+      from (values ${values}) as x where devices.id = x.column1`.compile(d.db)
+    out.push({ sql: q.sql, params: q.parameters })
+  }
+  return out
+}
+
+/** The HMAC key for device secrets and API keys, made once per database; the first process to store one wins. */
+export function serverSecret(d: Dialect): Work<Buffer> {
+  const insert = prepare((p: { value: string }) => d.db.insertInto('meta').values({ key: 'secret', value: p.value }).onConflict((oc) => oc.column('key').doNothing()))
+  const read = prepare(() => d.db.selectFrom('meta').select('value').where('key', '=', 'secret'))
+  return write(function* () {
+    yield* change(insert, { value: randomBytes(32).toString('hex') })
+    return Buffer.from((yield* first(read, {}))!.value, 'hex')
+  })
+}
+
+export type StoreWork = {
+  [K in Exclude<keyof Store, 'onTransition' | 'outboxPort' | 'setPublicUrl' | 'close' | 'transitionTicket'>]:
+    Store[K] extends (...a: infer A) => infer R ? (...a: A) => Work<R> : never
+} & { transitionTicket(id: string, change: TicketTransition): Work<TicketChange> }
+
+/** Every operation a runner turns into a store method one-to-one (transitionTicket also tells listeners). */
+export const workMethods = [
+  'createDevice', 'getDevice', 'listOnlineDevices', 'listDevices', 'verifyDeviceCredentials', 'setConnection', 'revokeDevice', 'rotateCredentials',
+  'createGateway', 'getGateway', 'listGateways', 'verifyGatewayCredentials', 'revokeGateway', 'rotateGatewayCredentials',
+  'saveHealth', 'touchDevices', 'saveHealthBatch', 'getHealthRecord', 'applyDetectorEvent', 'listWarnings', 'getWarning', 'listTickets', 'getTicket',
+  'precision', 'listOutbox', 'history', 'verifyHistory', 'ensureAdminKey', 'createApiKey', 'authenticateApiKey', 'listApiKeys', 'revokeApiKey',
+  'counts', 'ping',
+] as const satisfies ReadonlyArray<keyof StoreWork>
+// Fails to compile when an operation is missing from the list.
+const listed: Exclude<keyof StoreWork, 'transitionTicket' | (typeof workMethods)[number]> extends never ? true : false = true
+void listed
+
+export interface RecordsOptions extends Omit<StoreOptions, 'dataDir'> {
+  secret: Buffer
+}
+
+export class Records implements StoreWork {
+  private readonly s
+  private readonly h
+  private readonly events: Events
+  private readonly now: () => number
+  private readonly secret: Buffer
+  publicUrl: string
+
+  constructor(private readonly d: Dialect, opts: RecordsOptions) {
+    this.s = statements(d)
+    this.h = historyStatements(d)
+    this.now = opts.now ?? Date.now
+    this.secret = opts.secret
+    this.publicUrl = opts.publicUrl ?? ''
+    this.events = new Events({
+      dialect: d,
+      history: this.h,
+      policy: opts.ticketPolicy === undefined ? defaultTicketPolicy : parseTicketPolicy(opts.ticketPolicy),
+      now: this.now,
+      publicUrl: () => this.publicUrl,
+      adapters: [...new Set(opts.deliveryAdapters ?? [])].filter((a) => a !== FEED),
+    })
+  }
+
+  private nowIso(): string {
+    return new Date(this.now()).toISOString()
+  }
+
+  private digest(value: Buffer | string): string {
+    return keyedDigest(this.secret, value).toString('hex')
+  }
+
+  private *device(id: string): Steps<Device | null> {
+    const r = yield* first(this.s.device, { id })
+    return r === undefined ? null : toDevice(r)
+  }
+
+  createDevice(input: NewDevice): Work<{ device: Device; credentials: Credentials }> {
+    const s = this.s
+    const h = this.h
+    return write(function* (this: Records) {
+      if (!isApplianceType(input.type)) throw new ForewarnError(ErrorCode.BAD_PAYLOAD, `unknown appliance type ${String(input.type)}`)
+      const warranty = { standardEnd: input.warranty.standardEnd, extended: input.warranty.extended ?? [] }
+      const password = newPassword()
+      const digest = this.digest(Buffer.from(password, 'utf8'))
+      if (input.gatewayId !== undefined) gatewayUsable(input.gatewayId, yield* first(s.shareGateway, { id: input.gatewayId }))
+      const at = this.nowIso()
+      // 60 random bits per id: a collision is all but impossible, and bounded retries cover it.
+      for (let tries = 0; tries < 5; tries++) {
+        const r = yield* first(s.insertDevice, {
+          id: newDeviceId(input.type), type: input.type, model: input.model, serial: input.serial, region: input.region, installDate: input.installDate,
+          warranty: JSON.stringify(warranty), ownerRef: input.ownerRef ?? null, gatewayId: input.gatewayId ?? null, at, digest,
+        })
+        if (r === undefined) continue
+        yield* appendHistory(h, r.id, at, 'device.provisioned', {
+          type: input.type, model: input.model, serial: input.serial, region: input.region, installDate: input.installDate, warranty,
+          ...(input.gatewayId !== undefined ? { gatewayId: input.gatewayId } : {}),
+        })
+        return { device: toDevice(r), credentials: { username: r.id, password } }
+      }
+      throw new ForewarnError(ErrorCode.INTERNAL, 'could not find a free device id')
+    }.bind(this))
+  }
+
+  getDevice(id: string): Work<Device | null> {
+    return single(() => this.device(id))
+  }
+
+  listOnlineDevices(): Work<Device[]> {
+    const s = this.s
+    return single(function* () { return (yield* rows(s.online, {})).map(toDevice) })
+  }
+
+  listDevices(opts: PageOptions & { type?: string | undefined; status?: ConnectionState | undefined }): Work<Page<Device>> {
+    const s = this.s
+    return single(function* () {
+      const limit = pageSize(opts.limit)
+      const found = yield* rows(s.listDevices, { after: decodeCursor(opts.after) ?? '', type: opts.type ?? null, status: opts.status ?? null, limit: limit + 1 })
+      return idPage(found.map(toDevice), limit)
+    })
+  }
+
+  verifyDeviceCredentials(username: string, password: Buffer): Work<Device | null> {
+    const s = this.s
+    const secret = this.secret
+    return single(function* () {
+      const r = yield* first(s.device, { id: username })
+      // Compare even for unknown users, so timing does not tell which device ids exist.
+      const ok = digestEquals(keyedDigest(secret, password), r?.secret_digest ?? '00'.repeat(32))
+      return r === undefined || !ok || r.revoked !== 0 ? null : toDevice(r)
+    })
+  }
+
+  setConnection(id: string, state: ConnectionState, atMs: number): Work<boolean> {
+    const s = this.s
+    return single(function* () { return (yield* change(s.setConnection, { id, state, atMs })) > 0 })
+  }
+
+  touchDevices(items: Iterable<readonly [string, number]>): Work<number> {
+    const latest = new Map<string, number>()
+    for (const [id, at] of items) latest.set(id, Math.max(at, latest.get(id) ?? at))
+    const list = touchOps(this.d, latest)
+    return write(function* () {
+      let n = 0
+      for (const o of list) n += (yield* op(o)).changes
+      return n
+    })
+  }
+
+  revokeDevice(id: string): Work<Device> {
+    const { s, h } = this
+    return write(function* (this: Records) {
+      const r = yield* first(s.lockDevice, { id })
+      if (r === undefined) throw new ForewarnError(ErrorCode.NOT_FOUND, `no device ${id}`)
+      if (r.revoked !== 0) return toDevice(r)
+      yield* change(s.revoke, { id })
+      yield* appendHistory(h, id, this.nowIso(), 'device.revoked', {})
+      return (yield* this.device(id))!
+    }.bind(this))
+  }
+
+  rotateCredentials(id: string): Work<Credentials> {
+    const { s, h } = this
+    return write(function* (this: Records) {
+      const password = newPassword()
+      const r = yield* first(s.lockDevice, { id })
+      if (r === undefined) throw new ForewarnError(ErrorCode.NOT_FOUND, `no device ${id}`)
+      if (r.revoked !== 0) throw new ForewarnError(ErrorCode.CONFLICT, `device ${id} is revoked`)
+      yield* change(s.setSecret, { id, digest: this.digest(Buffer.from(password, 'utf8')) })
+      yield* appendHistory(h, id, this.nowIso(), 'device.credentials_rotated', {})
+      return { username: id, password }
+    }.bind(this))
+  }
+
+  createGateway(input: NewGateway): Work<{ gateway: Gateway; credentials: Credentials }> {
+    const s = this.s
+    return write(function* (this: Records) {
+      const password = newPassword()
+      const digest = this.digest(Buffer.from(password, 'utf8'))
+      for (let tries = 0; tries < 5; tries++) {
+        const r = yield* first(s.insertGateway, { id: newGatewayId(), label: input.label, region: input.region ?? null, ownerRef: input.ownerRef ?? null, at: this.nowIso(), digest })
+        if (r !== undefined) return { gateway: toGateway(r), credentials: { username: r.id, password } }
+      }
+      throw new ForewarnError(ErrorCode.INTERNAL, 'could not find a free gateway id')
+    }.bind(this))
+  }
+
+  getGateway(id: string): Work<GatewayDetail | null> {
+    const s = this.s
+    return snapshot(function* () {
+      const r = yield* first(s.gateway, { id })
+      return r === undefined ? null : { ...toGateway(r), deviceIds: (yield* rows(s.gatewayDevices, { id })).map((x) => x.id) }
+    })
+  }
+
+  listGateways(opts: PageOptions): Work<Page<Gateway>> {
+    const s = this.s
+    return single(function* () {
+      const limit = pageSize(opts.limit)
+      return idPage((yield* rows(s.listGateways, { after: decodeCursor(opts.after) ?? '', limit: limit + 1 })).map(toGateway), limit)
+    })
+  }
+
+  verifyGatewayCredentials(username: string, password: Buffer): Work<GatewayIdentity | null> {
+    const s = this.s
+    const secret = this.secret
+    return single(function* () {
+      const r = yield* first(s.gateway, { id: username })
+      // Compare even for unknown users, so timing does not tell which gateway ids exist.
+      const ok = digestEquals(keyedDigest(secret, password), r?.secret_digest ?? '00'.repeat(32))
+      if (r === undefined || !ok || r.revoked !== 0) return null
+      return { gateway: toGateway(r), deviceIds: (yield* rows(s.gatewayDevices, { id: r.id })).map((x) => x.id) }
+    })
+  }
+
+  revokeGateway(id: string): Work<Gateway> {
+    const s = this.s
+    return single(function* () {
+      const r = yield* first(s.revokeGateway, { id })
+      if (r === undefined) throw new ForewarnError(ErrorCode.NOT_FOUND, `no gateway ${id}`)
+      return toGateway(r)
+    })
+  }
+
+  rotateGatewayCredentials(id: string): Work<Credentials> {
+    const s = this.s
+    return write(function* (this: Records) {
+      const password = newPassword()
+      const g = yield* first(s.lockGateway, { id })
+      if (g === undefined) throw new ForewarnError(ErrorCode.NOT_FOUND, `no gateway ${id}`)
+      if (g.revoked !== 0) throw new ForewarnError(ErrorCode.CONFLICT, `gateway ${id} is revoked`)
+      yield* change(s.setGatewaySecret, { id, digest: this.digest(Buffer.from(password, 'utf8')) })
+      return { username: id, password }
+    }.bind(this))
+  }
+
+  saveHealth(deviceId: string, core: HealthCore): Work<boolean> {
+    const batch = this.saveHealthBatch([[deviceId, core]])
+    return single(function* () { return (yield* batch.steps()) === 1 })
+  }
+
+  /** A device named twice keeps its last record and counts once per mention. */
+  saveHealthBatch(items: Iterable<readonly [string, HealthCore]>): Work<number> {
+    const list = [...items]
+    const last = new Map<string, string>()
+    for (const [id, core] of list) last.set(id, JSON.stringify(core))
+    const statements = saveHealthOps(this.d, last, this.now())
+    return write(function* () {
+      const saved = new Set<string>()
+      for (const o of statements) for (const r of (yield* op(o)).rows as Array<{ device_id: string }>) saved.add(r.device_id)
+      return list.filter(([id]) => saved.has(id)).length
+    })
+  }
+
+  getHealthRecord(deviceId: string): Work<HealthRecord | null> {
+    const { s, events } = this
+    return snapshot(function* (this: Records) {
+      const device = yield* this.device(deviceId)
+      if (device === null) return null
+      const h = yield* first(s.health, { id: deviceId })
+      const core = h === undefined ? null : (JSON.parse(h.core) as HealthCore)
+      const active = (yield* events.listWarnings({ limit: 1000, deviceId, state: 'active' })).items
+      const recent: StoredWarning[] = []
+      for (const r of yield* rows(s.recentWarnings, { id: deviceId, limit: RECENT_WARNINGS })) {
+        const w = yield* events.getWarning(r.id)
+        if (w !== null) recent.push(w)
+      }
+      return {
+        device,
+        status: healthStatus(device, core, active.map((w) => w.severity)),
+        health: core,
+        healthUpdatedAt: h === undefined ? null : new Date(h.updated_at).toISOString(),
+        activeWarnings: active,
+        recentWarnings: recent,
+        openTickets: (yield* rows(s.openTickets, { id: deviceId })).map((r) => r.id),
+      }
+    }.bind(this))
+  }
+
+  applyDetectorEvent(ev: DetectorEvent, detectedAtMs: number): Work<ApplyResult> {
+    return write(() => this.events.apply(ev, detectedAtMs))
+  }
+
+  listWarnings(opts: Parameters<Store['listWarnings']>[0]): Work<Page<StoredWarning>> { return single(() => this.events.listWarnings(opts)) }
+  getWarning(id: string): Work<StoredWarning | null> { return single(() => this.events.getWarning(id)) }
+  listTickets(opts: Parameters<Store['listTickets']>[0]): Work<Page<TicketRecord>> { return single(() => this.events.listTickets(opts)) }
+  getTicket(id: string): Work<TicketRecord | null> { return single(() => this.events.getTicket(id)) }
+  transitionTicket(id: string, change: TicketTransition): Work<TicketChange> { return write(() => this.events.transition(id, change)) }
+  precision(opts?: Parameters<Store['precision']>[0]): Work<PrecisionRow[]> { return single(() => this.events.precision(opts)) }
+  listOutbox(opts: Parameters<Store['listOutbox']>[0]): Work<Page<import('./types.ts').OutboxRow>> { return single(() => this.events.listOutbox(opts)) }
+
+  history(deviceId: string, opts: PageOptions): Work<Page<HistoryEntry>> {
+    const h = this.h
+    return single(function* (this: Records) {
+      if ((yield* this.device(deviceId)) === null) throw new ForewarnError(ErrorCode.NOT_FOUND, `no device ${deviceId}`)
+      return yield* listHistory(h, deviceId, opts)
+    }.bind(this))
+  }
+
+  verifyHistory(deviceId: string): Work<VerifyResult> {
+    const h = this.h
+    return snapshot(function* () {
+      const r = yield* verifyHistory(h, deviceId)
+      if (r === null) throw new ForewarnError(ErrorCode.NOT_FOUND, `no device ${deviceId}`)
+      return r
+    })
+  }
+
+  ensureAdminKey(fromEnv?: string): Work<{ key: string | null }> {
+    const s = this.s
+    return single(function* (this: Records) {
+      if (fromEnv !== undefined && fromEnv !== '') {
+        yield* change(s.upsertKey, { id: ADMIN_KEY_ID, digest: this.digest(fromEnv), scopes: JSON.stringify(['*']), label: 'admin (FOREWARN_ADMIN_KEY)', at: this.nowIso() })
+        return { key: null }
+      }
+      // Two instances starting at once: one insert wins, the other learns there is a key already.
+      const key = newApiKey()
+      const n = yield* change(s.insertKey, { id: ADMIN_KEY_ID, digest: this.digest(key), scopes: JSON.stringify(['*']), label: 'admin (generated)', at: this.nowIso() })
+      return { key: n === 1 ? key : null }
+    }.bind(this))
+  }
+
+  createApiKey(scopes: readonly Scope[], label = ''): Work<{ id: string; key: string }> {
+    const s = this.s
+    return single(function* (this: Records) {
+      const bad = scopes.filter((x) => !allScopes.includes(x))
+      if (bad.length > 0 || scopes.length === 0) throw new ForewarnError(ErrorCode.BAD_PAYLOAD, `invalid scopes: ${bad.join(', ') || '(none)'}`)
+      const id = newKeyId()
+      const key = newApiKey()
+      yield* change(s.insertKey, { id, digest: this.digest(key), scopes: JSON.stringify([...new Set(scopes)]), label, at: this.nowIso() })
+      return { id, key }
+    }.bind(this))
+  }
+
+  /** Look-up by keyed digest: an index hit on the digest reveals nothing about the key. */
+  authenticateApiKey(key: string): Work<ApiKeyIdentity | null> {
+    const s = this.s
+    return single(function* (this: Records) {
+      if (key.length === 0 || key.length > 256) return null
+      const r = yield* first(s.keyByDigest, { digest: this.digest(key) })
+      return r === undefined ? null : { id: r.id, scopes: JSON.parse(r.scopes) as ApiKeyIdentity['scopes'] }
+    }.bind(this))
+  }
+
+  listApiKeys(): Work<ApiKeyInfo[]> {
+    const s = this.s
+    return single(function* () { return (yield* rows(s.listKeys, {})).map(toKeyInfo) })
+  }
+
+  revokeApiKey(id: string): Work<ApiKeyInfo> {
+    const s = this.s
+    return single(function* () {
+      if (id === ADMIN_KEY_ID) throw new ForewarnError(ErrorCode.CONFLICT, 'the admin key cannot be revoked through the API; set a new FOREWARN_ADMIN_KEY')
+      const r = yield* first(s.revokeKey, { id })
+      if (r === undefined) throw new ForewarnError(ErrorCode.NOT_FOUND, `no API key ${id}`)
+      return toKeyInfo(r)
+    })
+  }
+
+  counts(): Work<StoreCounts> {
+    const s = this.s
+    return single(function* () {
+      const c = (yield* first(s.counts, {}))!
+      return {
+        devices: Number(c.devices), online: Number(c.online), activeWarnings: Number(c.activeWarnings), tickets: Number(c.tickets),
+        openTickets: Number(c.openTickets), pendingDeliveries: Number(c.pendingDeliveries), deadDeliveries: Number(c.deadDeliveries),
+      }
+    })
+  }
+
+  ping(): Work<boolean> {
+    const s = this.s
+    return single(function* () { return Number((yield* first(s.ping, {}))?.ok) === 1 })
+  }
+}
+
+function idPage<T extends { id: string }>(found: T[], limit: number): Page<T> {
+  const items = found.slice(0, limit)
+  const last = items.at(-1)
+  return { items, next: found.length > limit && last !== undefined ? encodeCursor(last.id) : null }
+}
+
+/** A device may be registered only behind a gateway that exists and is not revoked. */
+function gatewayUsable(gatewayId: string, row: GatewayRow | undefined): void {
+  if (row === undefined) throw new ForewarnError(ErrorCode.BAD_PAYLOAD, `no gateway ${gatewayId}: provision it first (POST /gateways)`)
+  if (row.revoked !== 0) throw new ForewarnError(ErrorCode.CONFLICT, `gateway ${gatewayId} is revoked`)
+}
+
+interface KeyRow { id: string; label: string; scopes: string; created_at: string; revoked: number }
+const toKeyInfo = (r: KeyRow): ApiKeyInfo => ({
+  id: r.id, label: r.label, scopes: JSON.parse(r.scopes) as ApiKeyInfo['scopes'], createdAt: r.created_at, revoked: r.revoked !== 0,
+})
+
+const severityStatus: Readonly<Record<Severity, HealthStatus>> = { watch: 'watch', warning: 'warning', critical: 'critical' }
+const statusRank: Readonly<Record<HealthStatus, number>> = { healthy: 0, watch: 1, warning: 2, critical: 3, offline: 4 }
+
+/** Offline wins (it is shown, not mistaken for a fault); otherwise the worse of detector and active warnings. */
+export function healthStatus(device: Pick<Device, 'connection'>, core: HealthCore | null, active: readonly Severity[]): HealthStatus {
+  if (device.connection === 'offline') return 'offline'
+  let status: HealthStatus = core === null || core.status === 'offline' ? 'healthy' : core.status
+  for (const s of active) {
+    const w = severityStatus[s]
+    if (statusRank[w] > statusRank[status]) status = w
+  }
+  return status
+}
