@@ -1,0 +1,149 @@
+/**
+ * Databases written by the release before the one store (each database had its own migrations)
+ * open with today's code without losing anything: every answer the old store gave about its
+ * records is given again, logins and keys still verify, the hash chains still verify, new writes
+ * continue them, and the schema ends up as a fresh database's. Fixtures: fixtures/legacy/README.md.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'libsql'
+import pg from 'pg'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { openStore } from '../../api/store/index.ts'
+import { asyncStore, type AsyncRecordsStore } from '../../api/store/open.ts'
+import { openPostgresStore } from '../../api/store/postgres.ts'
+import { describeService } from '../services/availability.ts'
+import { startPostgres, type PostgresService } from '../services/postgres.ts'
+import { event } from './fixtures.ts'
+import { T0, answers, type Made } from './fixtures/legacy/records.ts'
+
+const fixture = (name: string) => readFileSync(join(import.meta.dirname, 'fixtures', 'legacy', name), 'utf8')
+const expected = (name: string) => JSON.parse(fixture(name)) as { made: Made; answers: Record<string, unknown> }
+const opts = { now: () => T0, deliveryAdapters: ['rt'] }
+
+/** What a migrated store must still do after answering as the old one did. */
+async function continues(s: AsyncRecordsStore, made: Made): Promise<void> {
+  const later = await s.applyDetectorEvent(event(made.deviceId, { faultCode: 'REF-DOOR', component: 'door_seal', episodeId: `${made.deviceId}:REF-DOOR:1`, severity: 'critical' }), T0)
+  expect(later.applied).toBe(true)
+  expect(await s.verifyHistory(made.deviceId)).toMatchObject({ ok: true })
+  expect((await s.listOutbox({ limit: 100 })).items.at(-1)?.payload.id).toBe(later.ticket?.id)
+}
+
+describe('a SQLite data directory from before the one store', () => {
+  const dirs: string[] = []
+  afterEach(() => { while (dirs.length > 0) rmSync(dirs.pop()!, { recursive: true, force: true }) })
+
+  function legacyDir(edit = ''): string {
+    const dir = mkdtempSync(join(tmpdir(), 'forewarn-legacy-'))
+    dirs.push(dir)
+    const db = new Database(join(dir, 'forewarn.db'))
+    db.exec(fixture('sqlite.sql') + edit)
+    db.close()
+    return dir
+  }
+  const schema = (dir: string) => {
+    const db = new Database(join(dir, 'forewarn.db'))
+    try {
+      return db.prepare("SELECT type, name FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' AND name != 'schema_migrations' ORDER BY type, name").all()
+    } finally {
+      db.close()
+    }
+  }
+
+  it('migrates forward: every record answers as before, the version is recorded, writes continue', async () => {
+    const { made, answers: before } = expected('sqlite.json')
+    const dir = legacyDir()
+    const s = asyncStore(openStore({ dataDir: dir, ...opts }))
+    try {
+      expect(await answers(s, made)).toEqual(before)
+      await continues(s, made)
+    } finally {
+      await s.close()
+    }
+    const db = new Database(join(dir, 'forewarn.db'))
+    expect(db.prepare('SELECT id, name FROM store_migrations ORDER BY id').all().map((r) => Object.values(r as object))).toEqual([
+      [1, expect.stringContaining('taken over from schema_migrations 5')], [2, 'the same partial indexes on both databases'],
+    ])
+    db.close()
+    // Opening again applies nothing; the schema is the one a fresh database gets.
+    openStore({ dataDir: dir }).close()
+    const fresh = mkdtempSync(join(tmpdir(), 'forewarn-fresh-'))
+    dirs.push(fresh)
+    openStore({ dataDir: fresh }).close()
+    expect(schema(dir)).toEqual(schema(fresh))
+  })
+
+  it('refuses a database its own release had not finished migrating, and changes nothing', () => {
+    const dir = legacyDir('DELETE FROM schema_migrations WHERE id = 5;')
+    expect(() => openStore({ dataDir: dir })).toThrow(expect.objectContaining({ code: 'FOREWARN_ERR_STORE' }))
+    try {
+      openStore({ dataDir: dir })
+    } catch (err) {
+      expect(String((err as Error).cause)).toMatch(/schema_migrations 4 of 5/)
+    }
+    const db = new Database(join(dir, 'forewarn.db'))
+    expect(db.prepare("SELECT name FROM sqlite_master WHERE name = 'store_migrations'").all()).toEqual([])
+    db.close()
+  })
+})
+
+describeService('postgres', 'a PostgreSQL database from before the one store', () => {
+  let server: PostgresService
+  let admin: pg.Client
+  let n = 0
+  beforeAll(async () => {
+    server = await startPostgres()
+    admin = new pg.Client({ connectionString: server.url })
+    await admin.connect()
+  }, 60_000)
+  afterAll(async () => {
+    await admin?.end()
+    await server?.stop()
+  })
+
+  async function database(dump?: string): Promise<string> {
+    const name = `legacy${++n}`
+    await admin.query(`CREATE DATABASE ${name}`)
+    const url = server.url.replace(/\/postgres$/, `/${name}`)
+    if (dump !== undefined) {
+      const c = new pg.Client({ connectionString: url })
+      await c.connect()
+      // psql meta-commands (\restrict) are not SQL.
+      try { await c.query(dump.split('\n').filter((l) => !l.startsWith('\\')).join('\n')) } finally { await c.end() }
+    }
+    return url
+  }
+  async function query(url: string, sql: string): Promise<unknown[]> {
+    const c = new pg.Client({ connectionString: url })
+    await c.connect()
+    try { return (await c.query(sql)).rows } finally { await c.end() }
+  }
+  const schema = (url: string) => query(url, `SELECT c.relkind, c.relname FROM pg_class c JOIN pg_namespace s ON s.oid = c.relnamespace
+    WHERE s.nspname = 'public' AND c.relkind IN ('r', 'i') AND c.relname NOT LIKE 'schema_migrations%' ORDER BY 1, 2`)
+
+  it('migrates forward: every record answers as before, the version is recorded, writes continue', async () => {
+    const { made, answers: before } = expected('postgres.json')
+    const url = await database(fixture('postgres.sql'))
+    const s = await openPostgresStore({ databaseUrl: url, ...opts })
+    try {
+      expect(await answers(s, made)).toEqual(before)
+      await continues(s, made)
+    } finally {
+      await s.close()
+    }
+    expect(await query(url, 'SELECT id, name FROM store_migrations ORDER BY id')).toEqual([
+      { id: 1, name: expect.stringContaining('taken over from schema_migrations 3') }, { id: 2, name: 'the same partial indexes on both databases' },
+    ])
+    await (await openPostgresStore({ databaseUrl: url })).close()
+    const fresh = await database()
+    await (await openPostgresStore({ databaseUrl: fresh })).close()
+    expect(await schema(url)).toEqual(await schema(fresh))
+  })
+
+  it('refuses a database its own release had not finished migrating', async () => {
+    const url = await database(fixture('postgres.sql'))
+    await query(url, 'DELETE FROM schema_migrations WHERE id = 3')
+    await expect(openPostgresStore({ databaseUrl: url })).rejects.toMatchObject({ code: 'FOREWARN_ERR_STORE', message: expect.stringMatching(/schema_migrations 2 of 3/) })
+  })
+})
