@@ -7,10 +7,8 @@
 import pg from 'pg'
 import { ErrorCode, ForewarnError } from '../../domain/index.ts'
 import { postgres } from './dialect.ts'
-import { TicketChangeListeners } from './listeners.ts'
 import { migrationWork } from './migrations.ts'
-import { outboxWork } from './outbox.ts'
-import { Records, serverSecret, workMethods } from './records.ts'
+import { Records, serverSecret, storeOver } from './records.ts'
 import { storeError, type OpResult, type Steps, type Work } from './run.ts'
 import type { AsyncRecordsStore, StoreOptions } from './types.ts'
 
@@ -113,35 +111,15 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Asy
     await pool.end().catch(() => {})
     throw new ForewarnError(ErrorCode.STORE, `cannot open the PostgreSQL store: ${(cause as Error).message}`, { cause, retriable: postgres.isTransient(cause) })
   }
-  const listeners = new TicketChangeListeners()
   let closed = false
-  const store = {} as Record<string, unknown>
-  for (const name of workMethods) store[name] = (...a: unknown[]) => run((records[name] as (...x: unknown[]) => Work<unknown>).apply(records, a))
-  const methods: Pick<AsyncRecordsStore, 'transitionTicket' | 'onTransition' | 'outboxPort' | 'setPublicUrl' | 'close' | 'ping'> = {
-    async transitionTicket(id, change) {
-      const done = await run(records.transitionTicket(id, change))
-      listeners.emit(done)
-      return done.ticket
-    },
-    onTransition: (listener) => listeners.add(listener),
-    outboxPort(o) {
-      const w = outboxWork(postgres, o)
-      return {
-        claimDue: (nowMs, limit) => run(w.claimDue(nowMs, limit)),
-        markDelivered: (id, ref, nowMs) => run(w.markDelivered(id, ref, nowMs)),
-        markRetry: (id, attempts, at, error) => run(w.markRetry(id, attempts, at, error)),
-        markDead: (id, attempts, error) => run(w.markDead(id, attempts, error)),
-        listDead: (limit, after) => run(w.listDead(limit, after)),
-        replayDead: (id) => run(w.replayDead(id)),
-      }
-    },
-    setPublicUrl: (url) => { records.publicUrl = url },
+  const store = storeOver(postgres, records, run as (w: Work<unknown>) => unknown)
+  const ping = store.ping as () => Promise<boolean>
+  return Object.assign(store, {
+    ping: () => ping().catch(() => false),
     async close() {
       if (closed) return
       closed = true
       await pool.end()
     },
-    ping: () => run(records.ping()).catch(() => false),
-  }
-  return Object.assign(store, methods) as unknown as AsyncRecordsStore
+  }) as unknown as AsyncRecordsStore
 }

@@ -4,7 +4,7 @@
  * Statements are Kysely queries compiled at set-up for the store's dialect (./dialect.ts).
  */
 import { randomBytes } from 'node:crypto'
-import { sql } from 'kysely'
+import { sql, type RawBuilder } from 'kysely'
 import { ErrorCode, ForewarnError, isApplianceType } from '../../domain/index.ts'
 import type { ConnectionState, Device, DetectorEvent, HealthCore, HealthStatus, Severity } from '../../domain/index.ts'
 import { allScopes } from '../schemas.ts'
@@ -14,7 +14,8 @@ import type { Dialect } from './dialect.ts'
 import { Events } from './events.ts'
 import { appendHistory, historyStatements, listHistory, verifyHistory } from './history.ts'
 import { digestEquals, keyedDigest, newApiKey, newDeviceId, newGatewayId, newKeyId, newPassword } from './ids.ts'
-import { FEED } from './outbox.ts'
+import { FEED, outboxWork } from './outbox.ts'
+import { TicketChangeListeners } from './listeners.ts'
 import { toDevice, toGateway, type GatewayRow } from './rows.ts'
 import { change, first, op, prepare, rows, single, snapshot, write, type Op, type Steps, type Work } from './run.ts'
 import type {
@@ -47,6 +48,10 @@ function statements(d: Dialect) {
       .set((eb) => ({ connection: p.state, last_seen: d.greatest(eb.fn.coalesce('last_seen', sql.lit(0)), eb.val(p.atMs)) })).where('id', '=', p.id)),
     revoke: prepare((p: { id: string }) => db.updateTable('devices').set({ revoked: 1 }).where('id', '=', p.id)),
     setSecret: prepare((p: { id: string; digest: string }) => db.updateTable('devices').set({ secret_digest: p.digest }).where('id', '=', p.id)),
+    // Only for a known device: the health row references it.
+    saveHealth: prepare((p: { id: string; core: string; at: number }) => db.insertInto('health').columns(['device_id', 'core', 'updated_at'])
+      .expression(db.selectFrom('devices').select((eb) => ['id', eb.val(p.core).as('core'), eb.cast<number>(eb.val(p.at), 'bigint').as('at')]).where('id', '=', p.id))
+      .onConflict((oc) => oc.column('device_id').doUpdateSet((eb) => ({ core: eb.ref('excluded.core'), updated_at: eb.ref('excluded.updated_at') })))),
     health: prepare((p: { id: string }) => db.selectFrom('health').select(['core', 'updated_at']).where('device_id', '=', p.id)),
     recentWarnings: prepare((p: { id: string; limit: number }) => db.selectFrom('warnings').select('id')
       .where('device_id', '=', p.id).where('state', '=', 'cleared').orderBy('n', 'desc').limit(p.limit)),
@@ -85,31 +90,43 @@ function statements(d: Dialect) {
   }
 }
 
-/** Many health records in one statement per chunk; a device named twice keeps its last record. */
-function saveHealthOps(d: Dialect, items: ReadonlyMap<string, string>, atMs: number): Op[] {
-  const out: Op[] = []
-  const list = [...items]
-  for (let i = 0; i < list.length; i += BATCH_ROWS) {
-    const values = sql.join(list.slice(i, i + BATCH_ROWS).map(([id, core]) => sql`(${id}, ${core})`))
-    // `WHERE true` keeps SQLite from reading ON CONFLICT as a join constraint.
-    const q = sql`insert into health (device_id, core, updated_at)
-      select d.id, x.column2, cast(${atMs} as bigint) from devices d join (values ${values}) as x on d.id = x.column1 where true
-      on conflict (device_id) do update set core = excluded.core, updated_at = excluded.updated_at returning device_id`.compile(d.db)
-    out.push({ sql: q.sql, params: q.parameters })
+/**
+ * A statement over `rows` rows of values, compiled once per row count: `build` gets placeholders
+ * and must put them in the order of `params`. Sizes repeat (a batch per flush), so the statement
+ * is compiled, and on SQLite prepared, once per size.
+ */
+function batchStatement(d: Dialect, build: (values: RawBuilder<unknown>) => RawBuilder<unknown>, bigints: readonly boolean[]) {
+  const byRows = new Map<number, string>()
+  // VALUES columns have no type of their own in PostgreSQL: numbers are cast where they are bound.
+  const cell = (v: unknown, i: number) => (bigints[i] === true ? sql`cast(${v} as bigint)` : sql`${v}`)
+  return (rowsOf: ReadonlyArray<readonly unknown[]>, tail: readonly unknown[]): Op => {
+    let text = byRows.get(rowsOf.length)
+    if (text === undefined) {
+      const values = sql.join(rowsOf.map((r) => sql`(${sql.join(r.map(cell))})`))
+      text = build(values).compile(d.db).sql
+      byRows.set(rowsOf.length, text)
+    }
+    return { sql: text, params: [...rowsOf.flat(), ...tail] }
   }
-  return out
 }
 
-/** Last-seen times in one statement per chunk; never moves a time backwards. */
-function touchOps(d: Dialect, items: ReadonlyMap<string, number>): Op[] {
-  const out: Op[] = []
-  const list = [...items]
-  for (let i = 0; i < list.length; i += BATCH_ROWS) {
-    const values = sql.join(list.slice(i, i + BATCH_ROWS).map(([id, at]) => sql`(${id}, cast(${at} as bigint))`))
-    const q = sql`update devices set last_seen = ${d.greatest(sql`coalesce(devices.last_seen, 0)`, sql`x.column2`)}
-      from (values ${values}) as x where devices.id = x.column1`.compile(d.db)
-    out.push({ sql: q.sql, params: q.parameters })
+function batchStatements(d: Dialect) {
+  return {
+    // CROSS JOIN makes SQLite walk the values and look each device up by key (not scan devices);
+    // `WHERE` also keeps it from reading ON CONFLICT as a join constraint.
+    saveHealth: batchStatement(d, (values) => sql`insert into health (device_id, core, updated_at)
+      select d.id, x.column2, x.column3 from (values ${values}) as x cross join devices d where d.id = x.column1
+      on conflict (device_id) do update set core = excluded.core, updated_at = excluded.updated_at returning device_id`, [false, false, true]),
+    touch: batchStatement(d, (values) => sql`update devices set last_seen = ${d.greatest(sql`coalesce(devices.last_seen, 0)`, sql`x.column2`)}
+      from (values ${values}) as x where devices.id = x.column1`, [false, true]),
   }
+}
+type BatchStatements = ReturnType<typeof batchStatements>
+
+/** A long batch in statements of BATCH_ROWS rows. */
+function chunks<T>(list: readonly T[]): T[][] {
+  const out: T[][] = []
+  for (let i = 0; i < list.length; i += BATCH_ROWS) out.push(list.slice(i, i + BATCH_ROWS))
   return out
 }
 
@@ -147,6 +164,7 @@ export interface RecordsOptions extends Omit<StoreOptions, 'dataDir'> {
 export class Records implements StoreWork {
   private readonly s
   private readonly h
+  private readonly b: BatchStatements
   private readonly events: Events
   private readonly now: () => number
   private readonly secret: Buffer
@@ -155,6 +173,7 @@ export class Records implements StoreWork {
   constructor(private readonly d: Dialect, opts: RecordsOptions) {
     this.s = statements(d)
     this.h = historyStatements(d)
+    this.b = batchStatements(d)
     this.now = opts.now ?? Date.now
     this.secret = opts.secret
     this.publicUrl = opts.publicUrl ?? ''
@@ -245,7 +264,7 @@ export class Records implements StoreWork {
   touchDevices(items: Iterable<readonly [string, number]>): Work<number> {
     const latest = new Map<string, number>()
     for (const [id, at] of items) latest.set(id, Math.max(at, latest.get(id) ?? at))
-    const list = touchOps(this.d, latest)
+    const list = chunks([...latest]).map((c) => this.b.touch(c, []))
     return write(function* () {
       let n = 0
       for (const o of list) n += (yield* op(o)).changes
@@ -341,8 +360,9 @@ export class Records implements StoreWork {
   }
 
   saveHealth(deviceId: string, core: HealthCore): Work<boolean> {
-    const batch = this.saveHealthBatch([[deviceId, core]])
-    return single(function* () { return (yield* batch.steps()) === 1 })
+    const s = this.s
+    const at = this.now()
+    return single(function* () { return (yield* change(s.saveHealth, { id: deviceId, core: JSON.stringify(core), at })) > 0 })
   }
 
   /** A device named twice keeps its last record and counts once per mention. */
@@ -350,7 +370,8 @@ export class Records implements StoreWork {
     const list = [...items]
     const last = new Map<string, string>()
     for (const [id, core] of list) last.set(id, JSON.stringify(core))
-    const statements = saveHealthOps(this.d, last, this.now())
+    const at = this.now()
+    const statements = chunks([...last]).map((c) => this.b.saveHealth(c.map(([id, core]) => [id, core, at]), []))
     return write(function* () {
       const saved = new Set<string>()
       for (const o of statements) for (const r of (yield* op(o)).rows as Array<{ device_id: string }>) saved.add(r.device_id)
@@ -478,6 +499,41 @@ export class Records implements StoreWork {
     const s = this.s
     return single(function* () { return Number((yield* first(s.ping, {}))?.ok) === 1 })
   }
+}
+
+/**
+ * The store object over a runner: each operation becomes a method that runs its Work (inline on
+ * SQLite, a Promise on PostgreSQL). Ticket listeners hear of a transition after its commit. The
+ * caller adds `close` and `ping`, and types the result as `Store` or `AsyncRecordsStore`.
+ */
+export function storeOver(d: Dialect, records: Records, run: (w: Work<unknown>) => unknown): Record<string, unknown> {
+  const store: Record<string, unknown> = {}
+  for (const name of workMethods) store[name] = (...a: unknown[]) => run((records[name] as (...x: unknown[]) => Work<unknown>).apply(records, a))
+  const listeners = new TicketChangeListeners()
+  const told = (done: TicketChange) => {
+    listeners.emit(done)
+    return done.ticket
+  }
+  const outbox = (o?: { leaseMs?: number }) => {
+    const w = outboxWork(d, o)
+    return {
+      claimDue: (nowMs: number, limit: number) => run(w.claimDue(nowMs, limit)),
+      markDelivered: (id: string, ref: string | null, nowMs: number) => run(w.markDelivered(id, ref, nowMs)),
+      markRetry: (id: string, attempts: number, at: number, error: string) => run(w.markRetry(id, attempts, at, error)),
+      markDead: (id: string, attempts: number, error: string) => run(w.markDead(id, attempts, error)),
+      listDead: (limit: number, after?: string) => run(w.listDead(limit, after)),
+      replayDead: (id: string) => run(w.replayDead(id)),
+    }
+  }
+  return Object.assign(store, {
+    transitionTicket(id: string, change: TicketTransition) {
+      const r = run(records.transitionTicket(id, change)) as TicketChange | Promise<TicketChange>
+      return r instanceof Promise ? r.then(told) : told(r)
+    },
+    onTransition: (listener: Parameters<Store['onTransition']>[0]) => listeners.add(listener),
+    outboxPort: outbox,
+    setPublicUrl: (url: string) => { records.publicUrl = url },
+  })
 }
 
 function idPage<T extends { id: string }>(found: T[], limit: number): Page<T> {

@@ -11,8 +11,8 @@ import type { Compilable } from 'kysely'
 import { ErrorCode, ForewarnError } from '../../domain/index.ts'
 import type { Dialect } from './dialect.ts'
 
-/** A statement with its values bound. */
-export interface Op { readonly sql: string; readonly params: readonly unknown[] }
+/** A statement with its values bound; `one` when only the first row is wanted. */
+export interface Op { readonly sql: string; readonly params: readonly unknown[]; readonly one?: boolean }
 export interface OpResult { rows: unknown[]; changes: number }
 /** A store operation: yields statements, receives their results, returns its answer. */
 export type Steps<T> = Generator<Op, T, OpResult>
@@ -28,16 +28,22 @@ export const single = <T>(steps: () => Steps<T>): Work<T> => ({ mode: 'none', st
 class Slot { constructor(readonly name: string) {} }
 const slots = new Proxy({}, { get: (_t, name) => new Slot(String(name)) })
 
-export interface Prepared<A, O> { bind(args: A): Op }
+export interface Prepared<A, O> {
+  bind(args: A, one?: boolean): Op
+  /** The type of its rows; never set (types only). */
+  readonly row?: O
+}
 
 export function prepare<A extends object, O>(build: (p: A) => Compilable<O>): Prepared<A, O> {
   const compiled = build(slots as A).compile()
   const names = compiled.parameters.map((v) => (v instanceof Slot ? v.name : null))
   const fixed = compiled.parameters
   return {
-    bind(args) {
+    bind(args, one = false) {
       const a = args as Record<string, unknown>
-      return { sql: compiled.sql, params: names.map((n, i) => (n === null ? fixed[i] : (a[n] ?? null))) }
+      const params = new Array<unknown>(names.length)
+      for (let i = 0; i < names.length; i++) params[i] = names[i] === null ? fixed[i] : (a[names[i]!] ?? null)
+      return { sql: compiled.sql, params, one }
     },
   }
 }
@@ -53,7 +59,7 @@ export function* rows<A, O>(p: Prepared<A, O>, args: A): Steps<O[]> {
 }
 
 export function* first<A, O>(p: Prepared<A, O>, args: A): Steps<O | undefined> {
-  return (yield p.bind(args)).rows[0] as O | undefined
+  return (yield p.bind(args, true)).rows[0] as O | undefined
 }
 
 /** Runs a statement; answers how many rows it changed. */

@@ -8,10 +8,8 @@ import { join } from 'node:path'
 import Database from 'libsql'
 import { ErrorCode, ForewarnError } from '../../domain/index.ts'
 import { sqlite } from './dialect.ts'
-import { TicketChangeListeners } from './listeners.ts'
 import { migrationWork } from './migrations.ts'
-import { outboxWork } from './outbox.ts'
-import { Records, serverSecret, workMethods } from './records.ts'
+import { Records, serverSecret, storeOver } from './records.ts'
 import { storeError, type Op, type OpResult, type Steps, type Work } from './run.ts'
 import type { Store, StoreOptions } from './types.ts'
 
@@ -41,50 +39,34 @@ export function openSqliteStore(opts: StoreOptions): Store {
   } catch (cause) {
     throw new ForewarnError(ErrorCode.STORE, `cannot open the embedded database at ${path}`, { cause })
   }
-  const records = new Records(sqlite, { ...opts, secret })
-  const listeners = new TicketChangeListeners()
-  const store = {} as Record<string, unknown>
-  for (const name of workMethods) store[name] = (...a: unknown[]) => run((records[name] as (...x: unknown[]) => Work<unknown>).apply(records, a))
-  const methods: Pick<Store, 'transitionTicket' | 'onTransition' | 'outboxPort' | 'setPublicUrl' | 'close'> = {
-    transitionTicket(id, change) {
-      const done = run(records.transitionTicket(id, change))
-      listeners.emit(done)
-      return done.ticket
-    },
-    onTransition: (listener) => listeners.add(listener),
-    outboxPort(o) {
-      const w = outboxWork(sqlite, o)
-      return {
-        claimDue: (nowMs, limit) => run(w.claimDue(nowMs, limit)),
-        markDelivered: (id, ref, nowMs) => run(w.markDelivered(id, ref, nowMs)),
-        markRetry: (id, attempts, at, error) => run(w.markRetry(id, attempts, at, error)),
-        markDead: (id, attempts, error) => run(w.markDead(id, attempts, error)),
-        listDead: (limit, after) => run(w.listDead(limit, after)),
-        replayDead: (id) => run(w.replayDead(id)),
-      }
-    },
-    setPublicUrl: (url) => { records.publicUrl = url },
-    close: () => { if (db.open) db.close() },
-  }
+  const store = storeOver(sqlite, new Records(sqlite, { ...opts, secret }), run as (w: Work<unknown>) => unknown)
   const ping = store.ping as () => boolean
-  return Object.assign(store, methods, { ping: () => { try { return ping() } catch { return false } } }) as unknown as Store
+  return Object.assign(store, {
+    ping: () => { try { return ping() } catch { return false } },
+    close: () => { if (db.open) db.close() },
+  }) as unknown as Store
 }
 
 /** Answers each statement inline; a write Work is one immediate transaction. */
 function syncRunner(db: Database.Database): <T>(w: Work<T>) => T {
-  const cache = new Map<string, Database.Statement>()
+  // `reader` is a native call: asked once per statement.
+  const cache = new Map<string, { st: Database.Statement; reader: boolean }>()
   const exec = (o: Op): OpResult => {
-    let st = cache.get(o.sql)
-    if (st === undefined) {
+    let c = cache.get(o.sql)
+    if (c === undefined) {
       if (cache.size >= STATEMENT_CACHE) cache.clear()
-      st = db.prepare(o.sql)
-      cache.set(o.sql, st)
+      const st = db.prepare(o.sql)
+      c = { st, reader: st.reader }
+      cache.set(o.sql, c)
     }
-    if (st.reader) {
-      const rows = st.all(o.params) as unknown[]
-      return { rows, changes: rows.length }
+    if (!c.reader) return { rows: [], changes: c.st.run(o.params).changes }
+    if (o.one === true) {
+      // get() reads one row; all() fills row buffers of a hundred.
+      const row = c.st.get(o.params) as unknown
+      return row === undefined ? NOTHING : { rows: [row], changes: 1 }
     }
-    return { rows: [], changes: st.run(o.params).changes }
+    const rows = c.st.all(o.params) as unknown[]
+    return { rows, changes: rows.length }
   }
   const drive = <T>(steps: Steps<T>): T => {
     let r = steps.next(NOTHING)
