@@ -7,22 +7,13 @@
 import type { ApplianceType } from '../domain/index.ts'
 import { catalogue } from '../domain/index.ts'
 import { faultSeverity, inSpan, planHome, rng, type HomeSchedule } from './model/env.ts'
-import type { ApplianceModel, ModelFactory } from './model/types.ts'
+import type { ApplianceModel, ModelFactory, SimFault } from './model/types.ts'
+
+export type { GroundTruth, SimFault } from './model/types.ts'
 import { refrigeratorModel } from './model/refrigerator.ts'
 import { airConditionerModel } from './model/air-conditioner.ts'
 import { washingMachineModel } from './model/washing-machine.ts'
 import { waterHeaterModel } from './model/water-heater.ts'
-
-export interface SimFault {
-  code: string
-  component: string
-  /** Event time the degradation starts. */
-  onsetMs: number
-  /** Event time of functional failure (the appliance stops doing its job). */
-  failureMs: number
-  /** Degradation curve exponent (1 linear, 2 slow start); default 1.5. */
-  shape?: number
-}
 
 export interface SimApplianceOptions {
   deviceId: string
@@ -138,15 +129,6 @@ export function createSimAppliance(o: SimApplianceOptions): SimAppliance {
       return fw.splice(0, fw.length)
     },
   }
-}
-
-export interface GroundTruth {
-  deviceId: string
-  type: ApplianceType
-  faultCode: string
-  component: string
-  onsetMs: number
-  failureMs: number
 }
 
 export { planFleet, type FleetMember, type FleetPlan, type FleetPlanOptions } from './model/plan.ts'

@@ -4,7 +4,7 @@
  * same seed means the same fleet.
  */
 import { applianceTypes, catalogue, type ApplianceType } from '../../domain/index.ts'
-import type { GroundTruth, SimFault } from '../appliance.ts'
+import type { GroundTruth, SimFault } from './types.ts'
 import { rng } from './env.ts'
 
 const DAY_MS = 86_400_000

@@ -1,4 +1,27 @@
+import type { ApplianceType } from '../../domain/index.ts'
 import type { Rand, HomeSchedule } from './env.ts'
+
+/** A fault injected into a simulated appliance (its ground truth). */
+export interface SimFault {
+  code: string
+  component: string
+  /** Event time the degradation starts. */
+  onsetMs: number
+  /** Event time of functional failure (the appliance stops doing its job). */
+  failureMs: number
+  /** Degradation curve exponent (1 linear, 2 slow start); default 1.5. */
+  shape?: number
+}
+
+/** Which fault a simulated appliance carries, for scoring a detector against it. */
+export interface GroundTruth {
+  deviceId: string
+  type: ApplianceType
+  faultCode: string
+  component: string
+  onsetMs: number
+  failureMs: number
+}
 
 /** One appliance's physics. `step` advances `dtMin` minutes and writes every metric into `out`. */
 export interface ApplianceModel {
