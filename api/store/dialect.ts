@@ -7,6 +7,7 @@
  *   numbers with an advisory lock; SQLite's write transaction (`BEGIN IMMEDIATE`) already holds the
  *   whole database, so those are no-ops there.
  * - scalar maximum: `max(a, b)` in SQLite, `greatest(a, b)` in PostgreSQL.
+ * - many rows of values in one statement: a VALUES list, or one array per column (unnest).
  * - types: row numbers are `INTEGER … AUTOINCREMENT` or `BIGINT … IDENTITY`; ids sort bytewise
  *   (SQLite's BINARY collation, `COLLATE "C"` in PostgreSQL). Times are TEXT (ISO 8601) or BIGINT
  *   epoch milliseconds and JSON is TEXT in both, so neither needs a dialect.
@@ -27,6 +28,12 @@ export interface Dialect {
   /** Locks the selected rows until the transaction ends. */
   lock<DB, TB extends keyof DB, O>(qb: SelectQueryBuilder<DB, TB, O>, mode: 'update' | 'share' | 'update skip locked'): SelectQueryBuilder<DB, TB, O>
   greatest(a: Expression<number>, b: Expression<number>): RawBuilder<number>
+  /**
+   * Rows of values as a table `alias(column1, column2, …)` for a batch statement: a VALUES list in
+   * SQLite; in PostgreSQL one array per column through unnest, which binds a few parameters
+   * instead of one per value and gives the columns their types.
+   */
+  rows(alias: string, rows: ReadonlyArray<readonly unknown[]>, types: ReadonlyArray<'text' | 'bigint'>): RawBuilder<unknown>
   /** Statements that make outbox row numbers follow commit order (see ./events.ts enqueue). */
   readonly outboxOrder: readonly string[]
   /** A table's `n` column: an increasing row number. */
@@ -63,6 +70,7 @@ export const sqlite: Dialect = {
   db: compileOnly(() => new SqliteAdapter(), () => new SqliteQueryCompiler(), false),
   lock: (qb) => qb,
   greatest: (a, b) => sql<number>`max(${a}, ${b})`,
+  rows: (alias, rows) => sql`(values ${sql.join(rows.map((r) => sql`(${sql.join(r)})`))}) as ${sql.raw(alias)}`,
   outboxOrder: [],
   serial: (t) => t.addColumn('n', 'integer', (c) => c.primaryKey().autoIncrement()),
   idText: sql`text`,
@@ -85,6 +93,8 @@ export const postgres: Dialect = {
   db: compileOnly(() => new PostgresAdapter(), () => new PostgresQueryCompiler(), true),
   lock: (qb, mode) => (mode === 'share' ? qb.forShare() : mode === 'update' ? qb.forUpdate() : qb.forUpdate().skipLocked()),
   greatest: (a, b) => sql<number>`greatest(${a}, ${b})`,
+  rows: (alias, rows, types) => sql`unnest(${sql.join(types.map((t, i) => sql`cast(${rows.map((r) => r[i])} as ${sql.raw(t)}[])`))})
+    as ${sql.raw(alias)}(${sql.raw(types.map((_, i) => `column${i + 1}`).join(', '))})`,
   outboxOrder: [`SELECT pg_advisory_xact_lock(${OUTBOX_LOCK})`],
   serial: (t) => t.addColumn('n', 'bigint', (c: ColumnDefinitionBuilder) => c.primaryKey().generatedAlwaysAsIdentity()),
   idText: sql`text collate "C"`,

@@ -90,38 +90,26 @@ function statements(d: Dialect) {
   }
 }
 
-/**
- * A statement over `rows` rows of values, compiled once per row count: `build` gets placeholders
- * and must put them in the order of `params`. Sizes repeat (a batch per flush), so the statement
- * is compiled, and on SQLite prepared, once per size.
- */
-function batchStatement(d: Dialect, build: (values: RawBuilder<unknown>) => RawBuilder<unknown>, bigints: readonly boolean[]) {
-  const byRows = new Map<number, string>()
-  // VALUES columns have no type of their own in PostgreSQL: numbers are cast where they are bound.
-  const cell = (v: unknown, i: number) => (bigints[i] === true ? sql`cast(${v} as bigint)` : sql`${v}`)
-  return (rowsOf: ReadonlyArray<readonly unknown[]>, tail: readonly unknown[]): Op => {
-    let text = byRows.get(rowsOf.length)
-    if (text === undefined) {
-      const values = sql.join(rowsOf.map((r) => sql`(${sql.join(r.map(cell))})`))
-      text = build(values).compile(d.db).sql
-      byRows.set(rowsOf.length, text)
-    }
-    return { sql: text, params: [...rowsOf.flat(), ...tail] }
-  }
-}
-
 function batchStatements(d: Dialect) {
+  const compile = (q: RawBuilder<unknown>): Op => {
+    const c = q.compile(d.db)
+    return { sql: c.sql, params: c.parameters }
+  }
   return {
-    // CROSS JOIN makes SQLite walk the values and look each device up by key (not scan devices);
+    // CROSS JOIN makes SQLite walk the rows and look each device up by key (not scan devices);
     // `WHERE` also keeps it from reading ON CONFLICT as a join constraint.
-    saveHealth: batchStatement(d, (values) => sql`insert into health (device_id, core, updated_at)
-      select d.id, x.column2, x.column3 from (values ${values}) as x cross join devices d where d.id = x.column1
-      on conflict (device_id) do update set core = excluded.core, updated_at = excluded.updated_at returning device_id`, [false, false, true]),
-    touch: batchStatement(d, (values) => sql`update devices set last_seen = ${d.greatest(sql`coalesce(devices.last_seen, 0)`, sql`x.column2`)}
-      from (values ${values}) as x where devices.id = x.column1`, [false, true]),
+    saveHealth: (rows: ReadonlyArray<readonly [string, string, number]>) => compile(sql`insert into health (device_id, core, updated_at)
+      select d.id, x.column2, x.column3 from ${d.rows('x', rows, ['text', 'text', 'bigint'])} cross join devices d where d.id = x.column1
+      on conflict (device_id) do update set core = excluded.core, updated_at = excluded.updated_at returning device_id`),
+    touch: (rows: ReadonlyArray<readonly [string, number]>) => compile(sql`update devices
+      set last_seen = ${d.greatest(sql`coalesce(devices.last_seen, 0)`, sql`x.column2`)}
+      from ${d.rows('x', rows, ['text', 'bigint'])} where devices.id = x.column1`),
   }
 }
 type BatchStatements = ReturnType<typeof batchStatements>
+
+/** One statement commits alone; more need a transaction around them (and its two round trips). */
+const oneCommit = <T>(list: readonly Op[], steps: () => Steps<T>): Work<T> => (list.length > 1 ? write(steps) : single(steps))
 
 /** A long batch in statements of BATCH_ROWS rows. */
 function chunks<T>(list: readonly T[]): T[][] {
@@ -264,8 +252,8 @@ export class Records implements StoreWork {
   touchDevices(items: Iterable<readonly [string, number]>): Work<number> {
     const latest = new Map<string, number>()
     for (const [id, at] of items) latest.set(id, Math.max(at, latest.get(id) ?? at))
-    const list = chunks([...latest]).map((c) => this.b.touch(c, []))
-    return write(function* () {
+    const list = chunks([...latest]).map((c) => this.b.touch(c))
+    return oneCommit(list, function* () {
       let n = 0
       for (const o of list) n += (yield* op(o)).changes
       return n
@@ -371,8 +359,8 @@ export class Records implements StoreWork {
     const last = new Map<string, string>()
     for (const [id, core] of list) last.set(id, JSON.stringify(core))
     const at = this.now()
-    const statements = chunks([...last]).map((c) => this.b.saveHealth(c.map(([id, core]) => [id, core, at]), []))
-    return write(function* () {
+    const statements = chunks([...last]).map((c) => this.b.saveHealth(c.map(([id, core]) => [id, core, at] as const)))
+    return oneCommit(statements, function* () {
       const saved = new Set<string>()
       for (const o of statements) for (const r of (yield* op(o)).rows as Array<{ device_id: string }>) saved.add(r.device_id)
       return list.filter(([id]) => saved.has(id)).length
