@@ -11,7 +11,8 @@
  * - types: row numbers are `INTEGER … AUTOINCREMENT` or `BIGINT … IDENTITY`; ids sort bytewise
  *   (SQLite's BINARY collation, `COLLATE "C"` in PostgreSQL). Times are TEXT (ISO 8601) or BIGINT
  *   epoch milliseconds and JSON is TEXT in both, so neither needs a dialect.
- * - the append-only trigger on history, and which errors are worth retrying.
+ * - the append-only trigger on history, and which errors mean a lost race (retried at once).
+ *   Which failures are worth retrying later is one list for both: ./errors.ts.
  */
 import {
   DummyDriver, Kysely, PostgresAdapter, PostgresIntrospector, PostgresQueryCompiler, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler, sql,
@@ -48,8 +49,6 @@ export interface Dialect {
   readonly migrationLock: { take: string[]; release: string[] }
   /** Lost races (serialization failure, deadlock): the transaction may simply run again. */
   isRace(err: unknown): boolean
-  /** Connection loss, a busy or restarting server, exhausted resources: worth trying later. */
-  isTransient(err: unknown): boolean
 }
 
 function compileOnly(adapter: () => SqliteAdapter | PostgresAdapter, compiler: () => SqliteQueryCompiler | PostgresQueryCompiler, pg: boolean): Kysely<Database> {
@@ -81,7 +80,6 @@ export const sqlite: Dialect = {
   tableExists: (name) => ({ sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", params: [name] }),
   migrationLock: { take: [], release: [] },
   isRace: () => false,
-  isTransient: (err) => /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN)/.test(code(err)),
 }
 
 /** Arbitrary constants: the advisory locks of migrating processes and of outbox inserts. */
@@ -107,9 +105,4 @@ export const postgres: Dialect = {
   tableExists: (name) => ({ sql: 'SELECT relname FROM pg_class WHERE oid = to_regclass($1)', params: [name] }),
   migrationLock: { take: [`SELECT pg_advisory_lock(${MIGRATION_LOCK})`], release: [`SELECT pg_advisory_unlock(${MIGRATION_LOCK})`] },
   isRace: (err) => ['40001', '40P01'].includes(code(err)),
-  isTransient(err) {
-    const c = code(err)
-    if (c === '') return /Connection terminated|timeout/i.test(String((err as Error | null)?.message ?? ''))
-    return /^(08|40|53|57P)/.test(c) || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes(c)
-  },
 }

@@ -7,6 +7,7 @@
 import pg from 'pg'
 import { ErrorCode, ForewarnError } from '../../domain/index.ts'
 import { postgres } from './dialect.ts'
+import { isTransientStoreFailure } from './errors.ts'
 import { migrationWork } from './migrations.ts'
 import { Records, serverSecret, storeOver } from './records.ts'
 import { storeError, type OpResult, type Steps, type Work } from './run.ts'
@@ -102,6 +103,10 @@ async function migrate(pool: pg.Pool): Promise<void> {
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<AsyncRecordsStore> {
   const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10, types })
   pool.on('error', (err) => opts.onIdleError?.(err))
+  // A connection that breaks while checked out (the server stopped between two statements of a
+  // transaction) emits 'error' with no pool listener attached, which would crash the process; its
+  // next statement fails anyway, classified retriable, and that is where it is handled.
+  pool.on('connect', (client) => client.on('error', () => undefined))
   const run = asyncRunner(pool)
   let records: Records
   try {
@@ -109,7 +114,7 @@ export async function openPostgresStore(opts: PostgresStoreOptions): Promise<Asy
     records = new Records(postgres, { ...opts, secret: await run(serverSecret(postgres)) })
   } catch (cause) {
     await pool.end().catch(() => {})
-    throw new ForewarnError(ErrorCode.STORE, `cannot open the PostgreSQL store: ${(cause as Error).message}`, { cause, retriable: postgres.isTransient(cause) })
+    throw new ForewarnError(ErrorCode.STORE, `cannot open the PostgreSQL store: ${(cause as Error).message}`, { cause, retriable: isTransientStoreFailure(cause) })
   }
   let closed = false
   const store = storeOver(postgres, records, run as (w: Work<unknown>) => unknown)

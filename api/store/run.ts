@@ -8,8 +8,9 @@
  * with named slots in place of values, and `bind` puts the values in the slots' places.
  */
 import type { Compilable } from 'kysely'
-import { ErrorCode, ForewarnError } from '../../domain/index.ts'
+import type { ForewarnError } from '../../domain/index.ts'
 import type { Dialect } from './dialect.ts'
+import { toStoreError } from './errors.ts'
 
 /** A statement with its values bound; `one` when only the first row is wanted. */
 export interface Op { readonly sql: string; readonly params: readonly unknown[]; readonly one?: boolean }
@@ -75,9 +76,7 @@ export function* ops(list: readonly string[]): Steps<void> {
   for (const s of list) yield { sql: s, params: [] }
 }
 
-/** ForewarnErrors pass; database errors become STORE errors with the cause kept. */
+/** ForewarnErrors pass; database errors become STORE errors with the cause kept, classified (./errors.ts). */
 export function storeError(d: Dialect, err: unknown): ForewarnError {
-  if (err instanceof ForewarnError) return err
-  const label = d.name === 'sqlite' ? 'SQLite' : 'PostgreSQL'
-  return new ForewarnError(ErrorCode.STORE, `${label} store: ${(err as Error).message}`, { cause: err, retriable: d.isTransient(err) })
+  return toStoreError(err, d.name === 'sqlite' ? 'SQLite store' : 'PostgreSQL store')
 }
