@@ -3,14 +3,11 @@
  * allows, scored against the simulator's ground truth. Large fleets are split over worker
  * threads (each device's readings stay in one worker, as in production).
  */
-import { createRequire } from 'node:module'
 import { availableParallelism } from 'node:os'
-import { dirname, join } from 'node:path'
-import { pathToFileURL } from 'node:url'
-import { Worker } from 'node:worker_threads'
 import { createEngine } from '../detectors/engine.ts'
 import { createDetector } from '../detectors/index.ts'
 import { catalogue, type DetectorEvent, type Reading } from '../domain/index.ts'
+import { sibling, startTsWorker } from '../ingest/ts-worker.ts'
 import { createSimAppliance, planFleet, type FleetMember, type GroundTruth } from '../simulators/appliance.ts'
 
 export interface EvaluateOptions {
@@ -212,16 +209,11 @@ export async function runEvaluate(opts: EvaluateOptions): Promise<Scorecard> {
   }
 }
 
-// The ESM entry of tsx's API, found from its package root (require.resolve would give the CJS one).
-const tsxApi = pathToFileURL(join(dirname(createRequire(import.meta.url).resolve('tsx/package.json')), 'dist/esm/api/index.mjs')).href
-const workerBody = new URL('./evaluate-worker.ts', import.meta.url).href
-const workerBoot = `import(${JSON.stringify(tsxApi)}).then((m) => { m.register(); return import(${JSON.stringify(workerBody)}) })`
+const workerBody = sibling('evaluate-worker', import.meta.url)
 
 function runInWorker(members: FleetMember[], days: number, detector: 'appliance' | 'engine'): Promise<SliceResult> {
   return new Promise((resolve, reject) => {
-    // The worker registers tsx's loader itself before importing its TypeScript body (worker
-    // threads do not inherit `--import` hooks on Node 20).
-    const w = new Worker(workerBoot, { eval: true, workerData: { members, days, detector } })
+    const w = startTsWorker(workerBody, { members, days, detector })
     w.once('message', (r: SliceResult) => resolve(r))
     w.once('error', reject)
     w.once('exit', (code) => { if (code !== 0) reject(new Error(`evaluate worker exited with ${code}`)) })

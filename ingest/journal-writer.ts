@@ -8,7 +8,7 @@
  * group as soon as it is parsed, and the next transaction starts the moment the previous one is
  * durable, without a round trip through the event loop. Inline, ingest keeps one commit in flight.
  */
-import { startTsWorker } from './ts-worker.ts'
+import { sibling, startTsWorker } from './ts-worker.ts'
 import type { Journal, PendingReject, PendingRow } from './journal.ts'
 
 /**
@@ -71,7 +71,7 @@ interface Pending {
 }
 
 export function workerWriter(dataDir: string, maxRejects: number): JournalWriter {
-  const worker = startTsWorker(new URL('./journal-worker.ts', import.meta.url), { dataDir, maxRejects })
+  const worker = startTsWorker(sibling('journal-worker', import.meta.url), { dataDir, maxRejects })
   // Idle, the worker must not keep the process alive; with a request in flight it must.
   worker.unref()
   // Replies come back in request order.

@@ -41,10 +41,14 @@ export interface SpawnOptions {
   env?: NodeJS.ProcessEnv
 }
 
-/** Starts a TypeScript module (relative to this folder) as a child with an IPC channel. */
+/**
+ * Starts a module of this folder (named by its `.ts` file) as a child with an IPC channel: the
+ * built `.js` with plain Node when this code runs built, the `.ts` through tsx from source.
+ */
 export function spawnChild(module: string, o: SpawnOptions = {}): Child {
-  const file = fileURLToPath(new URL(module, import.meta.url))
-  const node = [process.execPath, '--import', 'tsx', ...(o.nodeArgs ?? []), file]
+  const built = import.meta.url.endsWith('.js')
+  const file = fileURLToPath(new URL(built ? module.replace(/\.ts$/, '.js') : module, import.meta.url))
+  const node = [process.execPath, ...(built ? [] : ['--import', 'tsx']), ...(o.nodeArgs ?? []), file]
   const limit = o.raiseFdLimit ? 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; ' : ''
   // The child's stdout goes to our stderr: the bench's stdout carries only the table and the JSON line.
   const cp: ChildProcess = spawn('/bin/sh', ['-c', `${limit}exec "$@"`, 'sh', ...node], {

@@ -17,7 +17,7 @@ import type { Registry } from 'prom-client'
 import type { Worker } from 'node:worker_threads'
 import { ErrorCode, ForewarnError } from '../../domain/index.ts'
 import type { SinkState, TelemetrySink } from '../sink.ts'
-import { startTsWorker } from '../ts-worker.ts'
+import { sibling, startTsWorker } from '../ts-worker.ts'
 import type { InfluxConfig } from './influx-config.ts'
 import { defaultMaxBufferLines, lineWriters, type InfluxSinkOptions, type SinkLogger } from './influx.ts'
 import { sinkMetrics, type SinkMetrics } from './sink-metrics.ts'
@@ -62,7 +62,7 @@ export async function createInfluxThreadSink(config: InfluxConfig, options: Infl
   const name = rest.name ?? 'influxdb'
   const maxBufferLines = rest.maxBufferLines ?? defaultMaxBufferLines
   const m = sinkMetrics(registry)
-  const worker: Worker = startTsWorker(new URL('./influx-worker.ts', import.meta.url), { config, options: rest } satisfies WorkerData)
+  const worker: Worker = startTsWorker(sibling('influx-worker', import.meta.url), { config, options: rest } satisfies WorkerData)
 
   let parts: string[] = []
   let partLines = 0
