@@ -53,6 +53,10 @@ const types = {
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<AsyncRecordsStore> {
   const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10, types })
   pool.on('error', (err) => opts.onIdleError?.(err))
+  // A connection that breaks while checked out (the server stopped between two statements of a
+  // transaction) emits 'error' with no pool listener attached, which would crash the process; its
+  // next statement fails anyway, classified retriable, and that is where it is handled.
+  pool.on('connect', (client) => client.on('error', () => undefined))
   try {
     const c = await pool.connect()
     try {
