@@ -58,6 +58,10 @@ export function registerIngestMetrics(registry: Registry, ingest: Ingest): void 
     collect() { this.set(ingest.stats().lastBatchMs / 1000) },
   })
   new Gauge({
+    name: 'forewarn_ingest_failed_commits', help: 'Journal group commits that failed since start (disk full, I/O error); their readings got no PUBACK and are resent.', registers,
+    collect() { this.set(ingest.stats().failedCommits) },
+  })
+  new Gauge({
     name: 'forewarn_ingest_processing_errors', help: 'Batches the pipeline failed to process (they stay in the journal).', registers,
     collect() { this.set(ingest.stats().processingErrors) },
   })

@@ -59,6 +59,8 @@ export interface IngestStats {
   queued: number
   dispatched: number
   processingErrors: number
+  /** Group commits that failed (disk full, I/O error): their readings got no PUBACK. */
+  failedCommits: number
   /** Journal id of the last row handed to onReadings / onDeviceEvent. */
   dispatchedCursor: number
 }
@@ -187,7 +189,7 @@ export function createIngest(opts: IngestOptions): Ingest {
   const rejected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>
   const stats = {
     accepted: 0, duplicates: 0, statusUpdates: 0, events: 0, batches: 0, lastBatchMs: 0, lastBatchRows: 0,
-    dispatched: 0, processingErrors: 0,
+    dispatched: 0, processingErrors: 0, failedCommits: 0,
   }
 
   let batch = newBatch()
@@ -252,6 +254,7 @@ export function createIngest(opts: IngestOptions): Ingest {
       (c) => committed(b, c.ids, c.tx, t0),
       (cause: unknown) => {
         const err = new ForewarnError(ErrorCode.STORE, 'ingest journal commit failed', { cause, retriable: true })
+        stats.failedCommits++
         if (commitFailures++ === 0) log?.error({ err }, 'journal commit failed: readings are not acknowledged (no PUBACK), devices keep them and resend; said once until a commit succeeds')
         for (const w of b.waiters) w.fail(err)
         next()

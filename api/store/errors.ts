@@ -22,6 +22,12 @@ const SQLITE_TRANSIENT = /^SQLITE_(BUSY|LOCKED|IOERR|FULL|CANTOPEN|PROTOCOL|NOME
  */
 const PG_TRANSIENT = /^(08|40|53|57P|58)/
 
+/**
+ * SQLite rolls a transaction back by itself when a write hits a full disk, an I/O error or a busy
+ * lock; the transaction wrapper's own ROLLBACK then fails with this message and hides the cause.
+ */
+const SQLITE_AUTO_ROLLBACK = /cannot rollback - no transaction is active/
+
 /** node-postgres reports a dropped or timed-out connection by message only. */
 const PG_MESSAGES = /Connection terminated|connection timeout|timeout exceeded when trying to connect|Client has encountered a connection error/i
 
@@ -32,11 +38,14 @@ export function isTransientStoreFailure(err: unknown): boolean {
     if (SOCKET_CODES.has(code) || SQLITE_TRANSIENT.test(code)) return true
     if (/^[0-9A-Z]{5}$/.test(code) && PG_TRANSIENT.test(code)) return true
   }
-  return PG_MESSAGES.test(String((err as Error | null)?.message ?? ''))
+  const message = String((err as Error | null)?.message ?? '')
+  return PG_MESSAGES.test(message) || SQLITE_AUTO_ROLLBACK.test(message)
 }
 
 /** ForewarnErrors pass as they are; anything else becomes a STORE error, cause kept, classified. */
 export function toStoreError(err: unknown, what: string): ForewarnError {
   if (err instanceof ForewarnError) return err
-  return new ForewarnError(ErrorCode.STORE, `${what}: ${(err as Error | null)?.message ?? String(err)}`, { cause: err, retriable: isTransientStoreFailure(err) })
+  let message = (err as Error | null)?.message ?? String(err)
+  if (SQLITE_AUTO_ROLLBACK.test(message)) message = 'SQLite rolled the transaction back (disk full, I/O error or busy)'
+  return new ForewarnError(ErrorCode.STORE, `${what}: ${message}`, { cause: err, retriable: isTransientStoreFailure(err) })
 }

@@ -9,7 +9,7 @@ import type pino from 'pino'
 import { loadStartConfig } from '../../cli/config.ts'
 import { startForewarn, type Running } from '../../cli/start.ts'
 import type { ApplianceType } from '../../domain/index.ts'
-import { runFleet } from '../../simulators/fleet.ts'
+import { runFleet, type FleetHandle } from '../../simulators/fleet.ts'
 import type { SimFault } from '../../simulators/appliance.ts'
 import { provision, waitFor } from './helpers.ts'
 
@@ -49,7 +49,7 @@ export interface ScenarioOptions {
   intervalMs: number
   batchSize: number
   /** Runs once the first warning is stored, while the fleet is still sending. */
-  onFirstWarning?: (run: Running) => Promise<void>
+  onFirstWarning?: (run: Running, fleet: FleetHandle) => Promise<void>
 }
 
 async function all<T>(page: (after?: string) => Promise<{ items: T[]; next: string | null }>): Promise<T[]> {
@@ -102,7 +102,7 @@ export async function runScenario(o: ScenarioOptions): Promise<{ run: Running; o
     })
     if (o.onFirstWarning) {
       await waitFor('a first warning', async () => ((await run.store.listWarnings({ limit: 1 })).items.length > 0 ? true : undefined), 120_000, 50)
-      await o.onFirstWarning(run)
+      await o.onFirstWarning(run, fleet)
     }
     const summary = await fleet.done
     if (summary.failed !== 0 || summary.acknowledged !== summary.published) {
