@@ -35,7 +35,11 @@ export interface Outcome {
   ticketed: string[]
   tickets: string[]
   warnings: string[]
-  /** Per serial, its history entry kinds in order. */
+  /**
+   * Per serial, its history entry kinds, sorted: a firmware error code travels on its own topic,
+   * so where it lands among the readings (and its effects among theirs) depends on the fleet's
+   * pacing, not on the store; what must match is that every entry is there, and once.
+   */
   history: Record<string, string[]>
   readings: number
 }
@@ -48,8 +52,14 @@ export interface ScenarioOptions {
   /** Wall milliseconds between fleet ticks (each tick sends `batchSize` readings per appliance). */
   intervalMs: number
   batchSize: number
-  /** Runs once the first warning is stored, while the fleet is still sending. */
-  onFirstWarning?: (run: Running, fleet: FleetHandle) => Promise<void>
+  /**
+   * Runs once the first warning is stored, while the fleet is still sending; may replace the
+   * running instance (a restart on the same data directory and ports).
+   */
+  onFirstWarning?: (run: Running, fleet: FleetHandle) => Promise<Running | void>
+  /** Fixed ports, so that a restart is found again by the fleet; default: any free ones. */
+  mqttPort?: number
+  apiPort?: number
 }
 
 async function all<T>(page: (after?: string) => Promise<{ items: T[]; next: string | null }>): Promise<T[]> {
@@ -69,7 +79,7 @@ export async function outcomeOf(run: Running, serialOf: Map<string, string>): Pr
   const warnings = await all((after) => run.store.listWarnings({ limit: 1000, after }))
   const history: Record<string, string[]> = {}
   for (const [id, serial] of serialOf) {
-    history[serial] = (await all((after) => run.store.history(id, { limit: 1000, after }))).map((e) => e.kind)
+    history[serial] = (await all((after) => run.store.history(id, { limit: 1000, after }))).map((e) => e.kind).sort()
   }
   return {
     ticketed: tickets.map((t) => `${s(t.deviceId)} ${t.fault.code}`).sort(),
@@ -82,10 +92,10 @@ export async function outcomeOf(run: Running, serialOf: Map<string, string>): Pr
 
 /** Runs the fleet to the end and waits until every committed reading is processed and stored. */
 export async function runScenario(o: ScenarioOptions): Promise<{ run: Running; outcome: Outcome; serialOf: Map<string, string> }> {
-  const config = loadStartConfig({ dataDir: o.dataDir, mqttPort: 0, apiPort: 0, simulate: 0 }, {
+  const config = loadStartConfig({ dataDir: o.dataDir, mqttPort: o.mqttPort ?? 0, apiPort: o.apiPort ?? 0, simulate: 0 }, {
     FOREWARN_ADMIN_KEY: ADMIN_KEY, FOREWARN_HEALTH_FLUSH_MS: '100', FOREWARN_CHECKPOINT_MS: '200',
   })
-  const run = await startForewarn(config, o.log, o.env)
+  let run = await startForewarn(config, o.log, o.env)
   try {
     const members = await provision(run.apiUrl, ADMIN_KEY, FLEET.map((m) => m.type), o.serialPrefix)
     const serialOf = new Map(members.map((m, i) => [m.deviceId, `${o.serialPrefix}-${i}`]))
@@ -102,7 +112,7 @@ export async function runScenario(o: ScenarioOptions): Promise<{ run: Running; o
     })
     if (o.onFirstWarning) {
       await waitFor('a first warning', async () => ((await run.store.listWarnings({ limit: 1 })).items.length > 0 ? true : undefined), 120_000, 50)
-      await o.onFirstWarning(run, fleet)
+      run = (await o.onFirstWarning(run, fleet)) ?? run
     }
     const summary = await fleet.done
     if (summary.failed !== 0 || summary.acknowledged !== summary.published) {

@@ -15,8 +15,9 @@ import pino from 'pino'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { startForewarn, type Running } from '../../cli/start.ts'
 import { describeService } from '../services/availability.ts'
+import { freePort } from '../services/process.ts'
 import { startPostgres, type PostgresService } from '../services/postgres.ts'
-import { ADMIN_KEY, groundTruth, outcomeOf, runScenario } from './outage-scenario.ts'
+import { ADMIN_KEY, groundTruth, outcomeOf, runScenario, type Outcome } from './outage-scenario.ts'
 
 const OUTAGE_MS = 30_000
 
@@ -29,7 +30,7 @@ describeService('postgres', 'a PostgreSQL outage while faults are detected', () 
     server = await startPostgres()
     const c = new pg.Client({ connectionString: server.url })
     await c.connect()
-    for (const db of ['baseline', 'outage']) await c.query(`CREATE DATABASE ${db}`)
+    for (const db of ['baseline', 'outage', 'restart']) await c.query(`CREATE DATABASE ${db}`)
     await c.end()
   }, 60_000)
   afterAll(async () => {
@@ -44,10 +45,13 @@ describeService('postgres', 'a PostgreSQL outage while faults are detected', () 
     return d
   }
 
+  let baselineOutcome: Outcome | null = null
+
   it('stores every effect once the server is back: tickets = ground truth, same records as without the outage', async () => {
     const quiet = pino({ level: 'silent' })
     const baseline = await runScenario({ dataDir: dataDir(), env: { DATABASE_URL: dbUrl('baseline') }, log: quiet, serialPrefix: 'OUT', intervalMs: 5, batchSize: 240 })
     await baseline.run.stop()
+    baselineOutcome = baseline.outcome
 
     const lines: { level: number; msg: string }[] = []
     const log = pino({ level: 'info' }, { write: (s: string) => void lines.push(JSON.parse(s) as { level: number; msg: string }) })
@@ -103,6 +107,36 @@ describeService('postgres', 'a PostgreSQL outage while faults are detected', () 
       + `warnings ${outage.outcome.warnings.length} (baseline ${baseline.outcome.warnings.length}), `
       + `${d.retries} store retries counted when the server came back, /readyz ${d.status} during; outage run ${elapsedS.toFixed(0)} s`)
   }, 240_000)
+
+  it('stopped while the server is down: stop does not wait for it, and the next start replays what was not stored', async () => {
+    expect(baselineOutcome).not.toBeNull()
+    const quiet = pino({ level: 'silent' })
+    const dir = dataDir()
+    const [mqttPort, apiPort] = [await freePort(), await freePort()]
+    let stopMs = 0
+    const r = await runScenario({
+      dataDir: dir, env: { DATABASE_URL: dbUrl('restart') }, log: quiet, serialPrefix: 'OUT', intervalMs: 40, batchSize: 60, mqttPort, apiPort,
+      onFirstWarning: async (run) => {
+        await server.halt()
+        await new Promise((res) => setTimeout(res, 3_000))
+        const t = Date.now()
+        await run.stop()
+        stopMs = Date.now() - t
+        await server.resume()
+        // Same data directory and ports: the fleet reconnects and resends what was not acknowledged.
+        return startForewarn(run.config, quiet, { DATABASE_URL: dbUrl('restart') })
+      },
+    })
+    runs.push(r.run)
+    expect(stopMs).toBeLessThan(15_000)
+    const base = baselineOutcome as Outcome
+    expect(r.outcome.ticketed).toEqual(groundTruth('OUT'))
+    expect(r.outcome.tickets).toEqual(base.tickets)
+    expect(r.outcome.warnings).toEqual(base.warnings)
+    expect(r.outcome.history).toEqual(base.history)
+    console.log(`stopped ${(stopMs / 1000).toFixed(1)} s after PostgreSQL went down, restarted after it came back: tickets ${r.outcome.ticketed.length} `
+      + `(ground truth ${groundTruth('OUT').length}), warnings ${r.outcome.warnings.length} (baseline ${base.warnings.length})`)
+  }, 180_000)
 })
 
 async function retries(run: Running): Promise<number> {
