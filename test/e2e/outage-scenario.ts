@@ -35,11 +35,7 @@ export interface Outcome {
   ticketed: string[]
   tickets: string[]
   warnings: string[]
-  /**
-   * Per serial, its history entry kinds, sorted: a firmware error code travels on its own topic,
-   * so where it lands among the readings (and its effects among theirs) depends on the fleet's
-   * pacing, not on the store; what must match is that every entry is there, and once.
-   */
+  /** Per serial, its history entry kinds, sorted: every entry there, and once. */
   history: Record<string, string[]>
   readings: number
 }
@@ -105,7 +101,9 @@ export async function runScenario(o: ScenarioOptions): Promise<{ run: Running; o
       brokerUrl: run.mqttUrl,
       members: members.map((m, i) => {
         const f = FLEET[i]?.fault
-        const fault: SimFault | undefined = f ? { ...f, onsetMs: startMs + 3 * DAY, failureMs: startMs + 14 * DAY } : undefined
+        // Failure after the last reading: no firmware error codes, which travel on their own topic,
+        // so where they land among the readings would depend on the fleet's pacing, not on the store.
+        const fault: SimFault | undefined = f ? { ...f, onsetMs: startMs + 3 * DAY, failureMs: startMs + (DAYS + 2) * DAY } : undefined
         return fault ? { ...m, fault } : m
       }),
       startMs, readingsPerDevice: DAYS * 24 * 60, intervalMs: o.intervalMs, batchSize: o.batchSize, drainTimeoutMs: 120_000,
