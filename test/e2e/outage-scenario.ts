@@ -16,6 +16,12 @@ import { provision, waitFor } from './helpers.ts'
 export const ADMIN_KEY = 'e2e-outage-admin-key-0123456789ab'
 const DAY = 86_400_000
 export const DAYS = 16
+/**
+ * One event-time start for every run of a test process (midnight UTC, DAYS + 2 days ago): the
+ * signals follow the time of day, so runs compared with each other must start at the same instant.
+ * Two days of slack: lost readings are never sent, so DAYS of readings take a little more event time.
+ */
+const startMs = Math.floor(Date.now() / DAY) * DAY - (DAYS + 2) * DAY
 
 /** Serial suffix → appliance and fault (none: a healthy appliance). */
 const FLEET: { type: ApplianceType; fault?: { code: string; component: string } }[] = [
@@ -95,15 +101,13 @@ export async function runScenario(o: ScenarioOptions): Promise<{ run: Running; o
   try {
     const members = await provision(run.apiUrl, ADMIN_KEY, FLEET.map((m) => m.type), o.serialPrefix)
     const serialOf = new Map(members.map((m, i) => [m.deviceId, `${o.serialPrefix}-${i}`]))
-    // A day of slack: lost readings are never sent, so `DAYS` of readings take a little more event time.
-    const startMs = Date.now() - (DAYS + 1) * DAY
     const fleet = runFleet({
       brokerUrl: run.mqttUrl,
       members: members.map((m, i) => {
         const f = FLEET[i]?.fault
         // Failure after the last reading: no firmware error codes, which travel on their own topic,
         // so where they land among the readings would depend on the fleet's pacing, not on the store.
-        const fault: SimFault | undefined = f ? { ...f, onsetMs: startMs + 3 * DAY, failureMs: startMs + (DAYS + 2) * DAY } : undefined
+        const fault: SimFault | undefined = f ? { ...f, onsetMs: startMs + 2 * DAY, failureMs: startMs + (DAYS + 1) * DAY } : undefined
         return fault ? { ...m, fault } : m
       }),
       startMs, readingsPerDevice: DAYS * 24 * 60, intervalMs: o.intervalMs, batchSize: o.batchSize, drainTimeoutMs: 120_000,
