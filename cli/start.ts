@@ -26,7 +26,7 @@ import { createPipeline, type Pipeline } from './pipeline.ts'
 import {
   externalBrokerConfigFromEnv, startExternalBroker, withBrokerProvisioning, type ExternalBroker, type ExternalBrokerConfig,
 } from './external-broker.ts'
-import { createPipelineMetrics, registerIngestMetrics } from './metrics.ts'
+import { createPipelineMetrics, registerIngestMetrics, registerStoreMetrics } from './metrics.ts'
 import { startInfluxReporting } from './influx-reporting.ts'
 import { authenticatePrincipal, gatewayChanged, gatewayConnectionControl } from './gateways.ts'
 
@@ -95,6 +95,17 @@ function withConnectionControl(store: AsyncRecordsStore, broker: EmbeddedBroker,
   })
 }
 
+/** /readyz: not ready while records-store writes fail, with what fails since when. */
+function recordsReadiness(pipeline: Pipeline): { ok: boolean; detail: string } {
+  const o = pipeline.storeOutage()
+  if (o === null) return { ok: true, detail: 'records-store writes succeed' }
+  return {
+    ok: false,
+    detail: `records-store writes failing since ${new Date(o.since).toISOString()} (${o.retries} retries; ${o.op}: ${o.error}); `
+      + `${o.retriable ? 'retrying with backoff' : 'not known to be transient, retrying slowly'}; checkpoints held, readings wait in the journal`,
+  }
+}
+
 export async function startForewarn(config: StartConfig, log: Logger, env: NodeJS.ProcessEnv = {}): Promise<Running> {
   // Validated before anything is opened, so a configuration error leaves nothing running.
   const externalConfig = config.brokerUrl === null ? null : externalBrokerConfigFromEnv(config.brokerUrl, env)
@@ -122,6 +133,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     store, detector, sink, log, offlineAfterIntervals: config.offlineAfterIntervals, metrics: createPipelineMetrics(metrics),
     publish: (topic, payload) => (broker ? broker.publish(topic, payload, { qos: 1 }) : external ? external.publish(topic, payload) : Promise.resolve()),
   })
+  registerStoreMetrics(metrics, () => pipeline.storeOutage())
   await pipeline.preload()
 
   const ingest = createIngest({
@@ -167,12 +179,15 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     },
   })
 
+  let stopped = false
   let checkpointing: Promise<void> | null = null
   /**
    * Pairs the detector snapshots with the journal cursor they reflect (both taken now, in one
    * synchronous step), waits until every effect of those readings is stored (records, sink), and
    * only then records the pair. After a crash, replay starts from there: nothing acknowledged is
-   * lost, and replayed effects are idempotent (episode ids, series + timestamp).
+   * lost, and replayed effects are idempotent (episode ids, series + timestamp). While the records
+   * store fails, `settled()` waits (the pipeline retries the write), so this checkpoint stays in
+   * flight and later calls join it: the cursor cannot pass an effect that is not stored.
    */
   const checkpoint = (): Promise<void> => {
     if (checkpointing) return checkpointing
@@ -186,7 +201,8 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
         ingest.checkpoint(snapshots, cursor)
       } catch (err) {
         for (const [id] of snapshots) pipeline.markDirty(id)
-        log.error({ err }, 'checkpoint failed; will retry')
+        // At shutdown after an abandoned write this is expected and said once in stop().
+        if (!stopped) log.error({ err }, 'checkpoint failed; will retry')
       } finally {
         checkpointing = null
       }
@@ -206,6 +222,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     readiness: async () => ({
       broker: { ok: broker !== null || external?.connected() === true },
       ingest: { ok: true, detail: JSON.stringify(ingest.stats()) },
+      records: recordsReadiness(pipeline),
       ...(sink ? { [sink.name]: { ok: sink.state().state !== 'off', detail: JSON.stringify(sink.state()) } } : {}),
     }),
   })
@@ -236,7 +253,6 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     store.counts().then((c) => { counts = c }, () => undefined)
   }, 1000)
 
-  let stopped = false
   return {
     config, apiUrl, mqttUrl, mqttPort, apiPort, adminKey: newAdminKey, store, ingest, broker, external, fleet, metrics,
     stats() {
@@ -256,12 +272,18 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       clearInterval(offlineTimer)
       stopRepairActions()
       await reporting?.stop()
+      // A store that is down now does not hold the shutdown: what is not stored by now is not
+      // checkpointed either, and a restart replays it from the journal.
+      const outage = pipeline.storeOutage()
+      if (outage !== null) log.warn({ since: new Date(outage.since).toISOString(), retries: outage.retries }, 'stopping while records-store writes fail: effects not stored yet are replayed from the journal at the next start')
+      pipeline.abandonFailingWrites()
       await checkpoint()
       // close() dispatches what is still committed but unprocessed; those rows are after the
       // last checkpoint, so a restart replays them into the restored detector (effects are idempotent).
       await ingest.close()
       await pipeline.flushHealth()
-      await pipeline.settled()
+      // Rejects only when writes were given up above; those readings are replayed at the next start.
+      await pipeline.settled().catch(() => undefined)
       await sink?.close()
       await store.close()
     },

@@ -13,6 +13,7 @@ import type { ConnectionState, Device, DetectorEvent, HealthCore } from '../../d
 import { allScopes } from '../schemas.ts'
 import { defaultTicketPolicy, parseTicketPolicy } from '../ticket-policy.ts'
 import { decodeCursor, encodeCursor, pageSize } from './cursor.ts'
+import { isTransientStoreFailure } from './errors.ts'
 import { digestEquals, keyedDigest, newApiKey, newDeviceId, newGatewayId, newKeyId, newPassword } from './ids.ts'
 import type { AsyncRecordsStore } from './open.ts'
 import { FEED } from './outbox.ts'
@@ -52,6 +53,10 @@ const types = {
 export async function openPostgresStore(opts: PostgresStoreOptions): Promise<AsyncRecordsStore> {
   const pool = new pg.Pool({ connectionString: opts.databaseUrl, max: opts.poolSize ?? 10, types })
   pool.on('error', (err) => opts.onIdleError?.(err))
+  // A connection that breaks while checked out (the server stopped between two statements of a
+  // transaction) emits 'error' with no pool listener attached, which would crash the process; its
+  // next statement fails anyway, classified retriable, and that is where it is handled.
+  pool.on('connect', (client) => client.on('error', () => undefined))
   try {
     const c = await pool.connect()
     try {
@@ -74,12 +79,8 @@ async function serverSecret(pool: pg.Pool): Promise<Buffer> {
   return Buffer.from(r.rows[0]!.value, 'hex')
 }
 
-/** Connection loss, server shutdown, lost races, exhausted resources: worth trying again. */
-function isTransient(err: unknown): boolean {
-  const code = (err as { code?: unknown } | null)?.code
-  if (typeof code !== 'string') return /Connection terminated|timeout/i.test(String((err as Error | null)?.message ?? ''))
-  return /^(08|40|53|57P)/.test(code) || ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'].includes(code)
-}
+/** Connection loss, server shutdown, lost races, exhausted resources: worth trying again (./errors.ts). */
+const isTransient = isTransientStoreFailure
 
 /** ForewarnErrors pass; database errors become STORE errors with the cause kept. */
 function storeError(err: unknown): ForewarnError {
