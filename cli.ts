@@ -58,6 +58,7 @@ program
   .option('--cert <file>', 'TLS certificate (PEM)')
   .option('--key <file>', 'TLS private key (PEM)')
   .option('--allow-anonymous', 'accept clients without credentials (conformance testing only)', false)
+  .option('--deny-subscribe <filter...>', 'with --allow-anonymous: topic filters anonymous clients may not subscribe to (SUBACK 0x80)')
   .action(async (opts) => {
     const { runBroker } = await import('./cli/broker.ts')
     await runBroker(opts)
