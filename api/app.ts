@@ -6,7 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { AnyStore } from './store/open.ts'
 import { storePlugin } from './plugins/store.ts'
-import { errorsPlugin } from './plugins/errors.ts'
+import { errorsPlugin, frameworkErrors } from './plugins/errors.ts'
 import { authPlugin } from './plugins/auth.ts'
 import { docsPlugin } from './plugins/docs.ts'
 import { defaultRateLimit, rateLimitPlugin, type RateLimitOptions } from './plugins/rate-limit.ts'
@@ -40,6 +40,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
     logger: deps.logger ?? false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    frameworkErrors,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   if (deps.publicUrl !== undefined) deps.store.setPublicUrl?.(deps.publicUrl)
