@@ -34,10 +34,13 @@ export interface ApiDeps {
   rejects?: RejectsSource | undefined
   /** Registry GET /metrics serves (shared with ingest, sinks, delivery); a private one when absent. */
   metrics?: Registry | undefined
+  /** Serve HTTPS with this certificate and key (PEM) instead of plain HTTP. */
+  https?: { cert: string | Buffer; key: string | Buffer } | undefined
 }
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(deps.https ? { https: { cert: deps.https.cert, key: deps.https.key } } : {}),
     logger: deps.logger ?? false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
     frameworkErrors,
@@ -49,7 +52,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       const a = app.server.address()
       if (a === null || typeof a === 'string') return
       const host = a.address === '0.0.0.0' || a.address === '::' ? 'localhost' : a.family === 'IPv6' ? `[${a.address}]` : a.address
-      deps.store.setPublicUrl?.(`http://${host}:${a.port}`)
+      deps.store.setPublicUrl?.(`${deps.https ? 'https' : 'http'}://${host}:${a.port}`)
     })
   }
 
