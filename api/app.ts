@@ -6,7 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { AnyStore } from './store/open.ts'
 import { storePlugin } from './plugins/store.ts'
-import { errorsPlugin } from './plugins/errors.ts'
+import { errorsPlugin, frameworkErrors } from './plugins/errors.ts'
 import { authPlugin } from './plugins/auth.ts'
 import { docsPlugin } from './plugins/docs.ts'
 import { defaultRateLimit, rateLimitPlugin, type RateLimitOptions } from './plugins/rate-limit.ts'
@@ -34,12 +34,16 @@ export interface ApiDeps {
   rejects?: RejectsSource | undefined
   /** Registry GET /metrics serves (shared with ingest, sinks, delivery); a private one when absent. */
   metrics?: Registry | undefined
+  /** Serve HTTPS with this certificate and key (PEM) instead of plain HTTP. */
+  https?: { cert: string | Buffer; key: string | Buffer } | undefined
 }
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(deps.https ? { https: { cert: deps.https.cert, key: deps.https.key } } : {}),
     logger: deps.logger ?? false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    frameworkErrors,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   if (deps.publicUrl !== undefined) deps.store.setPublicUrl?.(deps.publicUrl)
@@ -48,7 +52,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       const a = app.server.address()
       if (a === null || typeof a === 'string') return
       const host = a.address === '0.0.0.0' || a.address === '::' ? 'localhost' : a.family === 'IPv6' ? `[${a.address}]` : a.address
-      deps.store.setPublicUrl?.(`http://${host}:${a.port}`)
+      deps.store.setPublicUrl?.(`${deps.https ? 'https' : 'http'}://${host}:${a.port}`)
     })
   }
 

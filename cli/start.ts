@@ -3,11 +3,12 @@
  * the optional InfluxDB sink, ticket delivery and simulated fleet. Everything IO lives in the
  * adapters it wires; `cli/pipeline.ts` holds the ordering and checkpoint rules.
  */
-import { mkdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import pino, { type Logger } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
 import { createDetector } from '../detectors/index.ts'
+import { ErrorCode, ForewarnError } from '../domain/index.ts'
 import { createIngest, type Ingest } from '../ingest/index.ts'
 import { createEmbeddedBroker, type EmbeddedBroker } from '../broker/index.ts'
 import { openConfiguredStore, type AsyncRecordsStore } from '../api/store/open.ts'
@@ -19,7 +20,8 @@ import type { TelemetrySink } from '../ingest/sink.ts'
 import { createInfluxSink } from '../ingest/sinks/influx.ts'
 import { createInfluxThreadSink } from '../ingest/sinks/influx-thread.ts'
 import { influxConfigFromEnv } from '../ingest/sinks/influx-config.ts'
-import { loadStartConfig, type StartConfig, type StartFlags } from './config.ts'
+import { apiUsesTls, isLoopback, loadStartConfig, type StartConfig, type StartFlags } from './config.ts'
+import { restrictDataDir } from './data-dir.ts'
 import { startSimulatedFleet, type SimulatedFleet } from './demo-fleet.ts'
 import { deliveryAdaptersFromEnv, startDelivery } from './delivery.ts'
 import { createPipeline, type Pipeline } from './pipeline.ts'
@@ -110,7 +112,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   // Validated before anything is opened, so a configuration error leaves nothing running.
   const externalConfig = config.brokerUrl === null ? null : externalBrokerConfigFromEnv(config.brokerUrl, env)
   const dataDir = resolve(config.dataDir)
-  mkdirSync(dataDir, { recursive: true })
+  restrictDataDir(dataDir)
   const adapters = deliveryAdaptersFromEnv(env)
   const policy = env.FOREWARN_TICKET_POLICY ? loadTicketPolicy(env.FOREWARN_TICKET_POLICY) : defaultTicketPolicy
   const ticketPolicy = config.grafanaUrl === null ? policy : { ...policy, grafanaUrlTemplate: grafanaTemplate(config.grafanaUrl) }
@@ -150,6 +152,8 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   }
   registerIngestMetrics(metrics, ingest)
   await ingest.start()
+  // The databases just opened or created (SQLite gives their -wal/-shm files the same mode).
+  restrictDataDir(dataDir)
 
   // A repair in progress holds the component's warnings; a finished repair resets its baseline.
   const stopRepairActions = onRepairActions(store, (a) => {
@@ -218,6 +222,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     logger: false,
     publicUrl: config.publicUrl ?? undefined,
     metrics,
+    https: apiUsesTls(config) ? { cert: readFileSync(config.tlsCertFile as string), key: readFileSync(config.tlsKeyFile as string) } : undefined,
     rejects: (o) => ingest.rejects(o),
     readiness: async () => ({
       broker: { ok: broker !== null || external?.connected() === true },
@@ -226,9 +231,28 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       ...(sink ? { [sink.name]: { ok: sink.state().state !== 'off', detail: JSON.stringify(sink.state()) } } : {}),
     }),
   })
-  const apiAddress = await app.listen({ port: config.apiPort, host: config.host })
+  let apiAddress: string
+  try {
+    apiAddress = await app.listen({ port: config.apiPort, host: config.host })
+  } catch (cause) {
+    // Undo what is running, so a caller (or a test) is left with nothing half-started.
+    clearInterval(healthTimer)
+    clearInterval(checkpointTimer)
+    clearInterval(offlineTimer)
+    stopRepairActions()
+    await app.close()
+    await broker?.close()
+    await external?.close()
+    await ingest.close()
+    await sink?.close()
+    await store.close()
+    throw listenError(cause, config)
+  }
+  if (!apiUsesTls(config) && !isLoopback(config.host)) {
+    log.warn({ host: config.host }, 'the API is served over plain HTTP on a non-loopback address: use the production profile with --cert and --key, or a TLS-terminating proxy')
+  }
   const apiPort = Number(new URL(apiAddress).port)
-  const apiUrl = config.publicUrl ?? `http://${config.host}:${apiPort}`
+  const apiUrl = config.publicUrl ?? `${apiUsesTls(config) ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${apiPort}`
   const mqttPort = external?.port ?? (broker as EmbeddedBroker).port
   const mqttUrl = external?.url ?? `mqtt://${config.host}:${mqttPort}`
   store.setPublicUrl(apiUrl)
@@ -290,6 +314,16 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   }
 }
 
+/** A busy or forbidden API port is a configuration error (exit 2), as the MQTT port's is. */
+function listenError(cause: unknown, config: StartConfig): unknown {
+  const code = (cause as NodeJS.ErrnoException).code
+  const where = `${config.host}:${config.apiPort}`
+  if (code === 'EADDRINUSE') return new ForewarnError(ErrorCode.CONFIG, `the API port ${where} is already in use: choose another with --api-port (FOREWARN_API_PORT)`, { cause })
+  if (code === 'EACCES') return new ForewarnError(ErrorCode.CONFIG, `no permission to listen on ${where}: choose a port above 1023 with --api-port (FOREWARN_API_PORT)`, { cause })
+  if (code === 'EADDRNOTAVAIL') return new ForewarnError(ErrorCode.CONFIG, `${config.host} is not an address of this machine (--host, FOREWARN_HOST)`, { cause })
+  return cause
+}
+
 /** `--influx-…` flags win over their INFLUX_* variables (secrets stay in the environment only). */
 function withInfluxFlags(flags: StartFlags & Record<string, unknown>, env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   const names: [string, string][] = [
@@ -304,6 +338,8 @@ function withInfluxFlags(flags: StartFlags & Record<string, unknown>, env: NodeJ
 export async function runStart(flags: StartFlags & Record<string, unknown>, processEnv: NodeJS.ProcessEnv): Promise<void> {
   const env = withInfluxFlags(flags, processEnv)
   const config = loadStartConfig(flags, env)
+  // Files this process creates (spool segments, delivery cursors, databases) are the owner's only.
+  process.umask(0o077)
   const log = pino({ level: env.FOREWARN_LOG_LEVEL ?? 'warn' }, pino.destination(2))
   const running = await startForewarn(config, log, env)
   const out = process.stdout

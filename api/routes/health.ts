@@ -1,6 +1,11 @@
-/** Probes without a key: /healthz (the process answers) and /readyz (its dependencies answer). */
+/**
+ * Probes without a key: /healthz (the process answers) and /readyz (its dependencies answer).
+ * /readyz shows each check's state to anyone, and its detail (error texts, internal figures) only
+ * to a caller with a valid API key.
+ */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import Type from 'typebox'
+import { identifyRequest } from '../plugins/auth.ts'
 
 export type Readiness = () => Promise<Record<string, { ok: boolean; detail?: string }>>
 
@@ -10,7 +15,9 @@ const Ready = Type.Object({ ok: Type.Boolean(), checks: Type.Record(Type.String(
 export const healthRoutes: FastifyPluginAsyncTypebox<{ readiness?: Readiness | undefined }> = async (app, opts) => {
   app.get('/healthz', { schema: { tags: ['probes'], response: { 200: Type.Object({ ok: Type.Boolean() }) } } }, async () => ({ ok: true }))
 
-  app.get('/readyz', { schema: { tags: ['probes'], response: { 200: Ready, 503: Ready } } }, async (_req, reply) => {
+  app.get('/readyz', {
+    schema: { tags: ['probes'], summary: 'Readiness of each dependency; details only with an API key', response: { 200: Ready, 503: Ready } },
+  }, async (req, reply) => {
     const checks: Record<string, { ok: boolean; detail?: string }> = {}
     try {
       Object.assign(checks, opts.readiness === undefined ? {} : await opts.readiness())
@@ -19,6 +26,9 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ readiness?: Readiness | u
     }
     checks.database = { ok: await app.store.ping() }
     const ok = Object.values(checks).every((c) => c.ok)
+    if ((await identifyRequest(app.store, req)).identity === null) {
+      for (const name of Object.keys(checks)) checks[name] = { ok: (checks[name] as { ok: boolean }).ok }
+    }
     return reply.code(ok ? 200 : 503).send({ ok, checks })
   })
 }

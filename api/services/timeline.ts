@@ -28,6 +28,9 @@ export const TimelineSchema = Type.Object({
     text: Type.String(),
   }),
   sla: Type.Object({ confirm: Deadline, plan: Deadline, respond: Deadline, close: Deadline }),
+  historyTruncated: Type.Optional(Type.Boolean({
+    description: 'true when the device history was longer than one request reads (10,000 entries): steps recorded after that are missing',
+  })),
 })
 export type Timeline = Static<typeof TimelineSchema>
 type Step = Timeline['steps'][number]

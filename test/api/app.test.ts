@@ -13,14 +13,20 @@ describe('api', () => {
   })
   afterEach(() => closeApi({ store, app, admin }))
 
-  it('probes need no key; readyz reports every check and answers 503 when one fails', async () => {
+  it('probes need no key; readyz reports every check and answers 503 when one fails; details only with a key', async () => {
     expect((await app.inject({ url: '/healthz' })).json()).toEqual({ ok: true })
     expect((await app.inject({ url: '/readyz' })).json()).toEqual({ ok: true, checks: { database: { ok: true } } })
-    const failing = await buildApi({ store, readiness: async () => ({ broker: { ok: false, detail: 'not listening' } }) })
+    const failing = await buildApi({ store, readiness: async () => ({ broker: { ok: false, detail: 'not listening' }, influx: { ok: true, detail: 'lastError: ECONNREFUSED 10.0.0.5' } }) })
     try {
       const r = await failing.inject({ url: '/readyz' })
       expect(r.statusCode).toBe(503)
-      expect(r.json()).toEqual({ ok: false, checks: { broker: { ok: false, detail: 'not listening' }, database: { ok: true } } })
+      expect(r.json()).toEqual({ ok: false, checks: { broker: { ok: false }, influx: { ok: true }, database: { ok: true } } })
+      expect((await failing.inject({ url: '/readyz', headers: auth('fwk_wrong') })).json()).toEqual(r.json())
+      const withKey = await failing.inject({ url: '/readyz', headers: auth(store.createApiKey(['read']).key) })
+      expect(withKey.statusCode).toBe(503)
+      expect(withKey.json()).toEqual({
+        ok: false, checks: { broker: { ok: false, detail: 'not listening' }, influx: { ok: true, detail: 'lastError: ECONNREFUSED 10.0.0.5' }, database: { ok: true } },
+      })
     } finally {
       await failing.close()
     }
