@@ -98,11 +98,12 @@ function withConnectionControl(store: AsyncRecordsStore, broker: EmbeddedBroker,
 }
 
 /** /readyz: not ready while records-store writes fail, with what fails since when. */
-function recordsReadiness(pipeline: Pipeline): { ok: boolean; detail: string } {
+function recordsReadiness(pipeline: Pipeline): { ok: boolean; state: string; detail: string } {
   const o = pipeline.storeOutage()
-  if (o === null) return { ok: true, detail: 'records-store writes succeed' }
+  if (o === null) return { ok: true, state: 'writes succeed', detail: 'records-store writes succeed' }
   return {
     ok: false,
+    state: 'records-store writes failing and retried; checkpoints held',
     detail: `records-store writes failing since ${new Date(o.since).toISOString()} (${o.retries} retries; ${o.op}: ${o.error}); `
       + `${o.retriable ? 'retrying with backoff' : 'not known to be transient, retrying slowly'}; checkpoints held, readings wait in the journal`,
   }
