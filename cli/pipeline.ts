@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino'
 import {
-  catalogue, topics, type ApplianceType, type DetectorEvent, type DeviceEventV1, type HealthCore, type Reading,
+  applianceSpec, topics, type ApplianceType, type DetectorEvent, type DeviceEventV1, type HealthCore, type Reading,
 } from '../domain/index.ts'
 import type { Detector } from '../detectors/index.ts'
 import type { AsyncRecordsStore } from '../api/store/open.ts'
@@ -191,7 +191,7 @@ export function createPipeline(d: PipelineDeps): Pipeline {
     async markSilentOffline() {
       const now = Date.now()
       for (const dev of await store.listOnlineDevices()) {
-        const limitMs = catalogue[dev.type].reportingIntervalS * 1000 * d.offlineAfterIntervals
+        const limitMs = applianceSpec(dev.type).reportingIntervalS * 1000 * d.offlineAfterIntervals
         if (dev.lastSeen !== null && now - dev.lastSeen > limitMs) void enqueue('marking a silent device offline', () => store.setConnection(dev.id, 'offline', now))
       }
     },

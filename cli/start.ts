@@ -23,6 +23,7 @@ import { loadStartConfig, type StartConfig, type StartFlags } from './config.ts'
 import { startSimulatedFleet, type SimulatedFleet } from './demo-fleet.ts'
 import { deliveryAdaptersFromEnv, startDelivery } from './delivery.ts'
 import { createPipeline, type Pipeline } from './pipeline.ts'
+import { installCatalogueDir } from './catalogue.ts'
 import {
   externalBrokerConfigFromEnv, startExternalBroker, withBrokerProvisioning, type ExternalBroker, type ExternalBrokerConfig,
 } from './external-broker.ts'
@@ -97,6 +98,8 @@ function withConnectionControl(store: AsyncRecordsStore, broker: EmbeddedBroker,
 
 export async function startForewarn(config: StartConfig, log: Logger, env: NodeJS.ProcessEnv = {}): Promise<Running> {
   // Validated before anything is opened, so a configuration error leaves nothing running.
+  const catalogueFiles = installCatalogueDir(config.catalogueDir)
+  if (catalogueFiles.length > 0) log.info({ files: catalogueFiles.map((f) => f.file) }, 'machine catalogue files loaded')
   const externalConfig = config.brokerUrl === null ? null : externalBrokerConfigFromEnv(config.brokerUrl, env)
   const dataDir = resolve(config.dataDir)
   mkdirSync(dataDir, { recursive: true })
