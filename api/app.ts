@@ -18,6 +18,7 @@ import { apiKeyRoutes } from './routes/api-keys.ts'
 import { deliveryRoutes } from './routes/deliveries.ts'
 import { ingestRoutes, type RejectsSource } from './routes/ingest.ts'
 import { metricsPlugin } from './plugins/metrics.ts'
+import { catalogueRoutes, type TypeModelSource } from './routes/catalogue.ts'
 import type { Registry } from 'prom-client'
 
 export interface ApiDeps {
@@ -34,6 +35,8 @@ export interface ApiDeps {
   rejects?: RejectsSource | undefined
   /** Registry GET /metrics serves (shared with ingest, sinks, delivery); a private one when absent. */
   metrics?: Registry | undefined
+  /** What each engine-watched type learnt from its fleet, for GET /catalogue/{type}/model. */
+  typeModels?: TypeModelSource | undefined
 }
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
@@ -65,6 +68,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(deliveryRoutes)
   await app.register(apiKeyRoutes)
   await app.register(ingestRoutes, { rejects: deps.rejects })
+  await app.register(catalogueRoutes, { models: deps.typeModels })
   for (const extra of deps.extraRoutes ?? []) await app.register(extra)
   await app.ready()
   return app as unknown as FastifyInstance

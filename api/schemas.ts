@@ -98,6 +98,7 @@ export const EvidenceSchema = Type.Object({
   deviation: Type.Number(),
   slopePerDay: Nullable(Type.Number()),
   detail: Type.String(),
+  unit: Type.Optional(Type.String({ description: 'unit of value and baseline, from the catalogue' })),
 })
 export const RemainingLifeSchema = Type.Object({ medianHours: Type.Number(), lowHours: Type.Number(), highHours: Type.Number() })
 

@@ -7,7 +7,7 @@ import { mkdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import pino, { type Logger } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
-import { createDetector } from '../detectors/index.ts'
+import { createCatalogueDetector } from '../detectors/catalogue-detector.ts'
 import { createIngest, type Ingest } from '../ingest/index.ts'
 import { createEmbeddedBroker, type EmbeddedBroker } from '../broker/index.ts'
 import { openConfiguredStore, type AsyncRecordsStore } from '../api/store/open.ts'
@@ -24,6 +24,7 @@ import { startSimulatedFleet, type SimulatedFleet } from './demo-fleet.ts'
 import { deliveryAdaptersFromEnv, startDelivery } from './delivery.ts'
 import { createPipeline, type Pipeline } from './pipeline.ts'
 import { installCatalogueDir } from './catalogue.ts'
+import { createFleetModels, type FleetModels } from './fleet-models.ts'
 import {
   externalBrokerConfigFromEnv, startExternalBroker, withBrokerProvisioning, type ExternalBroker, type ExternalBrokerConfig,
 } from './external-broker.ts'
@@ -33,6 +34,8 @@ import { authenticatePrincipal, gatewayChanged, gatewayConnectionControl } from 
 
 export interface Running {
   config: StartConfig
+  /** What engine-watched types learnt from their fleet (refresh() relearns every type's normal now). */
+  fleetModels: FleetModels
   apiUrl: string
   mqttUrl: string
   mqttPort: number
@@ -117,7 +120,10 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     // In a worker thread, unless FOREWARN_INFLUX_INLINE=1 asks for the event loop (for comparison: docs/influxdb.md).
     ? await (env.FOREWARN_INFLUX_INLINE === '1' ? createInfluxSink : createInfluxThreadSink)(influx, { spoolDir: join(dataDir, 'influx-spool'), registry: metrics, log: log.child({ part: 'influx' }) })
     : null
-  const detector = createDetector()
+  // Shipped appliance types: the appliance detector; data-defined types: the detection engine.
+  const detector = createCatalogueDetector()
+  const fleetModels = createFleetModels({ store, detector, log: log.child({ part: 'fleet-models' }), config: { refreshMs: config.modelRefreshMs } })
+  await fleetModels.load()
 
   let broker: EmbeddedBroker | null = null
   let external: ExternalBroker | null = null
@@ -142,6 +148,9 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   registerIngestMetrics(metrics, ingest)
   await ingest.start()
 
+  // A part replaced adds the device's run to failure to its type's failure signatures. Registered
+  // before the repair actions, so it reads the device's history before the reset starts it afresh.
+  const stopFleetLearning = store.onTransition((c) => fleetModels.onTicketChange(c))
   // A repair in progress holds the component's warnings; a finished repair resets its baseline.
   const stopRepairActions = onRepairActions(store, (a) => {
     if (!pipeline.ensureInDetector(a.deviceId)) return
@@ -206,6 +215,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     publicUrl: config.publicUrl ?? undefined,
     metrics,
     rejects: (o) => ingest.rejects(o),
+    typeModels: (type) => fleetModels.info(type),
     readiness: async () => ({
       broker: { ok: broker !== null || external?.connected() === true },
       ingest: { ok: true, detail: JSON.stringify(ingest.stats()) },
@@ -241,7 +251,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
 
   let stopped = false
   return {
-    config, apiUrl, mqttUrl, mqttPort, apiPort, adminKey: newAdminKey, store, ingest, broker, external, fleet, metrics,
+    config, fleetModels, apiUrl, mqttUrl, mqttPort, apiPort, adminKey: newAdminKey, store, ingest, broker, external, fleet, metrics,
     stats() {
       return { devices: counts.devices, online: counts.online, readingsPerSec: Math.round(rate), readings: pipeline.readings(), warnings: counts.activeWarnings, tickets: counts.tickets }
     },
@@ -258,6 +268,9 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       clearInterval(checkpointTimer)
       clearInterval(offlineTimer)
       stopRepairActions()
+      stopFleetLearning()
+      fleetModels.stop()
+      await fleetModels.settled()
       await reporting?.stop()
       await checkpoint()
       // close() dispatches what is still committed but unprocessed; those rows are after the

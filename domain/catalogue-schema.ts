@@ -64,7 +64,6 @@ export const ApplianceSpecSchema = Type.Object({
   firmwareCodes: Type.Array(FirmwareCodeSchema),
 }, {
   additionalProperties: false,
-  $id: 'https://forewarn.example/catalogue/schema.json',
   title: 'Forewarn machine type',
   description: 'One machine type of the Forewarn catalogue: its metrics, components, fault modes, firmware codes and spare parts.',
 })
@@ -73,5 +72,5 @@ export type ApplianceSpecFile = Static<typeof ApplianceSpecSchema>
 
 /** The published JSON Schema document (`catalogue/schema.json`). */
 export function catalogueJsonSchema(): Record<string, unknown> {
-  return { $schema: 'http://json-schema.org/draft-07/schema#', ...(JSON.parse(JSON.stringify(ApplianceSpecSchema)) as Record<string, unknown>) }
+  return { $schema: 'http://json-schema.org/draft-07/schema#', $id: 'catalogue/schema.json', ...(JSON.parse(JSON.stringify(ApplianceSpecSchema)) as Record<string, unknown>) }
 }
