@@ -68,6 +68,8 @@ interface Episode {
   severity: Severity
   fault: FaultMode | null
   episodeId: string
+  /** What moved when the episode started: its escalations carry it too. */
+  evidence: Evidence[]
 }
 
 interface DeviceState {
@@ -183,9 +185,11 @@ export function createEngineDetector(config: Partial<EngineDetectorConfig> = {})
     return { kind, deviceId: dev.id, episodeId: ep.episodeId, faultCode: ep.code, component: ep.component, severity: ep.severity, eventTime: ts, message, evidence, rul, source: 'detector' }
   }
 
+  const componentName = (dev: DeviceState, id: string): string => (dev.t.spec.components.find((c) => c.id === id)?.name ?? id).toLowerCase()
+  const title = (dev: DeviceState, ep: Episode): string => ep.fault?.name ?? `Anomaly of the ${componentName(dev, ep.component)}`
+
   function describe(dev: DeviceState, ep: Episode, rul: RemainingLife | null): string {
-    const comp = (dev.t.spec.components.find((c) => c.id === ep.component)?.name ?? ep.component).toLowerCase()
-    const what = ep.fault ? `${ep.fault.name}: ${comp}` : `Unusual behaviour of the ${comp}: ${dev.t.spec.name.toLowerCase()} left its normal`
+    const what = ep.fault ? `${ep.fault.name}: ${componentName(dev, ep.component)}` : `${title(dev, ep)}: the ${dev.t.spec.name.toLowerCase()} left its normal`
     return rul ? `${what}; failure expected in ${span(rul.lowHours)}–${span(rul.highHours)}` : what
   }
 
@@ -246,7 +250,7 @@ export function createEngineDetector(config: Partial<EngineDetectorConfig> = {})
       const ep = dev.active
       dev.active = null
       const out = events === NONE ? [] : events
-      out.push(event(dev, 'warning.cleared', ep, ts, `${ep.fault?.name ?? `${t.spec.name}`}: back within its normal`, [], null))
+      out.push(event(dev, 'warning.cleared', ep, ts, `${title(dev, ep)}: back within its normal`, [], null))
       events = out
     }
     if (res.warning && !dev.active) {
@@ -257,11 +261,10 @@ export function createEngineDetector(config: Partial<EngineDetectorConfig> = {})
       if (!dev.held.has(component)) {
         const rul = lifeOf(res)
         const code = fault?.code ?? ANOMALY
-        const ep: Episode = { code, component, fault, severity: 'warning', episodeId: nextEpisodeId(dev, code) }
-        ep.severity = severityOf(dev, rul)
+        const ep: Episode = { code, component, fault, severity: severityOf(dev, rul), episodeId: nextEpisodeId(dev, code), evidence: evidenceOf(t, moved) }
         dev.active = ep
         const out = events === NONE ? [] : events
-        out.push(event(dev, 'warning.raised', ep, ts, describe(dev, ep, rul), evidenceOf(t, moved), rul))
+        out.push(event(dev, 'warning.raised', ep, ts, describe(dev, ep, rul), ep.evidence, rul))
         events = out
       }
     } else if (dev.active && !res.cleared && !dev.held.has(dev.active.component)) {
@@ -270,7 +273,7 @@ export function createEngineDetector(config: Partial<EngineDetectorConfig> = {})
       if (severityRank[sev] > severityRank[dev.active.severity]) {
         dev.active.severity = sev
         const out = events === NONE ? [] : events
-        out.push(event(dev, 'warning.escalated', dev.active, ts, describe(dev, dev.active, rul), [], rul))
+        out.push(event(dev, 'warning.escalated', dev.active, ts, describe(dev, dev.active, rul), dev.active.evidence, rul))
         events = out
       }
     }
@@ -318,7 +321,7 @@ export function createEngineDetector(config: Partial<EngineDetectorConfig> = {})
       const ts = Number.isFinite(dev.last) ? dev.last : 0
       const events: DetectorEvent[] = []
       if (dev.active && dev.active.component === component) {
-        events.push(event(dev, 'warning.cleared', dev.active, ts, `${dev.active.fault?.name ?? dev.t.spec.name}: cleared by a repair`, [], null))
+        events.push(event(dev, 'warning.cleared', dev.active, ts, `${title(dev, dev.active)}: cleared by a repair`, [], null))
         dev.active = null
       }
       for (const [code, f] of dev.firmware) {

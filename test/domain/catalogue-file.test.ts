@@ -15,12 +15,21 @@ function problems(raw: unknown): CatalogueProblem[] {
   return r.ok ? [] : r.problems
 }
 
-/** Deep copy of the pump file with one change applied. */
-function mutate(change: (o: Record<string, any>) => void): Record<string, unknown> {
+const DELETE = Symbol('delete')
+
+/** The pump file with the field at a JSON pointer set to `value` (or deleted). */
+function mutate(pointer: string, value: unknown): Record<string, unknown> {
   const o = pump()
-  change(o)
+  const keys = pointer.split('/').slice(1)
+  let at = o as Record<string, unknown>
+  for (const k of keys.slice(0, -1)) at = at[k] as Record<string, unknown>
+  const last = keys.at(-1)!
+  if (value === DELETE) delete at[last]
+  else at[last] = value
   return o
 }
+
+const fault = (over: Record<string, unknown>) => [{ code: 'CP-CAV', component: 'pump', name: 'Cavitation', description: 'x', impact: 'high', parts: [], symptoms: [{ feature: 'flow_l_min', direction: 'down' }], ...over }]
 
 afterEach(() => installCatalogue())
 
@@ -32,32 +41,27 @@ describe('catalogue file checks', () => {
   })
 
   it.each([
-    ['a missing field', (o: any) => { delete o.reportingIntervalS }, '/reportingIntervalS', 'required field is missing'],
-    ['an unknown field', (o: any) => { o.colour = 'red' }, '/colour', 'unknown field'],
-    ['a bad type id', (o: any) => { o.type = 'Circulation Pump' }, '/type', 'must match pattern'],
-    ['a zero reporting interval', (o: any) => { o.reportingIntervalS = 0 }, '/reportingIntervalS', 'must be > 0'],
-    ['a metric name with a capital', (o: any) => { o.metrics[2].name = 'Current' }, '/metrics/2/name', 'must match pattern'],
-    ['a normal range of one number', (o: any) => { o.metrics[1].normal = [0] }, '/metrics/1/normal', 'must not have fewer than 2 items'],
-    ['a normal range upside down', (o: any) => { o.metrics[3].normal = [2, -1] }, '/metrics/3/normal', 'low end 2 is above high end -1'],
-    ['a metric defined twice', (o: any) => { o.metrics[4].name = 'current_a' }, '/metrics/4/name', 'metric current_a is defined twice'],
-    ['a metric on a component that does not exist', (o: any) => { o.metrics[0].component = 'gearbox' }, '/metrics/0/component', 'no component gearbox in components'],
-    ['no components', (o: any) => { o.components = [] }, '/components', 'must not have fewer than 1 items'],
-    ['a component defined twice', (o: any) => { o.components[1].id = 'pump' }, '/components/1/id', 'component pump is defined twice'],
-    ['a warranty flag that is not a boolean', (o: any) => { o.components[0].extendedWarranty = 'yes' }, '/components/0/extendedWarranty', 'must be boolean'],
-    ['a fault on a component that does not exist', (o: any) => {
-      o.faults = [{ code: 'CP-CAV', component: 'impeller', name: 'Cavitation', description: 'x', impact: 'high', parts: [], symptoms: [{ feature: 'flow_l_min', direction: 'down' }] }]
-    }, '/faults/0/component', 'no component impeller in components'],
-    ['a symptom on something the type does not measure', (o: any) => {
-      o.faults = [{ code: 'CP-CAV', component: 'pump', name: 'Cavitation', description: 'x', impact: 'high', parts: [], symptoms: [{ feature: 'duty_cycle', direction: 'up' }] }]
-    }, '/faults/0/symptoms/0/feature', 'duty_cycle is not a metric of circulation_pump'],
-    ['a symptom direction that is not up or down', (o: any) => {
-      o.faults = [{ code: 'CP-CAV', component: 'pump', name: 'Cavitation', description: 'x', impact: 'high', parts: [], symptoms: [{ feature: 'flow_l_min', direction: 'sideways' }] }]
-    }, '/faults/0/symptoms/0/direction', ''],
-    ['a firmware code used twice', (o: any) => {
-      o.firmwareCodes = [{ code: 'E1', component: 'motor', meaning: 'x', severity: 'warning', parts: [] }, { code: 'E1', component: 'pump', meaning: 'y', severity: 'critical', parts: [] }]
-    }, '/firmwareCodes/1/code', 'code E1 is used twice'],
-  ])('names the field and why for %s', (_what, change, field, why) => {
-    const found = problems(mutate(change))
+    ['a missing field', '/reportingIntervalS', DELETE, '/reportingIntervalS', 'required field is missing'],
+    ['an unknown field', '/colour', 'red', '/colour', 'unknown field'],
+    ['a bad type id', '/type', 'Circulation Pump', '/type', 'must match pattern'],
+    ['a zero reporting interval', '/reportingIntervalS', 0, '/reportingIntervalS', 'must be > 0'],
+    ['a metric name with a capital', '/metrics/2/name', 'Current', '/metrics/2/name', 'must match pattern'],
+    ['a normal range of one number', '/metrics/1/normal', [0], '/metrics/1/normal', 'must not have fewer than 2 items'],
+    ['a normal range upside down', '/metrics/3/normal', [2, -1], '/metrics/3/normal', 'low end 2 is above high end -1'],
+    ['a metric defined twice', '/metrics/4/name', 'current_a', '/metrics/4/name', 'metric current_a is defined twice'],
+    ['a metric on a component that does not exist', '/metrics/0/component', 'gearbox', '/metrics/0/component', 'no component gearbox in components'],
+    ['no components', '/components', [], '/components', 'must not have fewer than 1 items'],
+    ['a component defined twice', '/components/1/id', 'pump', '/components/1/id', 'component pump is defined twice'],
+    ['a warranty flag that is not a boolean', '/components/0/extendedWarranty', 'yes', '/components/0/extendedWarranty', 'must be boolean'],
+    ['a fault on a component that does not exist', '/faults', fault({ component: 'impeller' }), '/faults/0/component', 'no component impeller in components'],
+    ['a symptom on something the type does not measure', '/faults', fault({ symptoms: [{ feature: 'duty_cycle', direction: 'up' }] }), '/faults/0/symptoms/0/feature', 'duty_cycle is not a metric of circulation_pump'],
+    ['a symptom direction that is not up or down', '/faults', fault({ symptoms: [{ feature: 'flow_l_min', direction: 'sideways' }] }), '/faults/0/symptoms/0/direction', 'must'],
+    ['a fault without symptoms', '/faults', fault({ symptoms: [] }), '/faults/0/symptoms', 'must not have fewer than 1 items'],
+    ['a firmware code used twice', '/firmwareCodes', [
+      { code: 'E1', component: 'motor', meaning: 'x', severity: 'warning', parts: [] }, { code: 'E1', component: 'pump', meaning: 'y', severity: 'critical', parts: [] },
+    ], '/firmwareCodes/1/code', 'code E1 is used twice'],
+  ] as [string, string, unknown, string, string][])('names the field and why for %s', (_what, pointer, value, field, why) => {
+    const found = problems(mutate(pointer, value))
     expect(found.length).toBeGreaterThan(0)
     expect(found.map((p) => p.field)).toContain(field)
     const p = found.find((x) => x.field === field)!
@@ -66,9 +70,9 @@ describe('catalogue file checks', () => {
   })
 
   it('lets a shipped type\'s symptoms use the features its detector derives, and only those', () => {
-    const fridge = structuredClone(catalogue.refrigerator) as any
+    const fridge = structuredClone(catalogue.refrigerator)
     expect(problems(fridge)).toEqual([])
-    fridge.faults[0].symptoms[0].feature = 'door_slams'
+    ;(fridge.faults[0]!.symptoms[0] as { feature: string }).feature = 'door_slams'
     expect(problems(fridge)).toEqual([expect.objectContaining({ field: '/faults/0/symptoms/0/feature', why: expect.stringContaining('door_slams is neither a metric of refrigerator nor a feature its detector derives') })])
   })
 })
@@ -96,7 +100,7 @@ describe('catalogue folders', () => {
   })
 
   it('stops with FOREWARN_ERR_CONFIG naming every bad file, field and why, and loads nothing', () => {
-    const bad = mutate((o) => { o.metrics[0].unit = '' })
+    const bad = mutate('/metrics/0/unit', '')
     const d = folder({ 'a-pump.json': JSON.stringify(bad), 'b-broken.json': '{ "type": ', 'c-pump-again.json': readFileSync(pumpFile, 'utf8'), 'd-pump-twice.json': readFileSync(pumpFile, 'utf8') })
     let err: unknown
     try { installCatalogueDir(d) } catch (e) { err = e }
@@ -116,7 +120,7 @@ describe('catalogue folders', () => {
     expect(runCatalogueCheck(join(import.meta.dirname, '../../catalogue'), sink)).toBe(0)
     expect(out.at(-1)).toBe('4 machine types, all valid\n')
     out.length = 0
-    const d = folder({ 'pump.json': JSON.stringify(mutate((o) => { delete o.components })) })
+    const d = folder({ 'pump.json': JSON.stringify(mutate('/components', DELETE)) })
     expect(runCatalogueCheck(d, sink)).toBe(1)
     expect(out.join('')).toContain(`bad  ${join(d, 'pump.json')}: /components: required field is missing`)
   })
