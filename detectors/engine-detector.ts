@@ -50,7 +50,7 @@ export interface EngineDetector extends Detector {
   setModels(type: string, models: TypeModels): void
   /** The device's rows since it was added or last repaired (engine metric order). */
   history(deviceId: string): DeviceHistory | undefined
-  /** Devices of the type, with whether each is healthy now (past its warm-up, no open episode). */
+  /** Devices of the type, with whether each is healthy now (no open episode, health index below the warning level). */
   devicesOf(type: string): { id: string; healthy: boolean }[]
 }
 
@@ -419,7 +419,8 @@ export function createEngineDetector(config: Partial<EngineDetectorConfig> = {})
       for (const dev of devices.values()) {
         if (dev.t.spec.type !== type) continue
         const fwActive = [...dev.firmware.values()].some((f) => f.severity !== null)
-        out.push({ id: dev.id, healthy: Number.isFinite(dev.health) && dev.active === null && !fwActive && dev.health < 1 })
+        // A device still learning its own normal is healthy as far as anyone knows: its rows are what normal looks like.
+        out.push({ id: dev.id, healthy: dev.active === null && !fwActive && !(dev.health >= 1) })
       }
       return out
     },

@@ -105,6 +105,8 @@ describe('engine detector on SKAB valve1 (real pump rig)', () => {
     readings.slice(0, onset + 100).forEach((r) => e.process(r))
     expect(e.history('p1')!.rows).toHaveLength(onset + 100)
     expect(e.devicesOf(TYPE)).toEqual([{ id: 'p1', healthy: false }])
+    e.ensureDevice('p2', TYPE)
+    expect(e.devicesOf(TYPE)).toEqual([{ id: 'p1', healthy: false }, { id: 'p2', healthy: true }])
     const cleared = e.repairAction!('p1', 'pump', 'reset')
     expect(cleared.map((x) => [x.kind, x.episodeId, x.message])).toEqual([['warning.cleared', 'p1:ANOMALY:1', 'Anomaly of the pump and inlet valve: cleared by a repair']])
     expect(e.history('p1')!.rows).toHaveLength(0)
