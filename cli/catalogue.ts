@@ -77,7 +77,7 @@ export function runCatalogueCheck(dir: string, out: NodeJS.WritableStream = proc
     out.write(`ok   ${f.file}: ${f.spec.type} (${what}; ${f.spec.metrics.length} metrics, ${f.spec.components.length} components, ${f.spec.faults.length} fault modes)\n`)
   }
   for (const p of problems) out.write(`bad  ${describeProblem(p)}\n`)
-  out.write(problems.length === 0 ? `${files.length} machine types, all valid\n` : `${problems.length} problems\n`)
+  out.write(problems.length === 0 ? `${files.length} machine type${files.length === 1 ? '' : 's'}, all valid\n` : `${problems.length} problem${problems.length === 1 ? '' : 's'}\n`)
   return problems.length === 0 ? 0 : 1
 }
 

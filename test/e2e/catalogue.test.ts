@@ -110,6 +110,39 @@ describeService('influxdb', 'a data-defined machine type watched live (SKAB pump
   }, 120_000)
 })
 
+describe('a device whose type file was taken away', () => {
+  it('has its readings refused as from an unknown device, and Forewarn runs on', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'forewarn-removed-type-'))
+    const env = { FOREWARN_ADMIN_KEY: ADMIN_KEY }
+    const start = (catalogue?: string) => startForewarn(loadStartConfig({ dataDir, mqttPort: 0, apiPort: 0, simulate: 0, ...(catalogue ? { catalogue } : {}) }, env), pino({ level: 'silent' }), env)
+    let run = await start(catalogueDir)
+    try {
+      const created = await apiCall<{ device: { id: string }; credentials: { username: string; password: string } }>(run.apiUrl, ADMIN_KEY, '/devices', {
+        method: 'POST',
+        body: JSON.stringify({ type: 'circulation_pump', model: 'SKAB rig', serial: 'RIG-2', region: 'lab', installDate: '2025-01-15', warranty: { standardEnd: '2030-01-15', extended: [] } }),
+      })
+      const id = created.body.device.id
+      await run.stop()
+      run = await start()
+      const client = await mqtt.connectAsync(run.mqttUrl, { clientId: id, username: id, password: created.body.credentials.password, will: offlineWill(id), reconnectPeriod: 0 })
+      const reading = skabRun(RUN, id).readings[0]!
+      await client.publishAsync(topics.telemetry(id), JSON.stringify({ v: 1, boot: 1, ts: Date.now() - 1000, seq: 0, metrics: reading.metrics }), { qos: 1 })
+      await client.endAsync()
+      const rejects = await waitFor('the refused reading', async () => {
+        const r = await apiCall<{ items: { deviceId: string; reason: string }[] }>(run.apiUrl, ADMIN_KEY, '/ingest/rejects')
+        return r.body.items.length > 0 ? r.body.items : undefined
+      }, 10_000)
+      // The reading (and the device's status messages) are dead-lettered, nothing else.
+      expect([...new Set(rejects.map((x) => `${x.deviceId} ${x.reason}`))]).toEqual([`${id} unknown_device`])
+      expect((await fetch(`${run.apiUrl}/healthz`)).ok).toBe(true)
+    } finally {
+      await run.stop()
+      installCatalogue()
+      rmSync(dataDir, { recursive: true, force: true })
+    }
+  }, 60_000)
+})
+
 describe('a bad catalogue file', () => {
   it('stops start-up with FOREWARN_ERR_CONFIG naming the file, the field and why, and starts nothing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'forewarn-bad-catalogue-'))
