@@ -145,7 +145,7 @@ export function createEngineDetector(config: Partial<EngineDetectorConfig> = {})
       for (const s of f.symptoms) {
         const i = spec.metrics.findIndex((m) => m.name === s.feature)
         if (i < 0) continue
-        if (moved.some((m) => m.metric === i && m.aspect === 'level' && (s.direction === 'up' ? m.spreads > 0 : m.spreads < 0))) hits++
+        if (moved.some((m) => m.metric === i && (s.direction === 'up' ? m.spreads > 0 : m.spreads < 0))) hits++
       }
       if (hits > bestHits) { best = f; bestHits = hits }
     }
@@ -173,7 +173,7 @@ export function createEngineDetector(config: Partial<EngineDetectorConfig> = {})
       const metric = t.spec.metrics[m.metric]!
       const unit = t.units[m.metric]!
       const u = unit === 'bool' || unit === 'enum' ? '' : ` ${unit}`
-      const what = m.aspect === 'level' ? `${metric.name} ${m.spreads > 0 ? 'rose' : 'fell'} from ${round(m.baseline)}${u} to ${round(m.value)}${u}` : `${metric.name} varies more than normal`
+      const what = `${metric.name} ${m.spreads > 0 ? 'rose' : 'fell'} from ${round(m.baseline)}${u} to ${round(m.value)}${u}`
       return {
         feature: metric.name, value: round(m.value), baseline: round(m.baseline), deviation: round(m.spreads), slopePerDay: null, unit,
         detail: `${what} (${round(Math.abs(m.spreads))} spreads from its normal)`,
