@@ -24,7 +24,10 @@ export interface EngineDetectorConfig {
   engine: Partial<EngineConfig>
   /** Warm-up when the type gives none, in hours of event time. */
   warmupHours: number
-  /** Rows per device kept for fleet learning (its rows since the last repair, newest kept). */
+  /**
+   * Rows per device kept for fleet learning (its rows since the last repair, newest kept), in
+   * single precision: 2,000 rows of 8 metrics are 64 KB a device.
+   */
   historyRows: number
   /** Silence longer than this many reporting intervals means offline (health with `nowMs`). */
   offlineAfterIntervals: number
@@ -35,7 +38,7 @@ export interface EngineDetectorConfig {
 export const defaultEngineDetectorConfig: EngineDetectorConfig = {
   engine: {},
   warmupHours: 72,
-  historyRows: 4000,
+  historyRows: 2000,
   offlineAfterIntervals: 5,
   firmwareClearHours: 24,
 }
@@ -88,7 +91,7 @@ interface DeviceState {
   topMetric: number
   topSpreads: number
   row: Float64Array
-  hist: Float64Array
+  hist: Float32Array
   histT: Float64Array
   histLen: number
   histHead: number
@@ -126,7 +129,7 @@ export function createEngineDetector(config: Partial<EngineDetectorConfig> = {})
     const rows = Math.max(0, Math.floor(cfg.historyRows))
     return {
       id, t, last: -Infinity, dropped: 0, runMs: 0, counts: {}, active: null, firmware: new Map(), held: new Set(), health: NaN,
-      topMetric: -1, topSpreads: 0, row: new Float64Array(d), hist: new Float64Array(rows * d), histT: new Float64Array(rows), histLen: 0, histHead: 0,
+      topMetric: -1, topSpreads: 0, row: new Float64Array(d), hist: new Float32Array(rows * d), histT: new Float64Array(rows), histLen: 0, histHead: 0,
     }
   }
 
@@ -408,7 +411,7 @@ export function createEngineDetector(config: Partial<EngineDetectorConfig> = {})
       const timesMs: number[] = []
       for (let k = 0; k < dev.histLen; k++) {
         const i = (dev.histHead - dev.histLen + k + n) % n
-        rows.push(dev.hist.slice(i * d, (i + 1) * d))
+        rows.push(Float64Array.from(dev.hist.subarray(i * d, (i + 1) * d)))
         timesMs.push(dev.histT[i]!)
       }
       return { rows, timesMs }

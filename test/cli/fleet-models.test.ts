@@ -28,7 +28,8 @@ interface Rig {
 /** The pieces as start.ts wires them: fleet learning hears ticket changes before the repair actions. */
 async function rig(spec: ApplianceSpec, store: AsyncRecordsStore = asyncStore(openSqliteStore({ dataDir: null }))): Promise<Rig> {
   installCatalogue([spec])
-  const detector = createCatalogueDetector()
+  // Room for two whole rig runs per pump (the default keeps 2,000 rows).
+  const detector = createCatalogueDetector({ engine: { historyRows: 4000 } })
   const fleet = createFleetModels({ store, detector, log, config: { refreshMs: 0 } })
   await fleet.load()
   const a = store.onTransition((c) => fleet.onTicketChange(c))
