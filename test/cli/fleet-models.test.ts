@@ -4,7 +4,7 @@
  * SKAB pump rig (real), each valve1 run one pump.
  */
 import pino from 'pino'
-import { afterEach, describe, expect, it } from 'vitest'
+import { afterEach, expect, it } from 'vitest'
 import { buildApi } from '../../api/app.ts'
 import { onRepairActions } from '../../api/services/lifecycle.ts'
 import { asyncStore, type AsyncRecordsStore } from '../../api/store/open.ts'
@@ -12,7 +12,7 @@ import { openSqliteStore } from '../../api/store/sqlite.ts'
 import { createFleetModels, type FleetModels } from '../../cli/fleet-models.ts'
 import { createCatalogueDetector, type CatalogueDetector } from '../../detectors/catalogue-detector.ts'
 import { installCatalogue, type ApplianceSpec, type DetectorEvent, type Reading } from '../../domain/index.ts'
-import { pumpSpec, skabRun } from '../fixtures/skab.ts'
+import { describeWithSkab, pumpSpec, skabRun } from '../fixtures/skab.ts'
 
 const TYPE = 'circulation_pump'
 const H = 3_600_000
@@ -60,7 +60,7 @@ const preFault = (n: number, id: string) => { const x = run(n, id); return x.rea
 
 afterEach(() => installCatalogue())
 
-describe('a type\'s normal, learnt across its healthy devices', () => {
+describeWithSkab('a type\'s normal, learnt across its healthy devices', () => {
   // A type whose own warm-up (1 h at 1 Hz) is longer than a whole rig run: alone, a new pump is never watched within one.
   const slow = (): ApplianceSpec => ({ ...pumpSpec(), warmupHours: 1 })
 
@@ -125,7 +125,7 @@ describe('a type\'s normal, learnt across its healthy devices', () => {
   })
 })
 
-describe('failure signatures, learnt from parts replaced', () => {
+describeWithSkab('failure signatures, learnt from parts replaced', () => {
   async function ticketOf(r: Rig, deviceId: string): Promise<string> {
     const page = await r.store.listTickets({ limit: 10, deviceId })
     expect(page.items).toHaveLength(1)

@@ -1,9 +1,9 @@
 /** The live detector for data-defined machine types, on real rig data (SKAB valve1) and on rules. */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import { afterEach, beforeEach, expect, it } from 'vitest'
 import { createCatalogueDetector } from '../../detectors/catalogue-detector.ts'
 import { ANOMALY, createEngineDetector } from '../../detectors/engine-detector.ts'
 import { installCatalogue, type ApplianceSpec, type DetectorEvent } from '../../domain/index.ts'
-import { pumpSpec, skabRun } from '../fixtures/skab.ts'
+import { describeWithSkab, pumpSpec, skabRun } from '../fixtures/skab.ts'
 
 const TYPE = 'circulation_pump'
 
@@ -19,7 +19,7 @@ function feed(spec: ApplianceSpec, run: number, detector = createEngineDetector(
 beforeEach(() => installCatalogue([pumpSpec()]))
 afterEach(() => installCatalogue())
 
-describe('engine detector on SKAB valve1 (real pump rig)', () => {
+describeWithSkab('engine detector on SKAB valve1 (real pump rig)', () => {
   it('warns inside the fault on most runs, and seldom before it', () => {
     let clean = 0
     let early = 0

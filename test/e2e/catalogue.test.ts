@@ -18,7 +18,7 @@ import { deviceDashboard } from '../../dashboards/device.ts'
 import { ErrorCode, ForewarnError, installCatalogue, topics } from '../../domain/index.ts'
 import { describeService } from '../services/availability.ts'
 import { startInfluxDB, type InfluxDBService } from '../services/influxdb.ts'
-import { pumpFile, skabRun } from '../fixtures/skab.ts'
+import { describeWithSkab, pumpFile, pumpSpec, skabRun } from '../fixtures/skab.ts'
 import { apiCall, offlineWill, waitFor } from './helpers.ts'
 
 const ADMIN_KEY = 'e2e-catalogue-admin-key-0123456789'
@@ -31,7 +31,7 @@ interface Ticket { id: string; deviceId: string; fault: { code: string; componen
 interface Warning { id: string; faultCode: string; component: string; eventTime: number; state: string }
 interface Page<T> { items: T[]; next: string | null }
 
-describeService('influxdb', 'a data-defined machine type watched live (SKAB pump rig over MQTT)', () => {
+describeWithSkab('SKAB pump rig', () => describeService('influxdb', 'a data-defined machine type watched live (SKAB pump rig over MQTT)', () => {
   let influx: InfluxDBService
   let run: Running | undefined
   const dataDir = mkdtempSync(join(tmpdir(), 'forewarn-catalogue-e2e-'))
@@ -108,7 +108,7 @@ describeService('influxdb', 'a data-defined machine type watched live (SKAB pump
     expect(dash).toContain('Circulation pump metrics')
     expect(dash).toContain('flow_l_min')
   }, 120_000)
-})
+}))
 
 describe('a device whose type file was taken away', () => {
   it('has its readings refused as from an unknown device, and Forewarn runs on', async () => {
@@ -125,8 +125,8 @@ describe('a device whose type file was taken away', () => {
       await run.stop()
       run = await start()
       const client = await mqtt.connectAsync(run.mqttUrl, { clientId: id, username: id, password: created.body.credentials.password, will: offlineWill(id), reconnectPeriod: 0 })
-      const reading = skabRun(RUN, id).readings[0]!
-      await client.publishAsync(topics.telemetry(id), JSON.stringify({ v: 1, boot: 1, ts: Date.now() - 1000, seq: 0, metrics: reading.metrics }), { qos: 1 })
+      const metrics = Object.fromEntries(pumpSpec().metrics.map((m) => [m.name, 1]))
+      await client.publishAsync(topics.telemetry(id), JSON.stringify({ v: 1, boot: 1, ts: Date.now() - 1000, seq: 0, metrics }), { qos: 1 })
       await client.endAsync()
       const rejects = await waitFor('the refused reading', async () => {
         const r = await apiCall<{ items: { deviceId: string; reason: string }[] }>(run.apiUrl, ADMIN_KEY, '/ingest/rejects')
