@@ -103,6 +103,14 @@ describeWithSkab('SKAB pump rig', () => describeService('influxdb', 'a data-defi
     await waitFor('every reading in InfluxDB', async () => ((await count()) >= readings.length ? true : undefined), 30_000, 500)
     expect(await count()).toBe(readings.length)
 
+    // The technician replaced the inlet valve: the pump's run becomes the type's first failure signature.
+    const model = async () => (await api<{ watchedBy: string; reference: unknown; failure: { failures: number; runs: { deviceId: string; ticketId: string }[] } | null }>('/catalogue/circulation_pump/model')).body
+    expect(await model()).toMatchObject({ watchedBy: 'engine', reference: null, failure: null })
+    const resolved = await api<{ state: string }>(`/tickets/${ticket.id}/transitions`, { method: 'POST', body: JSON.stringify({ state: 'resolved', outcome: 'part_replaced', partNumber: 'CP-VA-1002' }) })
+    expect(resolved.status).toBe(200)
+    const learnt = await waitFor('the failure signature', async () => ((await model()).failure ?? undefined), 10_000)
+    expect(learnt).toMatchObject({ failures: 1, runs: [{ deviceId: id, ticketId: ticket.id }] })
+
     // The device dashboard has a row of the pump's own metrics, generated from its catalogue file.
     const dash = JSON.stringify(deviceDashboard({ ds: { type: 'influxdb', uid: 'x' } }))
     expect(dash).toContain('Circulation pump metrics')
