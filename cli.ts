@@ -44,6 +44,7 @@ program
   .option('--influx-bucket <bucket>', 'v2 bucket (env INFLUX_BUCKET)')
   .option('--influx-database <db>', 'v1 database (env INFLUX_DATABASE)')
   .option('--influx-username <user>', 'v1 user (env INFLUX_USERNAME); pass secrets (INFLUX_TOKEN, INFLUX_PASSWORD) by environment, not flags')
+  .option('--catalogue <dir>', 'machine types from DIR/*.json, added to the shipped ones (same type: replaces it) (env FOREWARN_CATALOGUE_DIR)')
   .action(async (opts) => {
     const { runStart } = await import('./cli/start.ts')
     await runStart(opts, process.env)
@@ -128,7 +129,10 @@ program
   .requiredOption('--out <dir>', 'output folder')
   .option('--datasource-uid <uid>', 'uid of the InfluxDB data source in Grafana')
   .option('--influx-url <url>', 'InfluxDB URL written into the data source provisioning file')
+  .option('--catalogue <dir>', 'also the machine types in DIR/*.json (env FOREWARN_CATALOGUE_DIR)')
   .action(async (opts) => {
+    const { installCatalogueDir } = await import('./cli/catalogue.ts')
+    installCatalogueDir(opts.catalogue ?? process.env.FOREWARN_CATALOGUE_DIR ?? null)
     const { runDashboards } = await import('./dashboards/index.ts')
     const { files } = await runDashboards(opts)
     for (const f of files) process.stderr.write(`wrote ${f}\n`)
@@ -142,6 +146,23 @@ program
   .action(async (opts) => {
     const { runBench } = await import('./cli/bench.ts')
     await runBench(opts)
+  })
+
+const catalogueCmd = program.command('catalogue').description('machine types defined as data (catalogue/*.json, catalogue/schema.json)')
+catalogueCmd
+  .command('check')
+  .description('validate every DIR/*.json against the catalogue schema and rules, without starting')
+  .argument('<dir>', 'folder of catalogue files')
+  .action(async (dir: string) => {
+    const { runCatalogueCheck } = await import('./cli/catalogue.ts')
+    process.exitCode = runCatalogueCheck(dir)
+  })
+catalogueCmd
+  .command('schema')
+  .description('print the JSON Schema of a catalogue file (the shipped catalogue/schema.json)')
+  .action(async () => {
+    const { catalogueSchemaText } = await import('./cli/catalogue.ts')
+    process.stdout.write(catalogueSchemaText())
   })
 
 const devices = program.command('devices').description('device registry')

@@ -18,6 +18,7 @@ import { apiKeyRoutes } from './routes/api-keys.ts'
 import { deliveryRoutes } from './routes/deliveries.ts'
 import { ingestRoutes, type RejectsSource } from './routes/ingest.ts'
 import { metricsPlugin } from './plugins/metrics.ts'
+import { catalogueRoutes, type TypeModelSource } from './routes/catalogue.ts'
 import type { Registry } from 'prom-client'
 
 export interface ApiDeps {
@@ -36,6 +37,8 @@ export interface ApiDeps {
   metrics?: Registry | undefined
   /** Serve HTTPS with this certificate and key (PEM) instead of plain HTTP. */
   https?: { cert: string | Buffer; key: string | Buffer } | undefined
+  /** What each engine-watched type learnt from its fleet, for GET /catalogue/{type}/model. */
+  typeModels?: TypeModelSource | undefined
 }
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
@@ -69,6 +72,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(deliveryRoutes)
   await app.register(apiKeyRoutes)
   await app.register(ingestRoutes, { rejects: deps.rejects })
+  await app.register(catalogueRoutes, { models: deps.typeModels })
   for (const extra of deps.extraRoutes ?? []) await app.register(extra)
   await app.ready()
   return app as unknown as FastifyInstance

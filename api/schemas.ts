@@ -4,14 +4,14 @@
  * (Device, WarningRecord) are checked against these at compile time at the bottom of the file.
  */
 import Type, { type Static } from 'typebox'
-import { applianceTypes, DEVICE_ID_PATTERN, IsoDate, Warranty } from '../domain/index.ts'
+import { DEVICE_ID_PATTERN, IsoDate, Warranty } from '../domain/index.ts'
 import type { Device, WarningRecord } from '../domain/index.ts'
 
 const literals = <T extends string>(values: readonly T[], description?: string) =>
   Type.Enum([...values], description === undefined ? {} : { description })
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
 
-export const ApplianceTypeSchema = literals(applianceTypes, 'appliance type from the catalogue')
+export const ApplianceTypeSchema = Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$', description: 'machine type from the loaded catalogue (GET /catalogue)' })
 export const SeveritySchema = literals(['watch', 'warning', 'critical'] as const)
 export const HealthStatusSchema = literals(['healthy', 'watch', 'warning', 'critical', 'offline'] as const)
 export const ConnectionStateSchema = literals(['online', 'offline', 'unknown'] as const)
@@ -98,6 +98,7 @@ export const EvidenceSchema = Type.Object({
   deviation: Type.Number(),
   slopePerDay: Nullable(Type.Number()),
   detail: Type.String(),
+  unit: Type.Optional(Type.String({ description: 'unit of value and baseline, from the catalogue' })),
 })
 export const RemainingLifeSchema = Type.Object({ medianHours: Type.Number(), lowHours: Type.Number(), highHours: Type.Number() })
 

@@ -36,6 +36,10 @@ export const StartConfig = Type.Object(
     tlsCertFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
     tlsKeyFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
     wsPort: Type.Union([Port, Type.Null()]),
+    /** Folder of catalogue files (machine types) added to the shipped ones; null: the shipped ones only. */
+    catalogueDir: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+    /** How often each type's normal is relearnt from its healthy devices (fleet learning). */
+    modelRefreshMs: Type.Integer({ minimum: 1000 }),
   },
   { additionalProperties: false },
 )
@@ -56,6 +60,7 @@ export interface StartFlags {
   cert?: string
   key?: string
   wsPort?: string | number
+  catalogue?: string
 }
 
 function int(x: string | number | undefined, name: string): number | undefined {
@@ -96,6 +101,8 @@ export function loadStartConfig(flags: StartFlags, env: NodeJS.ProcessEnv): Star
     tlsCertFile: flags.cert ?? env.FOREWARN_TLS_CERT ?? null,
     tlsKeyFile: flags.key ?? env.FOREWARN_TLS_KEY ?? null,
     wsPort: int(flags.wsPort, '--ws-port') ?? int(env.FOREWARN_MQTT_WS_PORT, 'FOREWARN_MQTT_WS_PORT') ?? null,
+    catalogueDir: flags.catalogue ?? (env.FOREWARN_CATALOGUE_DIR || null),
+    modelRefreshMs: int(env.FOREWARN_MODEL_REFRESH_MS, 'FOREWARN_MODEL_REFRESH_MS') ?? 3_600_000,
   }
   if (!check.Check(cfg)) {
     const errors = [...check.Errors(cfg)].map((e) => `${e.instancePath.slice(1) || 'config'} ${e.message}`)

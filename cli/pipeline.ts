@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino'
 import {
-  catalogue, topics, type ApplianceType, type DetectorEvent, type DeviceEventV1, type HealthCore, type Reading,
+  catalogue, isApplianceType, topics, type ApplianceType, type DetectorEvent, type DeviceEventV1, type HealthCore, type Reading,
 } from '../domain/index.ts'
 import type { Detector } from '../detectors/index.ts'
 import type { AsyncRecordsStore } from '../api/store/open.ts'
@@ -82,6 +82,19 @@ export function createPipeline(d: PipelineDeps): Pipeline {
 
   const lookupDevice = (id: string): DeviceInfo | undefined => cache.get(id)
 
+  /**
+   * A device whose type is not in the loaded catalogue (its file was taken away) is left out, so
+   * its readings are refused as from an unknown device instead of reaching a detector with no spec.
+   */
+  const cacheDevice = (dev: { id: string; type: ApplianceType; model: string; region: string; revoked: boolean }): void => {
+    if (!isApplianceType(dev.type)) {
+      cache.delete(dev.id)
+      log.warn({ deviceId: dev.id, type: dev.type }, 'device of a machine type not in the loaded catalogue: its readings are refused')
+      return
+    }
+    cache.set(dev.id, { type: dev.type, model: dev.model, region: dev.region, revoked: dev.revoked })
+  }
+
   const ensureInDetector = (deviceId: string): boolean => {
     if (detector.hasDevice(deviceId)) return true
     const info = cache.get(deviceId)
@@ -146,7 +159,7 @@ export function createPipeline(d: PipelineDeps): Pipeline {
   return {
     lookupDevice,
     remember(dev) {
-      cache.set(dev.id, { type: dev.type, model: dev.model, region: dev.region, revoked: dev.revoked })
+      cacheDevice(dev)
     },
     forget(id) {
       cache.delete(id)
@@ -155,7 +168,7 @@ export function createPipeline(d: PipelineDeps): Pipeline {
       let after: string | undefined
       for (;;) {
         const page = await store.listDevices({ limit: 1000, after })
-        for (const dev of page.items) cache.set(dev.id, { type: dev.type, model: dev.model, region: dev.region, revoked: dev.revoked })
+        for (const dev of page.items) cacheDevice(dev)
         if (page.next === null) return
         after = page.next
       }
@@ -226,7 +239,9 @@ export function createPipeline(d: PipelineDeps): Pipeline {
     async markSilentOffline() {
       const now = Date.now()
       for (const dev of await store.listOnlineDevices()) {
-        const limitMs = catalogue[dev.type].reportingIntervalS * 1000 * d.offlineAfterIntervals
+        const spec = catalogue[dev.type]
+        if (spec === undefined) continue
+        const limitMs = spec.reportingIntervalS * 1000 * d.offlineAfterIntervals
         if (dev.lastSeen !== null && now - dev.lastSeen > limitMs) void enqueue('marking a silent device offline', () => store.setConnection(dev.id, 'offline', now))
       }
     },

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import pino, { type Logger } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
-import { createDetector } from '../detectors/index.ts'
+import { createCatalogueDetector } from '../detectors/catalogue-detector.ts'
 import { ErrorCode, ForewarnError } from '../domain/index.ts'
 import { createIngest, type Ingest } from '../ingest/index.ts'
 import { createEmbeddedBroker, type EmbeddedBroker } from '../broker/index.ts'
@@ -25,6 +25,8 @@ import { restrictDataDir } from './data-dir.ts'
 import { startSimulatedFleet, type SimulatedFleet } from './demo-fleet.ts'
 import { deliveryAdaptersFromEnv, startDelivery } from './delivery.ts'
 import { createPipeline, type Pipeline } from './pipeline.ts'
+import { installCatalogueDir } from './catalogue.ts'
+import { createFleetModels, type FleetModels } from './fleet-models.ts'
 import {
   externalBrokerConfigFromEnv, startExternalBroker, withBrokerProvisioning, type ExternalBroker, type ExternalBrokerConfig,
 } from './external-broker.ts'
@@ -34,6 +36,8 @@ import { authenticatePrincipal, gatewayChanged, gatewayConnectionControl } from 
 
 export interface Running {
   config: StartConfig
+  /** What engine-watched types learnt from their fleet (refresh() relearns every type's normal now). */
+  fleetModels: FleetModels
   apiUrl: string
   mqttUrl: string
   mqttPort: number
@@ -111,6 +115,8 @@ function recordsReadiness(pipeline: Pipeline): { ok: boolean; state: string; det
 
 export async function startForewarn(config: StartConfig, log: Logger, env: NodeJS.ProcessEnv = {}): Promise<Running> {
   // Validated before anything is opened, so a configuration error leaves nothing running.
+  const catalogueFiles = installCatalogueDir(config.catalogueDir)
+  if (catalogueFiles.length > 0) log.info({ files: catalogueFiles.map((f) => f.file) }, 'machine catalogue files loaded')
   const externalConfig = config.brokerUrl === null ? null : externalBrokerConfigFromEnv(config.brokerUrl, env)
   const dataDir = resolve(config.dataDir)
   restrictDataDir(dataDir)
@@ -128,7 +134,10 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     // In a worker thread, unless FOREWARN_INFLUX_INLINE=1 asks for the event loop (for comparison: docs/influxdb.md).
     ? await (env.FOREWARN_INFLUX_INLINE === '1' ? createInfluxSink : createInfluxThreadSink)(influx, { spoolDir: join(dataDir, 'influx-spool'), registry: metrics, log: log.child({ part: 'influx' }) })
     : null
-  const detector = createDetector()
+  // Shipped appliance types: the appliance detector; data-defined types: the detection engine.
+  const detector = createCatalogueDetector()
+  const fleetModels = createFleetModels({ store, detector, log: log.child({ part: 'fleet-models' }), config: { refreshMs: config.modelRefreshMs } })
+  await fleetModels.load()
 
   let broker: EmbeddedBroker | null = null
   let external: ExternalBroker | null = null
@@ -156,6 +165,9 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   // The databases just opened or created (SQLite gives their -wal/-shm files the same mode).
   restrictDataDir(dataDir)
 
+  // A part replaced adds the device's run to failure to its type's failure signatures. Registered
+  // before the repair actions, so it reads the device's history before the reset starts it afresh.
+  const stopFleetLearning = store.onTransition((c) => fleetModels.onTicketChange(c))
   // A repair in progress holds the component's warnings; a finished repair resets its baseline.
   const stopRepairActions = onRepairActions(store, (a) => {
     if (!pipeline.ensureInDetector(a.deviceId)) return
@@ -225,6 +237,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     metrics,
     https: apiUsesTls(config) ? { cert: readFileSync(config.tlsCertFile as string), key: readFileSync(config.tlsKeyFile as string) } : undefined,
     rejects: (o) => ingest.rejects(o),
+    typeModels: (type) => fleetModels.info(type),
     readiness: async () => ({
       broker: { ok: broker !== null || external?.connected() === true },
       ingest: { ok: true, detail: JSON.stringify(ingest.stats()) },
@@ -279,7 +292,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   }, 1000)
 
   return {
-    config, apiUrl, mqttUrl, mqttPort, apiPort, adminKey: newAdminKey, store, ingest, broker, external, fleet, metrics,
+    config, fleetModels, apiUrl, mqttUrl, mqttPort, apiPort, adminKey: newAdminKey, store, ingest, broker, external, fleet, metrics,
     stats() {
       return { devices: counts.devices, online: counts.online, readingsPerSec: Math.round(rate), readings: pipeline.readings(), warnings: counts.activeWarnings, tickets: counts.tickets }
     },
@@ -296,6 +309,9 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       clearInterval(checkpointTimer)
       clearInterval(offlineTimer)
       stopRepairActions()
+      stopFleetLearning()
+      fleetModels.stop()
+      await fleetModels.settled()
       await reporting?.stop()
       // A store that is down now does not hold the shutdown: what is not stored by now is not
       // checkpointed either, and a restart replays it from the journal.

@@ -11,7 +11,7 @@ import { USAGE_CYCLE, USAGE_DOOR } from './extractors.ts'
 import {
   createEpisodeBook, episodeActive, episodeAlarm, episodeCalm, episodeClear, episodeHold, episodeId, rankSeverity, type EpisodeBook, type EpisodeTransition,
 } from './episodes.ts'
-import { typeModels, type FaultRef, type TypeModel } from './model.ts'
+import { typeModel, type FaultRef, type TypeModel } from './model.ts'
 import {
   TRACKER_SLOTS, failureSpan, trackerAdd, trackerBaseline, trackerInit, trackerLevel, trackerProgress, trackerReady, trackerRelearn, trackerTrend, trackerZ,
 } from './tracker.ts'
@@ -111,7 +111,7 @@ export function createDetector(config: Partial<DetectorConfig> = {}): Detector {
   const out = new Float64Array(8)
 
   function fresh(deviceId: string, type: ApplianceType): DeviceState {
-    const tm = typeModels[type]
+    const tm = typeModel(type)
     const nf = tm.ext.features.length
     const numAt = nf * TRACKER_SLOTS
     const fwAt = numAt + NUM_SLOTS

@@ -83,6 +83,8 @@ export function asyncStore(s: Store): AsyncRecordsStore {
     listApiKeys: async () => s.listApiKeys(),
     revokeApiKey: async (id) => s.revokeApiKey(id),
     setPublicUrl: (url) => s.setPublicUrl?.(url),
+    getTypeModels: async (type) => s.getTypeModels(type),
+    saveTypeModels: async (type, json) => s.saveTypeModels(type, json),
     counts: async () => s.counts(),
     ping: async () => s.ping(),
     close: async () => s.close(),

@@ -436,6 +436,15 @@ class PostgresStore implements AsyncRecordsStore {
     return toKeyInfo(r)
   }
 
+  async getTypeModels(type: string): Promise<string | null> {
+    const r = await this.pool.query<{ value: string }>('SELECT value FROM meta WHERE key = $1', [`models:${type}`])
+    return r.rows[0]?.value ?? null
+  }
+
+  async saveTypeModels(type: string, json: string): Promise<void> {
+    await this.pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value', [`models:${type}`, json])
+  }
+
   async counts(): Promise<StoreCounts> {
     const r = await this.q<StoreCounts>(`SELECT (SELECT count(*) FROM devices) AS devices,
       (SELECT count(*) FROM devices WHERE connection = 'online') AS online,

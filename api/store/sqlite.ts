@@ -393,6 +393,15 @@ class SqliteStore implements Store {
     return toKeyInfo({ ...r, revoked: 1 })
   }
 
+  getTypeModels(type: string): string | null {
+    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(`models:${type}`) as { value: string } | undefined
+    return row?.value ?? null
+  }
+
+  saveTypeModels(type: string, json: string): void {
+    this.db.prepare('INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value').run(`models:${type}`, json)
+  }
+
   counts(): StoreCounts {
     const r = this.s.counts.get() as StoreCounts
     return {

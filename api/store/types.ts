@@ -200,6 +200,10 @@ export interface Store {
   /** Base URL for links written into new tickets (learnt once the API listens). */
   setPublicUrl?(url: string): void
 
+  /** A machine type's fleet models (JSON, cli/fleet-models.ts), or null before any was learnt. */
+  getTypeModels(type: string): string | null
+  saveTypeModels(type: string, json: string): void
+
   counts(): StoreCounts
   ping(): boolean
   close(): void

@@ -438,6 +438,15 @@ export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
       expect(await store.authenticateApiKey(first.key!)).toBeNull()
     })
 
+    it('keeps one fleet-models document per machine type, replaced on save', async () => {
+      expect(await store.getTypeModels('circulation_pump')).toBeNull()
+      await store.saveTypeModels('circulation_pump', '{"v":1,"n":1}')
+      await store.saveTypeModels('heat_pump', '{"v":1,"n":9}')
+      await store.saveTypeModels('circulation_pump', '{"v":1,"n":2}')
+      expect(await store.getTypeModels('circulation_pump')).toBe('{"v":1,"n":2}')
+      expect(await store.getTypeModels('heat_pump')).toBe('{"v":1,"n":9}')
+    })
+
     it('answers ping while open', async () => {
       expect(await store.ping()).toBe(true)
     })
