@@ -19,6 +19,8 @@ import { deliveryRoutes } from './routes/deliveries.ts'
 import { ingestRoutes, type RejectsSource } from './routes/ingest.ts'
 import { metricsPlugin } from './plugins/metrics.ts'
 import type { Registry } from 'prom-client'
+import { consoleRoutes, type ConsoleOptions } from './routes/console.ts'
+import { statusLinkRoutes } from './routes/status-page.ts'
 
 export interface ApiDeps {
   /** Either store shape: the embedded (synchronous) one or an asynchronous one such as PostgreSQL. */
@@ -34,6 +36,8 @@ export interface ApiDeps {
   rejects?: RejectsSource | undefined
   /** Registry GET /metrics serves (shared with ingest, sinks, delivery); a private one when absent. */
   metrics?: Registry | undefined
+  /** The console at `/` (issue 15): where its charts read recent telemetry. */
+  console?: ConsoleOptions | undefined
 }
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
@@ -65,6 +69,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(deliveryRoutes)
   await app.register(apiKeyRoutes)
   await app.register(ingestRoutes, { rejects: deps.rejects })
+  await app.register(statusLinkRoutes)
+  await app.register(consoleRoutes, deps.console ?? {})
   for (const extra of deps.extraRoutes ?? []) await app.register(extra)
   await app.ready()
   return app as unknown as FastifyInstance

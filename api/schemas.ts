@@ -187,7 +187,10 @@ export const TicketSchema = Type.Object({
     respondBy: Type.String(),
     closeBy: Type.String(),
   }),
-  links: Type.Object({ healthRecord: Type.String(), history: Type.String(), grafana: Nullable(Type.String()) }),
+  links: Type.Object({
+    healthRecord: Type.String(), history: Type.String(), grafana: Nullable(Type.String()),
+    status: Type.Optional(Type.String({ description: "the appliance owner's repair-status page (GET /status/{token}); absent on tickets older than it" })),
+  }),
   resolution: Nullable(Type.Object({ outcome: Type.String(), partNumber: Nullable(Type.String()), note: Nullable(Type.String()) })),
   repeatRepair: Type.Boolean({ description: 'the fault returned soon after a repair of the same component (a warranty-fraud and quality signal)' }),
   repeatOf: Nullable(Type.Object({

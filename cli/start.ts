@@ -29,6 +29,7 @@ import {
 import { createPipelineMetrics, registerIngestMetrics } from './metrics.ts'
 import { startInfluxReporting } from './influx-reporting.ts'
 import { authenticatePrincipal, gatewayChanged, gatewayConnectionControl } from './gateways.ts'
+import { consoleTelemetryFromEnv } from './console-telemetry.ts'
 
 export interface Running {
   config: StartConfig
@@ -124,10 +125,15 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   })
   await pipeline.preload()
 
+  // The console's recent-telemetry window sees every reading the pipeline does (docs/console.md).
+  const consoleTelemetry = consoleTelemetryFromEnv(env, influx, (id) => pipeline.lookupDevice(id)?.type)
   const ingest = createIngest({
     dataDir,
     lookupDevice: pipeline.lookupDevice,
-    onReadings: pipeline.onReadings,
+    onReadings: consoleTelemetry.window === null ? pipeline.onReadings : (batch) => {
+      consoleTelemetry.add(batch)
+      return pipeline.onReadings(batch)
+    },
     onStatus: pipeline.onStatus,
     onDeviceEvent: pipeline.onDeviceEvent,
     logger: log.child({ part: 'ingest' }),
@@ -202,6 +208,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     logger: false,
     publicUrl: config.publicUrl ?? undefined,
     metrics,
+    console: { telemetry: consoleTelemetry.source ?? undefined },
     rejects: (o) => ingest.rejects(o),
     readiness: async () => ({
       broker: { ok: broker !== null || external?.connected() === true },
