@@ -192,12 +192,13 @@ export async function deviceTickets(store: AnyStore, deviceId: string): Promise<
   return (await all((after) => store.listTickets({ limit: 1000, after, deviceId }))).reverse()
 }
 
-export interface DeliveryRow { adapter: string; event: string; state: OutboxRow['state']; attempts: number; lastError: string | null; externalRef: string | null; createdAt: string }
+export interface DeliveryRow { adapter: string; event: string; state: OutboxRow['state'] | 'published'; attempts: number; lastError: string | null; externalRef: string | null; createdAt: string }
 
 export async function deliveries(store: AnyStore, ticketId: string): Promise<DeliveryRow[]> {
   const rows = await all((after) => store.listOutbox({ limit: 1000, after, ticketId }))
   return rows.map((o) => ({
-    adapter: o.adapter === 'feed' ? 'pull feed' : o.adapter, event: o.event, state: o.adapter === 'feed' ? 'delivered' : o.state,
+    adapter: o.adapter === 'feed' ? 'pull feed' : o.adapter, event: o.event, // Feed rows are published for receivers to pull; Forewarn does not learn who pulled them.
+    state: o.adapter === 'feed' ? 'published' : o.state,
     attempts: o.attempts, lastError: o.lastError, externalRef: o.externalRef, createdAt: o.createdAt,
   }))
 }
