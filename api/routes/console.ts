@@ -37,12 +37,14 @@ const consoleDir = join(here, '..', 'console')
 const uplotDist = join(dirname(createRequire(import.meta.url).resolve('uplot')), '.')
 
 const HISTORY_SHOWN = 40
+/** Pages for people, not API operations: left out of the OpenAPI document. */
+const hidden = { hide: true }
 
 export async function registerViews(app: FastifyInstance): Promise<void> {
   const views = join(consoleDir, 'views')
   await app.register(fastifyView, { engine: { eta: new Eta({ views, cache: true }) }, templates: views, defaultContext: templateHelpers })
-  await app.register(fastifyStatic, { root: join(consoleDir, 'public'), prefix: '/console/assets/', decorateReply: false, index: false })
-  await app.register(fastifyStatic, { root: uplotDist, prefix: '/console/assets/uplot/', decorateReply: false, index: false, allowedPath: (p) => /^\/uPlot\.(iife\.min\.js|min\.css)$/.test(p) })
+  await app.register(fastifyStatic, { root: join(consoleDir, 'public'), prefix: '/console/assets/', decorateReply: false, index: false, schemaHide: true })
+  await app.register(fastifyStatic, { root: uplotDist, prefix: '/console/assets/uplot/', decorateReply: false, index: false, schemaHide: true, allowedPath: (p) => /^\/uPlot\.(iife\.min\.js|min\.css)$/.test(p) })
 }
 
 export async function consoleRoutes(app: FastifyInstance, opts: ConsoleOptions): Promise<void> {
@@ -63,30 +65,30 @@ export async function consoleRoutes(app: FastifyInstance, opts: ConsoleOptions):
     return reply.code(401).send({ error: { code: 'FOREWARN_ERR_NOT_AUTHORIZED', message: 'sign in to the console first' } })
   }
 
-  app.get('/', async (req, reply) => {
+  app.get('/', { schema: hidden }, async (req, reply) => {
     if (await viewer(app, req) === null) return page(reply, 'signin', { signedIn: false, title: 'Sign in', message: null })
     return page(reply, 'fleet', { title: 'Fleet', fleet: await fleetView(store, Date.now()) })
   })
 
-  app.post<{ Body: { key?: string } }>('/sign-in', async (req, reply) => {
+  app.post<{ Body: { key?: string } }>('/sign-in', { schema: hidden }, async (req, reply) => {
     const result = await signIn(app, req, typeof req.body?.key === 'string' ? req.body.key : '')
     if (!result.ok) return page(reply, 'signin', { signedIn: false, title: 'Sign in', message: result.message }, 401)
     return reply.code(303).header('location', '/').send()
   })
 
-  app.post('/sign-out', async (req, reply) => {
+  app.post('/sign-out', { schema: hidden }, async (req, reply) => {
     await signOut(req, reply)
     return reply.code(303).header('location', '/').send()
   })
 
-  app.get('/console/fleet', { preHandler: guard }, async (_req, reply) =>
+  app.get('/console/fleet', { preHandler: guard, schema: hidden }, async (_req, reply) =>
     securityHeaders(reply).type('text/html; charset=utf-8').view('fleet-body', { fleet: await fleetView(store, Date.now()) }))
 
-  app.get('/console/events', { preHandler: guard }, async (_req, reply) => {
+  app.get('/console/events', { preHandler: guard, schema: hidden }, async (_req, reply) => {
     live.attach(reply)
   })
 
-  app.get<{ Params: { id: string } }>('/console/appliances/:id', { preHandler: guard }, async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/console/appliances/:id', { preHandler: guard, schema: hidden }, async (req, reply) => {
     const rec = await store.getHealthRecord(req.params.id)
     if (rec === null) return page(reply, 'notfound', { title: 'Not found', what: 'appliance' }, 404)
     const type = rec.device.type
@@ -103,7 +105,7 @@ export async function consoleRoutes(app: FastifyInstance, opts: ConsoleOptions):
     })
   })
 
-  app.get<{ Params: { id: string } }>('/console/appliances/:id/telemetry', { preHandler: guard }, async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/console/appliances/:id/telemetry', { preHandler: guard, schema: hidden }, async (req, reply) => {
     const rec = await store.getHealthRecord(req.params.id)
     if (rec === null) return reply.code(404).send({ error: { code: 'FOREWARN_ERR_NOT_FOUND', message: `no device ${req.params.id}` } })
     const type = rec.device.type
@@ -115,7 +117,7 @@ export async function consoleRoutes(app: FastifyInstance, opts: ConsoleOptions):
     return { metrics: metricMeta(type), series, warnings }
   })
 
-  app.get<{ Params: { id: string } }>('/console/tickets/:id', { preHandler: guard }, async (req, reply) => {
+  app.get<{ Params: { id: string } }>('/console/tickets/:id', { preHandler: guard, schema: hidden }, async (req, reply) => {
     const t = await store.getTicket(req.params.id)
     if (t === null) return page(reply, 'notfound', { title: 'Not found', what: 'ticket' }, 404)
     const [entries, delivery, token] = await Promise.all([allHistory(store, t.deviceId), deliveries(store, t.id), store.statusToken(t.id)])
