@@ -112,10 +112,10 @@ export const WarningSchema = Type.Object({
   message: Type.String(),
   evidence: Type.Array(EvidenceSchema),
   rul: Nullable(RemainingLifeSchema),
-  eventTime: Type.Number(),
-  detectedAt: Type.String(),
-  updatedAt: Type.String(),
-  clearedAt: Nullable(Type.String()),
+  eventTime: Type.Number({ description: 'ms since epoch (kept in ms: it is the event time the device reported): first reading of the episode' }),
+  detectedAt: Type.String({ description: 'ISO 8601 UTC: when Forewarn raised it' }),
+  updatedAt: Type.String({ description: 'ISO 8601 UTC' }),
+  clearedAt: Nullable(Type.String({ description: 'ISO 8601 UTC' })),
   ticketId: Type.Optional(Nullable(Type.String())),
 })
 export type WarningView = Static<typeof WarningSchema>
@@ -125,7 +125,7 @@ export const HealthCoreSchema = Type.Object({
   status: HealthStatusSchema,
   components: Type.Record(Type.String(), Type.Object({ score: Type.Number(), reason: Type.String() })),
   usage: Type.Object({ runningHours: Type.Number(), cycles: Type.Number(), doorOpenings: Type.Number() }),
-  lastEventTime: Nullable(Type.Number()),
+  lastEventTime: Nullable(Type.Number({ description: 'ms since epoch: event time of the newest reading' })),
   warmingUp: Type.Boolean(),
   /** How many late readings were folded in, and how many were left out and why. */
   input: Type.Optional(Type.Object({ lateFolded: Type.Integer({ minimum: 0 }), dropped: Type.Integer({ minimum: 0 }), reason: Type.String() })),
