@@ -52,7 +52,8 @@ export async function consoleRoutes(app: FastifyInstance, opts: ConsoleOptions):
   await registerSession(app)
   await registerViews(app)
   const live = createLiveChannel(async () => (await fleetView(store, Date.now())).fingerprint, opts.liveIntervalMs ?? 3000)
-  app.addHook('onClose', async () => live.close())
+  // Before the server waits for its connections to end: open event streams would keep it waiting.
+  app.addHook('preClose', async () => live.close())
   statusPageRoutes(app)
 
   const page = (reply: FastifyReply, name: string, data: Record<string, unknown>, code = 200) =>

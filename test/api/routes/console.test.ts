@@ -76,6 +76,34 @@ describe('console sign-in and pages', () => {
   })
 })
 
+describe('the live channel', () => {
+  it('sends `event: fleet` when the fleet changes, and never holds up shutting down', async () => {
+    const t = await openApi({}, { console: { liveIntervalMs: 100 } })
+    try {
+      const url = await t.app.listen({ port: 0, host: '127.0.0.1' })
+      const signed = await fetch(`${url}/sign-in`, { method: 'POST', body: `key=${t.admin}`, headers: form, redirect: 'manual' })
+      const cookie = (signed.headers.get('set-cookie') ?? '').split(';')[0]!
+      const res = await fetch(`${url}/console/events`, { headers: { cookie } })
+      expect([res.status, res.headers.get('content-type')]).toEqual([200, 'text/event-stream; charset=utf-8'])
+      const reader = res.body!.getReader()
+      let text = ''
+      const read = async (until: RegExp) => {
+        while (!until.test(text)) text += new TextDecoder().decode((await reader.read()).value)
+      }
+      await read(/retry: 3000/)
+      await new Promise((r) => setTimeout(r, 300))
+      t.store.createDevice(fridge)
+      await read(/event: fleet\ndata: \d+/)
+      const t0 = Date.now()
+      await t.app.close()
+      expect(Date.now() - t0).toBeLessThan(2000)
+    } finally {
+      await t.app.close()
+      t.store.close()
+    }
+  })
+})
+
 describe("the owner's status page", () => {
   let t: ApiUnderTest
   beforeEach(async () => {
