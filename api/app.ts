@@ -20,6 +20,8 @@ import { ingestRoutes, type RejectsSource } from './routes/ingest.ts'
 import { metricsPlugin } from './plugins/metrics.ts'
 import { catalogueRoutes, type TypeModelSource } from './routes/catalogue.ts'
 import type { Registry } from 'prom-client'
+import { consoleRoutes, type ConsoleOptions } from './routes/console.ts'
+import { statusLinkRoutes } from './routes/status-page.ts'
 
 export interface ApiDeps {
   /** Either store shape: the embedded (synchronous) one or an asynchronous one such as PostgreSQL. */
@@ -39,6 +41,8 @@ export interface ApiDeps {
   https?: { cert: string | Buffer; key: string | Buffer } | undefined
   /** What each engine-watched type learnt from its fleet, for GET /catalogue/{type}/model. */
   typeModels?: TypeModelSource | undefined
+  /** The console at `/` (issue 15): where its charts read recent telemetry. */
+  console?: ConsoleOptions | undefined
 }
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
@@ -73,6 +77,8 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(apiKeyRoutes)
   await app.register(ingestRoutes, { rejects: deps.rejects })
   await app.register(catalogueRoutes, { models: deps.typeModels })
+  await app.register(statusLinkRoutes)
+  await app.register(consoleRoutes, deps.console ?? {})
   for (const extra of deps.extraRoutes ?? []) await app.register(extra)
   await app.ready()
   return app as unknown as FastifyInstance

@@ -179,6 +179,8 @@ export interface TicketInput {
   publicUrl: string
   /** The repair of this component that the fault came back after (within `repeatRepairDays`), if any. */
   repeatOf?: RepeatOf | null
+  /** The owner's repair-status token (store/status-link.ts); the link is left out without one. */
+  statusToken?: string | undefined
 }
 
 export type RepeatOf = NonNullable<TicketRecord['repeatOf']>
@@ -216,7 +218,10 @@ export function buildTicket(policy: TicketPolicy, t: TicketInput): TicketRecord 
     healthScore: t.healthScore,
     parts: info.parts,
     sla: { anchoredAt: iso(t.detectedAtMs), ...deadlinesFrom(t.detectedAtMs, priority, policy.sla) },
-    links: { healthRecord: `${base}/devices/${device.id}`, history: `${base}/devices/${device.id}/history`, grafana },
+    links: {
+      healthRecord: `${base}/devices/${device.id}`, history: `${base}/devices/${device.id}/history`, grafana,
+      ...(t.statusToken === undefined ? {} : { status: `${base}/status/${t.statusToken}` }),
+    },
     resolution: null,
     repeatRepair: t.repeatOf != null,
     repeatOf: t.repeatOf ?? null,

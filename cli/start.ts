@@ -33,6 +33,7 @@ import {
 import { createPipelineMetrics, registerIngestMetrics, registerStoreMetrics } from './metrics.ts'
 import { startInfluxReporting } from './influx-reporting.ts'
 import { authenticatePrincipal, gatewayChanged, gatewayConnectionControl } from './gateways.ts'
+import { consoleTelemetryFromEnv } from './console-telemetry.ts'
 
 export interface Running {
   config: StartConfig
@@ -148,10 +149,15 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   registerStoreMetrics(metrics, () => pipeline.storeOutage())
   await pipeline.preload()
 
+  // The console's recent-telemetry window sees every reading the pipeline does (docs/console.md).
+  const consoleTelemetry = consoleTelemetryFromEnv(env, influx, (id) => pipeline.lookupDevice(id)?.type)
   const ingest = createIngest({
     dataDir,
     lookupDevice: pipeline.lookupDevice,
-    onReadings: pipeline.onReadings,
+    onReadings: consoleTelemetry.window === null ? pipeline.onReadings : (batch) => {
+      consoleTelemetry.add(batch)
+      return pipeline.onReadings(batch)
+    },
     onStatus: pipeline.onStatus,
     onDeviceEvent: pipeline.onDeviceEvent,
     logger: log.child({ part: 'ingest' }),
@@ -236,6 +242,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     publicUrl: config.publicUrl ?? undefined,
     metrics,
     https: apiUsesTls(config) ? { cert: readFileSync(config.tlsCertFile as string), key: readFileSync(config.tlsKeyFile as string) } : undefined,
+    console: { telemetry: consoleTelemetry.source ?? undefined },
     rejects: (o) => ingest.rejects(o),
     typeModels: (type) => fleetModels.info(type),
     readiness: async () => ({

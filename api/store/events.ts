@@ -20,6 +20,7 @@ export interface EventsDeps {
   policy: TicketPolicy
   now: () => number
   publicUrl: () => string
+  statusToken: (ticketId: string) => string
   getDevice: (id: string) => Device | null
   healthScore: (deviceId: string) => number | null
   /** Delivery adapters that get one outbox job per ticket change. */
@@ -177,8 +178,10 @@ export class EventsTable {
       this.d.history.append(device.id, nowIso, 'ticket.warning_joined', { ticketId: joined.id, episodeId: warning.id, faultCode: warning.faultCode, priority: joined.priority })
       return false
     }
+    const id = newTicketId()
     const ticket = buildTicket(p, {
-      id: newTicketId(), device, event, detectedAtMs, nowMs, healthScore: this.d.healthScore(device.id), publicUrl: this.d.publicUrl(), repeatOf,
+      id, device, event, detectedAtMs, nowMs, healthScore: this.d.healthScore(device.id), publicUrl: this.d.publicUrl(), repeatOf,
+      statusToken: this.d.statusToken(id),
     })
     this.s.insertTicket.run(ticket.id, device.id, warning.id, ticket.state, nowMs, JSON.stringify(ticket))
     this.enqueue(ticket, 'ticket.created', nowMs)

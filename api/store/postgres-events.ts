@@ -29,6 +29,7 @@ export interface PgEventsDeps {
   policy: TicketPolicy
   now: () => number
   publicUrl: () => string
+  statusToken: (ticketId: string) => string
   adapters: readonly string[]
 }
 
@@ -162,8 +163,9 @@ export class PgEvents {
       return false
     }
     const health = (await c.query<{ core: string }>('SELECT core FROM health WHERE device_id = $1', [device.id])).rows[0]
+    const id = newTicketId()
     const ticket = buildTicket(p, {
-      id: newTicketId(), device, event, detectedAtMs, nowMs,
+      id, device, event, detectedAtMs, nowMs, statusToken: this.d.statusToken(id),
       healthScore: health === undefined ? null : (JSON.parse(health.core) as HealthCore).overall,
       publicUrl: this.d.publicUrl(), repeatOf,
     })

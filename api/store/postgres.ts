@@ -25,9 +25,10 @@ import { toDevice, toGateway, type DeviceRow, type GatewayRow } from './rows.ts'
 import { healthStatus } from './sqlite.ts'
 import type {
   ApiKeyIdentity, ApiKeyInfo, ApplyResult, Credentials, Gateway, GatewayDetail, GatewayIdentity, HealthRecord, NewDevice, NewGateway, Page, Scope,
-  Store, StoreCounts, StoreOptions, TicketChangeListener, TicketTransition,
+  Store, StoreCounts, StoreOptions, TicketChangeListener, TicketRecord, TicketTransition,
 } from './types.ts'
 import { TicketChangeListeners } from './listeners.ts'
+import { openStatusToken, revokedKey, statusToken } from './status-link.ts'
 
 export interface PostgresStoreOptions extends Omit<StoreOptions, 'dataDir'> {
   /** postgres://user:password@host:port/database */
@@ -104,6 +105,7 @@ class PostgresStore implements AsyncRecordsStore {
       policy: opts.ticketPolicy === undefined ? defaultTicketPolicy : parseTicketPolicy(opts.ticketPolicy),
       now: this.now,
       publicUrl: () => this.publicUrl,
+      statusToken: (id) => statusToken(this.secret, id),
       adapters: [...new Set(opts.deliveryAdapters ?? [])].filter((a) => a !== FEED),
     })
   }
@@ -188,6 +190,21 @@ class PostgresStore implements AsyncRecordsStore {
 
   async listOnlineDevices(): Promise<Device[]> {
     return (await this.q<DeviceRow>("SELECT * FROM devices WHERE connection = 'online' ORDER BY id")).rows.map(toDevice)
+  }
+
+  async statusToken(ticketId: string): Promise<string> {
+    return statusToken(this.secret, ticketId)
+  }
+
+  async ticketByStatusToken(token: string): Promise<TicketRecord | null> {
+    const id = openStatusToken(this.secret, token)
+    if (id === null || (await this.pool.query('SELECT 1 FROM meta WHERE key = $1', [revokedKey(id)])).rowCount !== 0) return null
+    return this.getTicket(id)
+  }
+
+  async revokeStatusLink(ticketId: string): Promise<void> {
+    if ((await this.getTicket(ticketId)) === null) throw new ForewarnError(ErrorCode.NOT_FOUND, `no ticket ${ticketId}`)
+    await this.pool.query('INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING', [revokedKey(ticketId), new Date(this.now()).toISOString()])
   }
 
   setPublicUrl(url: string): void {

@@ -19,9 +19,10 @@ import { FEED, sqliteOutboxPort } from './outbox.ts'
 import { toDevice, toGateway, type DeviceRow, type GatewayRow } from './rows.ts'
 import type {
   ApiKeyIdentity, ApiKeyInfo, Credentials, Gateway, GatewayDetail, GatewayIdentity, HealthRecord, NewDevice, NewGateway, Scope, Store, StoreCounts,
-  StoreOptions, TicketChangeListener,
+  StoreOptions, TicketChangeListener, TicketRecord,
 } from './types.ts'
 import { TicketChangeListeners } from './listeners.ts'
+import { openStatusToken, revokedKey, statusToken } from './status-link.ts'
 
 const ADMIN_KEY_ID = 'admin'
 const RECENT_WARNINGS = 10
@@ -106,6 +107,7 @@ class SqliteStore implements Store {
       policy: opts.ticketPolicy === undefined ? defaultTicketPolicy : parseTicketPolicy(opts.ticketPolicy),
       now: this.now,
       publicUrl: () => this.publicUrl,
+      statusToken: (id) => statusToken(this.secret, id),
       getDevice: (id) => this.getDevice(id),
       healthScore: (id) => this.healthCore(id)?.core.overall ?? null,
       adapters: [...new Set(opts.deliveryAdapters ?? [])].filter((a) => a !== FEED),
@@ -158,6 +160,21 @@ class SqliteStore implements Store {
 
   listOnlineDevices(): Device[] {
     return (this.s.online.all() as DeviceRow[]).map(toDevice)
+  }
+
+  statusToken(ticketId: string): string {
+    return statusToken(this.secret, ticketId)
+  }
+
+  ticketByStatusToken(token: string): TicketRecord | null {
+    const id = openStatusToken(this.secret, token)
+    if (id === null || this.db.prepare('SELECT 1 AS x FROM meta WHERE key = ?').get(revokedKey(id)) !== undefined) return null
+    return this.getTicket(id)
+  }
+
+  revokeStatusLink(ticketId: string): void {
+    if (this.getTicket(ticketId) === null) throw new ForewarnError(ErrorCode.NOT_FOUND, `no ticket ${ticketId}`)
+    this.db.prepare('INSERT OR IGNORE INTO meta (key, value) VALUES (?, ?)').run(revokedKey(ticketId), this.nowIso())
   }
 
   setPublicUrl(url: string): void {

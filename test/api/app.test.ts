@@ -140,7 +140,7 @@ describe('api', () => {
       '/api-keys', '/api-keys/{id}', '/catalogue', '/catalogue/{type}', '/catalogue/{type}/model', '/deliveries/dead', '/deliveries/{jobId}/replay',
       '/devices', '/devices/{id}', '/devices/{id}/credentials', '/devices/{id}/history', '/devices/{id}/history/verify',
       '/devices/{id}/revoke', '/gateways', '/gateways/{id}', '/gateways/{id}/credentials', '/gateways/{id}/revoke', '/healthz', '/ingest/rejects', '/metrics', '/readyz', '/tickets', '/tickets/feed', '/tickets/precision',
-      '/tickets/{id}', '/tickets/{id}/timeline', '/tickets/{id}/transitions', '/warnings',
+      '/tickets/{id}', '/tickets/{id}/status-link/revoke', '/tickets/{id}/timeline', '/tickets/{id}/transitions', '/warnings',
     ])
     expect(doc.components.securitySchemes.bearer).toEqual({ type: 'http', scheme: 'bearer' })
     expect((await app.inject({ url: '/docs' })).statusCode).toBeLessThan(400)
