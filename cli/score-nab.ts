@@ -93,7 +93,7 @@ export function scoreNabFile(
   const tp = scored.filter((b) => b !== -profile.fnWeight).length
   return {
     file, rows: n, windows: windows.length, scoredWindows: scored.length, tp, fn: scored.length - tp, fp,
-    score: scored.reduce((s, b) => s + b, 0) + fpScore, nullScore: -profile.fnWeight * scored.length,
+    score: scored.reduce((s, b) => s + b, 0) + fpScore, nullScore: 0 - profile.fnWeight * scored.length,
   }
 }
 
