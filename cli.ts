@@ -124,6 +124,22 @@ program
   })
 
 program
+  .command('score-nab')
+  .description('the Numenta Anomaly Benchmark score (standard profile, fixed threshold) of replay --format nab on a NAB-layout folder (docs/detection.md)')
+  .requiredOption('--data <dir>', 'folder holding data/**/*.csv and labels/combined_windows.json; only the files present count')
+  .option('--threshold <t>', 'anomaly_score at or above which a row is a detection', '0.5')
+  .option('--results <dir>', 'score NAB results tables found at the same relative paths here instead of running replay')
+  .option('--json', 'print the figures as one JSON object on the last line of stdout', false)
+  .action(async (opts) => {
+    const threshold = Number(opts.threshold)
+    if (!(threshold > 0 && threshold <= 1)) throw new InvalidArgumentError('--threshold must be in (0, 1]')
+    const { scoreNab, formatNab } = await import('./cli/score-nab.ts')
+    const total = await scoreNab({ data: opts.data, threshold, results: opts.results })
+    process.stdout.write(`${formatNab(total)}\n`)
+    if (opts.json) printJson(total)
+  })
+
+program
   .command('dashboards')
   .description('write Grafana dashboards and provisioning files')
   .requiredOption('--out <dir>', 'output folder')
