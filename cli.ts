@@ -33,9 +33,9 @@ program
   .option('--host <host>', 'address to listen on (env FOREWARN_HOST, default 127.0.0.1)')
   .option('--broker <url>', 'use an external MQTT broker instead of the embedded one (env FOREWARN_BROKER_URL)')
   .option('--seed <n>', 'seed of the simulated fleet')
-  .option('--profile <p>', 'demo (plain MQTT on --host) or production (MQTT over TLS on --host, plain MQTT on 127.0.0.1 only) (env FOREWARN_PROFILE)')
+  .option('--profile <p>', 'demo (plain MQTT and HTTP on --host) or production (MQTT over TLS and HTTPS API on --host, plain MQTT on 127.0.0.1 only) (env FOREWARN_PROFILE)')
   .option('--tls-port <port>', 'MQTT over TLS port (env FOREWARN_MQTT_TLS_PORT)')
-  .option('--cert <file>', 'TLS certificate, PEM (env FOREWARN_TLS_CERT)')
+  .option('--cert <file>', 'TLS certificate, PEM, for MQTT over TLS and the production profile\'s HTTPS API (env FOREWARN_TLS_CERT)')
   .option('--key <file>', 'TLS private key, PEM (env FOREWARN_TLS_KEY)')
   .option('--ws-port <port>', 'MQTT over WebSocket port (env FOREWARN_MQTT_WS_PORT)')
   .option('--influx-url <url>', 'InfluxDB base URL; unset: no telemetry store (env INFLUX_URL)')
@@ -44,6 +44,7 @@ program
   .option('--influx-bucket <bucket>', 'v2 bucket (env INFLUX_BUCKET)')
   .option('--influx-database <db>', 'v1 database (env INFLUX_DATABASE)')
   .option('--influx-username <user>', 'v1 user (env INFLUX_USERNAME); pass secrets (INFLUX_TOKEN, INFLUX_PASSWORD) by environment, not flags')
+  .option('--catalogue <dir>', 'machine types from DIR/*.json, added to the shipped ones (same type: replaces it) (env FOREWARN_CATALOGUE_DIR)')
   .action(async (opts) => {
     const { runStart } = await import('./cli/start.ts')
     await runStart(opts, process.env)
@@ -58,6 +59,7 @@ program
   .option('--cert <file>', 'TLS certificate (PEM)')
   .option('--key <file>', 'TLS private key (PEM)')
   .option('--allow-anonymous', 'accept clients without credentials (conformance testing only)', false)
+  .option('--deny-subscribe <filter...>', 'with --allow-anonymous: topic filters anonymous clients may not subscribe to (SUBACK 0x80)')
   .action(async (opts) => {
     const { runBroker } = await import('./cli/broker.ts')
     await runBroker(opts)
@@ -122,12 +124,31 @@ program
   })
 
 program
+  .command('score-nab')
+  .description('the Numenta Anomaly Benchmark score (standard profile, fixed threshold) of replay --format nab on a NAB-layout folder (docs/detection.md)')
+  .requiredOption('--data <dir>', 'folder holding data/**/*.csv and labels/combined_windows.json; only the files present count')
+  .option('--threshold <t>', 'anomaly_score at or above which a row is a detection', '0.5')
+  .option('--results <dir>', 'score NAB results tables found at the same relative paths here instead of running replay')
+  .option('--json', 'print the figures as one JSON object on the last line of stdout', false)
+  .action(async (opts) => {
+    const threshold = Number(opts.threshold)
+    if (!(threshold > 0 && threshold <= 1)) throw new InvalidArgumentError('--threshold must be in (0, 1]')
+    const { scoreNab, formatNab } = await import('./cli/score-nab.ts')
+    const total = await scoreNab({ data: opts.data, threshold, results: opts.results })
+    process.stdout.write(`${formatNab(total)}\n`)
+    if (opts.json) printJson(total)
+  })
+
+program
   .command('dashboards')
   .description('write Grafana dashboards and provisioning files')
   .requiredOption('--out <dir>', 'output folder')
   .option('--datasource-uid <uid>', 'uid of the InfluxDB data source in Grafana')
   .option('--influx-url <url>', 'InfluxDB URL written into the data source provisioning file')
+  .option('--catalogue <dir>', 'also the machine types in DIR/*.json (env FOREWARN_CATALOGUE_DIR)')
   .action(async (opts) => {
+    const { installCatalogueDir } = await import('./cli/catalogue.ts')
+    installCatalogueDir(opts.catalogue ?? process.env.FOREWARN_CATALOGUE_DIR ?? null)
     const { runDashboards } = await import('./dashboards/index.ts')
     const { files } = await runDashboards(opts)
     for (const f of files) process.stderr.write(`wrote ${f}\n`)
@@ -141,6 +162,23 @@ program
   .action(async (opts) => {
     const { runBench } = await import('./cli/bench.ts')
     await runBench(opts)
+  })
+
+const catalogueCmd = program.command('catalogue').description('machine types defined as data (catalogue/*.json, catalogue/schema.json)')
+catalogueCmd
+  .command('check')
+  .description('validate every DIR/*.json against the catalogue schema and rules, without starting')
+  .argument('<dir>', 'folder of catalogue files')
+  .action(async (dir: string) => {
+    const { runCatalogueCheck } = await import('./cli/catalogue.ts')
+    process.exitCode = runCatalogueCheck(dir)
+  })
+catalogueCmd
+  .command('schema')
+  .description('print the JSON Schema of a catalogue file (the shipped catalogue/schema.json)')
+  .action(async () => {
+    const { catalogueSchemaText } = await import('./cli/catalogue.ts')
+    process.stdout.write(catalogueSchemaText())
   })
 
 const devices = program.command('devices').description('device registry')

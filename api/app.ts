@@ -6,7 +6,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync } from 'fastify'
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox'
 import type { AnyStore } from './store/open.ts'
 import { storePlugin } from './plugins/store.ts'
-import { errorsPlugin } from './plugins/errors.ts'
+import { errorsPlugin, frameworkErrors } from './plugins/errors.ts'
 import { authPlugin } from './plugins/auth.ts'
 import { docsPlugin } from './plugins/docs.ts'
 import { defaultRateLimit, rateLimitPlugin, type RateLimitOptions } from './plugins/rate-limit.ts'
@@ -18,7 +18,10 @@ import { apiKeyRoutes } from './routes/api-keys.ts'
 import { deliveryRoutes } from './routes/deliveries.ts'
 import { ingestRoutes, type RejectsSource } from './routes/ingest.ts'
 import { metricsPlugin } from './plugins/metrics.ts'
+import { catalogueRoutes, type TypeModelSource } from './routes/catalogue.ts'
 import type { Registry } from 'prom-client'
+import { consoleRoutes, type ConsoleOptions } from './routes/console.ts'
+import { statusLinkRoutes } from './routes/status-page.ts'
 
 export interface ApiDeps {
   /** Either store shape: the embedded (synchronous) one or an asynchronous one such as PostgreSQL. */
@@ -34,12 +37,20 @@ export interface ApiDeps {
   rejects?: RejectsSource | undefined
   /** Registry GET /metrics serves (shared with ingest, sinks, delivery); a private one when absent. */
   metrics?: Registry | undefined
+  /** Serve HTTPS with this certificate and key (PEM) instead of plain HTTP. */
+  https?: { cert: string | Buffer; key: string | Buffer } | undefined
+  /** What each engine-watched type learnt from its fleet, for GET /catalogue/{type}/model. */
+  typeModels?: TypeModelSource | undefined
+  /** The console at `/` (issue 15): where its charts read recent telemetry. */
+  console?: ConsoleOptions | undefined
 }
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   const app = Fastify({
+    ...(deps.https ? { https: { cert: deps.https.cert, key: deps.https.key } } : {}),
     logger: deps.logger ?? false,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true } },
+    frameworkErrors,
   }).withTypeProvider<TypeBoxTypeProvider>()
 
   if (deps.publicUrl !== undefined) deps.store.setPublicUrl?.(deps.publicUrl)
@@ -48,7 +59,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
       const a = app.server.address()
       if (a === null || typeof a === 'string') return
       const host = a.address === '0.0.0.0' || a.address === '::' ? 'localhost' : a.family === 'IPv6' ? `[${a.address}]` : a.address
-      deps.store.setPublicUrl?.(`http://${host}:${a.port}`)
+      deps.store.setPublicUrl?.(`${deps.https ? 'https' : 'http'}://${host}:${a.port}`)
     })
   }
 
@@ -65,6 +76,9 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(deliveryRoutes)
   await app.register(apiKeyRoutes)
   await app.register(ingestRoutes, { rejects: deps.rejects })
+  await app.register(catalogueRoutes, { models: deps.typeModels })
+  await app.register(statusLinkRoutes)
+  await app.register(consoleRoutes, deps.console ?? {})
   for (const extra of deps.extraRoutes ?? []) await app.register(extra)
   await app.ready()
   return app as unknown as FastifyInstance

@@ -4,14 +4,14 @@
  * (Device, WarningRecord) are checked against these at compile time at the bottom of the file.
  */
 import Type, { type Static } from 'typebox'
-import { applianceTypes, DEVICE_ID_PATTERN, IsoDate, Warranty } from '../domain/index.ts'
+import { DEVICE_ID_PATTERN, IsoDate, Warranty } from '../domain/index.ts'
 import type { Device, WarningRecord } from '../domain/index.ts'
 
 const literals = <T extends string>(values: readonly T[], description?: string) =>
   Type.Enum([...values], description === undefined ? {} : { description })
 const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) => Type.Union([t, Type.Null()])
 
-export const ApplianceTypeSchema = literals(applianceTypes, 'appliance type from the catalogue')
+export const ApplianceTypeSchema = Type.String({ pattern: '^[a-z][a-z0-9_]{0,63}$', description: 'machine type from the loaded catalogue (GET /catalogue)' })
 export const SeveritySchema = literals(['watch', 'warning', 'critical'] as const)
 export const HealthStatusSchema = literals(['healthy', 'watch', 'warning', 'critical', 'offline'] as const)
 export const ConnectionStateSchema = literals(['online', 'offline', 'unknown'] as const)
@@ -98,6 +98,7 @@ export const EvidenceSchema = Type.Object({
   deviation: Type.Number(),
   slopePerDay: Nullable(Type.Number()),
   detail: Type.String(),
+  unit: Type.Optional(Type.String({ description: 'unit of value and baseline, from the catalogue' })),
 })
 export const RemainingLifeSchema = Type.Object({ medianHours: Type.Number(), lowHours: Type.Number(), highHours: Type.Number() })
 
@@ -112,10 +113,10 @@ export const WarningSchema = Type.Object({
   message: Type.String(),
   evidence: Type.Array(EvidenceSchema),
   rul: Nullable(RemainingLifeSchema),
-  eventTime: Type.Number(),
-  detectedAt: Type.String(),
-  updatedAt: Type.String(),
-  clearedAt: Nullable(Type.String()),
+  eventTime: Type.Number({ description: 'ms since epoch (kept in ms: it is the event time the device reported): first reading of the episode' }),
+  detectedAt: Type.String({ description: 'ISO 8601 UTC: when Forewarn raised it' }),
+  updatedAt: Type.String({ description: 'ISO 8601 UTC' }),
+  clearedAt: Nullable(Type.String({ description: 'ISO 8601 UTC' })),
   ticketId: Type.Optional(Nullable(Type.String())),
 })
 export type WarningView = Static<typeof WarningSchema>
@@ -125,7 +126,7 @@ export const HealthCoreSchema = Type.Object({
   status: HealthStatusSchema,
   components: Type.Record(Type.String(), Type.Object({ score: Type.Number(), reason: Type.String() })),
   usage: Type.Object({ runningHours: Type.Number(), cycles: Type.Number(), doorOpenings: Type.Number() }),
-  lastEventTime: Nullable(Type.Number()),
+  lastEventTime: Nullable(Type.Number({ description: 'ms since epoch: event time of the newest reading' })),
   warmingUp: Type.Boolean(),
   /** How many late readings were folded in, and how many were left out and why. */
   input: Type.Optional(Type.Object({ lateFolded: Type.Integer({ minimum: 0 }), dropped: Type.Integer({ minimum: 0 }), reason: Type.String() })),
@@ -187,7 +188,10 @@ export const TicketSchema = Type.Object({
     respondBy: Type.String(),
     closeBy: Type.String(),
   }),
-  links: Type.Object({ healthRecord: Type.String(), history: Type.String(), grafana: Nullable(Type.String()) }),
+  links: Type.Object({
+    healthRecord: Type.String(), history: Type.String(), grafana: Nullable(Type.String()),
+    status: Type.Optional(Type.String({ description: "the appliance owner's repair-status page (GET /status/{token}); absent on tickets older than it" })),
+  }),
   resolution: Nullable(Type.Object({ outcome: Type.String(), partNumber: Nullable(Type.String()), note: Nullable(Type.String()) })),
   repeatRepair: Type.Boolean({ description: 'the fault returned soon after a repair of the same component (a warranty-fraud and quality signal)' }),
   repeatOf: Nullable(Type.Object({

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import Type, { type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import {
-  catalogue, defaultSla, deadlinesFrom, ErrorCode, findFault, ForewarnError, priorityFor, severityRank,
+  applianceSpec, defaultSla, deadlinesFrom, ErrorCode, findFault, ForewarnError, priorityFor, severityRank,
 } from '../domain/index.ts'
 import type { Coverage, Device, DetectorEvent, FaultImpact, Priority, Severity, SparePart } from '../domain/index.ts'
 import type { TicketRecord } from './schemas.ts'
@@ -144,12 +144,22 @@ export interface FaultInfo {
   componentName: string
 }
 
-/** The catalogue's meaning of a fault code; an unknown code keeps the detector's message. */
+/**
+ * The catalogue's meaning of a fault code. A code the catalogue does not name (ANOMALY: the
+ * engine saw the machine leave its normal) keeps the detector's message and brings the parts of
+ * the component it points at: the component's own list, else those of its fault modes.
+ */
 export function faultInfo(device: Pick<Device, 'type'>, ev: Pick<DetectorEvent, 'faultCode' | 'component' | 'message'>): FaultInfo {
-  const spec = catalogue[device.type]
-  const componentName = spec.components.find((c) => c.id === ev.component)?.name ?? ev.component
+  const spec = applianceSpec(device.type)
+  const component = spec.components.find((c) => c.id === ev.component)
+  const componentName = component?.name ?? ev.component
   const f = findFault(device.type, ev.faultCode)
-  if (f === undefined) return { name: ev.faultCode, description: ev.message, impact: 'medium', parts: [], componentName }
+  if (f === undefined) {
+    const parts = new Map<string, SparePart>()
+    for (const p of component?.parts ?? spec.faults.filter((x) => x.component === ev.component).flatMap((x) => x.parts)) parts.set(p.partNumber, p)
+    const name = ev.faultCode === 'ANOMALY' ? `Anomaly: ${componentName}` : ev.faultCode
+    return { name, description: ev.message, impact: 'medium', parts: [...parts.values()], componentName }
+  }
   if ('meaning' in f) {
     return { name: f.meaning, description: f.meaning, impact: f.severity === 'critical' ? 'high' : 'medium', parts: [...f.parts], componentName }
   }
@@ -169,6 +179,8 @@ export interface TicketInput {
   publicUrl: string
   /** The repair of this component that the fault came back after (within `repeatRepairDays`), if any. */
   repeatOf?: RepeatOf | null
+  /** The owner's repair-status token (store/status-link.ts); the link is left out without one. */
+  statusToken?: string | undefined
 }
 
 export type RepeatOf = NonNullable<TicketRecord['repeatOf']>
@@ -206,7 +218,10 @@ export function buildTicket(policy: TicketPolicy, t: TicketInput): TicketRecord 
     healthScore: t.healthScore,
     parts: info.parts,
     sla: { anchoredAt: iso(t.detectedAtMs), ...deadlinesFrom(t.detectedAtMs, priority, policy.sla) },
-    links: { healthRecord: `${base}/devices/${device.id}`, history: `${base}/devices/${device.id}/history`, grafana },
+    links: {
+      healthRecord: `${base}/devices/${device.id}`, history: `${base}/devices/${device.id}/history`, grafana,
+      ...(t.statusToken === undefined ? {} : { status: `${base}/status/${t.statusToken}` }),
+    },
     resolution: null,
     repeatRepair: t.repeatOf != null,
     repeatOf: t.repeatOf ?? null,

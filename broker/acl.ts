@@ -13,7 +13,11 @@ export type Principal =
 export type PublishDecision =
   | { ok: true; deviceId: string; kind: TopicKind }
   | { ok: true; deviceId: null; kind: null }
-  | { ok: false; detail: string }
+  /**
+   * Refused. MQTT 3.1.1 has no negative PUBACK: the broker either acknowledges and drops the
+   * message (`ackAndDrop`) or closes the connection (MQTT-3.3.5-2).
+   */
+  | { ok: false; detail: string; ackAndDrop: boolean }
 
 const deviceKinds: ReadonlySet<TopicKind> = new Set<TopicKind>(['telemetry', 'status', 'events'])
 
@@ -25,19 +29,20 @@ function speaksFor(p: Principal, deviceId: string): boolean {
 
 /** `anonymous` is the conformance-testing principal of `--allow-anonymous`: anything but `$` topics. */
 export function authorizePublishTopic(p: Principal, topic: string, anonymousAllowed = false): PublishDecision {
-  // MQTT-4.7.2-1: `$` topics are the server's; clients do not publish them.
-  if (topic.charCodeAt(0) === 36) return { ok: false, detail: '$ topics are reserved to the server' }
+  // MQTT-4.7.2-1: `$` topics are the server's. Publishing to one is no protocol error, so the
+  // message is acknowledged and dropped rather than the connection closed.
+  if (topic.charCodeAt(0) === 36) return { ok: false, detail: '$ topics are reserved to the server', ackAndDrop: true }
   if (p.kind === 'service') {
     if (anonymousAllowed && p.name === 'anonymous') return { ok: true, deviceId: null, kind: null }
     if (topic.startsWith('forewarn/')) return { ok: true, deviceId: null, kind: null }
     const t = parseDeviceTopic(topic)
     if (t !== null && t.kind === 'commands') return { ok: true, deviceId: null, kind: null }
-    return { ok: false, detail: `service may not publish on ${topic}` }
+    return { ok: false, detail: `service may not publish on ${topic}`, ackAndDrop: false }
   }
   const t = parseDeviceTopic(topic)
-  if (t === null) return { ok: false, detail: `not a device topic: ${topic}` }
-  if (!speaksFor(p, t.deviceId)) return { ok: false, detail: `not authorized for device ${t.deviceId}` }
-  if (!deviceKinds.has(t.kind)) return { ok: false, detail: `devices do not publish on ${t.kind}` }
+  if (t === null) return { ok: false, detail: `not a device topic: ${topic}`, ackAndDrop: false }
+  if (!speaksFor(p, t.deviceId)) return { ok: false, detail: `not authorized for device ${t.deviceId}`, ackAndDrop: false }
+  if (!deviceKinds.has(t.kind)) return { ok: false, detail: `devices do not publish on ${t.kind}`, ackAndDrop: false }
   return { ok: true, deviceId: t.deviceId, kind: t.kind }
 }
 
@@ -56,4 +61,24 @@ export function mayReceive(p: Principal, topic: string, anonymousAllowed = false
   if (p.kind === 'service') return anonymousAllowed && p.name === 'anonymous' ? true : topic.charCodeAt(0) !== 36
   const t = parseDeviceTopic(topic)
   return t !== null && t.kind === 'commands' && speaksFor(p, t.deviceId)
+}
+
+/**
+ * Whether every topic `filter` can match is also matched by `cover` (both MQTT topic filters,
+ * §4.7.1): `test/#` covers `test/nosubscribe` and `test/+`; `test/+` does not cover `test/#`.
+ */
+export function filterCovers(cover: string, filter: string): boolean {
+  const c = cover.split('/')
+  const f = filter.split('/')
+  for (let i = 0; i < c.length; i++) {
+    const level = c[i]
+    if (level === '#') return i > 0 || f[0]?.charCodeAt(0) !== 36 // MQTT-4.7.2-1
+    if (i >= f.length) return false
+    if (level === '+') {
+      if (f[i] === '#' || (i === 0 && f[0]?.charCodeAt(0) === 36)) return false
+      continue
+    }
+    if (level !== f[i]) return false
+  }
+  return c.length === f.length
 }

@@ -17,7 +17,7 @@ import type { Duplex } from 'node:stream'
 import { WebSocketServer, createWebSocketStream } from 'ws'
 import type pino from 'pino'
 import { ErrorCode, ForewarnError, type TopicKind, checkStatus, parseDeviceTopic, topics } from '../domain/index.ts'
-import { type Principal, authorizePublishTopic, authorizeSubscribeFilter, mayReceive } from './acl.ts'
+import { type Principal, authorizePublishTopic, authorizeSubscribeFilter, filterCovers, mayReceive } from './acl.ts'
 import { createRateLimiter, guardPacketSize } from './guard.ts'
 
 export type { Principal } from './acl.ts'
@@ -35,8 +35,14 @@ export interface BrokerLimits {
   connectionsPerAddressPerSec: number
   /** Addresses the connection-rate limit does not apply to (the local simulator, the pipeline). */
   rateLimitExempt: readonly string[]
-  /** Largest keep-alive a client may ask for; 0 (no keep-alive) is refused too. */
+  /**
+   * Longest keep-alive the broker relies on. Any keep-alive is accepted (0 = none, MQTT 3.1.1
+   * §3.1.2.10); a connection with no traffic for 1.5 × this is closed whatever it asked for, and
+   * its will published, as for a network failure. TCP keep-alive probes find dead peers sooner.
+   */
   maxKeepAliveS: number
+  /** Idle time before the first TCP keep-alive probe on an MQTT socket. */
+  tcpKeepAliveMs: number
   /** Time from TCP accept to CONNECT before the socket is closed. */
   connectTimeoutMs: number
   maxConnections: number
@@ -50,6 +56,7 @@ export const defaultBrokerLimits: BrokerLimits = {
   connectionsPerAddressPerSec: 20,
   rateLimitExempt: ['127.0.0.1', '::1', '::ffff:127.0.0.1'],
   maxKeepAliveS: 1200,
+  tcpKeepAliveMs: 60_000,
   connectTimeoutMs: 10_000,
   maxConnections: 100_000,
   drainTimeoutMs: 10_000,
@@ -69,6 +76,8 @@ export interface EmbeddedBrokerOptions {
   tls?: { port: number; cert: string | Buffer; key: string | Buffer; host?: string }
   /** Conformance testing only: clients without credentials get unrestricted topics. */
   allowAnonymous?: boolean
+  /** Filters an anonymous client may not subscribe to (SUBACK 0x80), matched as MQTT filters. */
+  anonymousDenyFilters?: readonly string[]
   /** Passed to aedes (e.g. aedes-persistence-redis, mqemitter-redis) for shared durable state. */
   persistence?: unknown
   mq?: unknown
@@ -84,6 +93,8 @@ export interface BrokerCounters {
   authFailures: number
   publishFailures: number
   staleWillsDropped: number
+  /** Connections closed after 1.5 × maxKeepAliveS without traffic. */
+  idleClosed: number
 }
 
 export interface EmbeddedBroker {
@@ -140,9 +151,14 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise
   /** The newest authenticated connection per client id (devices and gateways). */
   const byClientId = new Map<string, Client>()
   const emptyIdPersistent = new WeakSet<Client>()
+  /** Publishes acknowledged but never stored or forwarded (MQTT-3.3.5-2 allows either that or a close). */
+  const dropped = new WeakSet<object>()
+  const denyFilters = anon ? (opts.anonymousDenyFilters ?? []) : []
+  const deniedToAnonymous = (p: Principal, filter: string): boolean =>
+    p.kind === 'service' && p.name === 'anonymous' && denyFilters.some((f) => filterCovers(f, filter))
   const counters: BrokerCounters = {
     connectionsRefusedRate: 0, connectionsRefusedMax: 0, oversizePackets: 0, aclDeniedPublish: 0,
-    aclDeniedSubscribe: 0, inflightExceeded: 0, authFailures: 0, publishFailures: 0, staleWillsDropped: 0,
+    aclDeniedSubscribe: 0, inflightExceeded: 0, authFailures: 0, publishFailures: 0, staleWillsDropped: 0, idleClosed: 0,
   }
 
   function report(principal: Principal, deviceId: string, state: 'online' | 'offline'): void {
@@ -153,7 +169,10 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise
   }
 
   const aedesOpts: AedesOptions = {
-    keepaliveLimit: limits.maxKeepAliveS,
+    // aedes would refuse keep-alive 0 or above the limit with CONNACK 6, which MQTT 3.1.1 does not
+    // define (§3.2.2.3: 0–5). MQTT 3.1.1 cannot tell a client a shorter keep-alive either, so
+    // every value is accepted and the idle limit in admit() closes connections silent too long.
+    keepaliveLimit: 0,
     connectTimeout: limits.connectTimeoutMs,
     drainTimeout: limits.drainTimeoutMs,
     maxInflightInbound: limits.maxInflightPerClient,
@@ -229,6 +248,12 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise
       const st = states.get(client)
       if (st === undefined) return callback(new Error('not authenticated'))
       const decision = authorizePublishTopic(st.principal, packet.topic, anon)
+      if (!decision.ok && decision.ackAndDrop) {
+        counters.aclDeniedPublish++
+        dropped.add(packet)
+        log?.debug({ clientId: client.id, topic: packet.topic, detail: decision.detail }, 'publish acknowledged and dropped')
+        return callback(null)
+      }
       if (!decision.ok) {
         counters.aclDeniedPublish++
         log?.warn({ clientId: client.id, topic: packet.topic, detail: decision.detail }, 'publish refused; closing connection')
@@ -267,7 +292,7 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise
     },
     authorizeSubscribe(client, sub, callback) {
       const st = states.get(client)
-      if (st !== undefined && authorizeSubscribeFilter(st.principal, sub.topic, anon)) return callback(null, sub)
+      if (st !== undefined && authorizeSubscribeFilter(st.principal, sub.topic, anon) && !deniedToAnonymous(st.principal, sub.topic)) return callback(null, sub)
       counters.aclDeniedSubscribe++
       // null → SUBACK return code 0x80 for this filter (MQTT 3.1.1 §3.9.3).
       callback(null, null)
@@ -308,6 +333,14 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise
   // concurrency never queues; the queue had no bound either, so memory is held the same way.
   aedesOpts.mq = opts.mq ?? mqemitter({ concurrency: 0, matchEmptyLevels: true })
   const aedes = await Aedes.createBroker(aedesOpts)
+  // aedes acknowledges an authorized publish and then calls publish(): a dropped one stops here,
+  // after its PUBACK/PUBREC, so it is neither retained nor forwarded.
+  const publishAll = aedes.publish.bind(aedes) as unknown as (packet: PublishPacket, client: Client | null, done?: (err?: Error) => void) => void
+  aedes.publish = function publish(packet: PublishPacket, client?: Client | ((err?: Error) => void) | null, done?: (err?: Error) => void): void {
+    if (typeof client === 'function') return publishAll(packet, null, client)
+    if (dropped.has(packet)) return done?.()
+    publishAll(packet, client ?? null, done)
+  } as unknown as typeof aedes.publish
 
   aedes.on('clientReady', (client) => {
     const st = states.get(client)
@@ -355,8 +388,18 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise
     aedes.handle(stream)
   }
 
+  const idleMs = Math.round(limits.maxKeepAliveS * 1500)
+  /** Dead or silent connections: TCP keep-alive probes, and an idle limit for keep-alive 0 or above the maximum. */
+  const watchIdle = (socket: Socket): void => {
+    socket.setKeepAlive(true, limits.tcpKeepAliveMs)
+    socket.setTimeout(idleMs, () => {
+      counters.idleClosed++
+      socket.destroy()
+    })
+  }
   const onSocket = (socket: Socket): void => {
     socket.on('error', () => {})
+    watchIdle(socket)
     admit(socket, socket.remoteAddress ?? 'unknown')
   }
   const host = opts.host ?? '127.0.0.1'
@@ -387,6 +430,7 @@ export async function createEmbeddedBroker(opts: EmbeddedBrokerOptions): Promise
       wss.on('connection', (ws, req) => {
         const stream = createWebSocketStream(ws)
         stream.on('error', () => {})
+        watchIdle(req.socket)
         admit(stream, req.socket.remoteAddress ?? 'unknown')
       })
       wsPort = await listen(http, opts.wsPort, opts.wsHost ?? host)

@@ -20,6 +20,8 @@ export interface BrokerCommandOptions {
   cert?: string
   key?: string
   allowAnonymous?: boolean
+  /** With `allowAnonymous`: filters anonymous clients are refused (SUBACK 0x80), e.g. the Paho suite's `test/nosubscribe`. */
+  denySubscribe?: string[]
   /** Path of the accounts file; defaults to env FOREWARN_BROKER_USERS. */
   users?: string
   /** Durable, shareable sessions on Redis; defaults to env FOREWARN_BROKER_REDIS_URL. */
@@ -61,6 +63,9 @@ export async function runBroker(o: BrokerCommandOptions): Promise<EmbeddedBroker
   if ((o.tlsPort === undefined) !== (o.cert === undefined) || (o.cert === undefined) !== (o.key === undefined)) {
     throw new ForewarnError(ErrorCode.CONFIG, '--tls-port, --cert and --key go together')
   }
+  if (o.denySubscribe !== undefined && o.denySubscribe.length > 0 && !o.allowAnonymous) {
+    throw new ForewarnError(ErrorCode.CONFIG, '--deny-subscribe applies to anonymous clients: it needs --allow-anonymous')
+  }
   const accounts = loadAccounts(o.users ?? process.env.FOREWARN_BROKER_USERS)
   if (accounts.size === 0 && !o.allowAnonymous) {
     log.warn('no accounts (FOREWARN_BROKER_USERS) and anonymous access off: every client will be refused')
@@ -72,6 +77,7 @@ export async function runBroker(o: BrokerCommandOptions): Promise<EmbeddedBroker
     host: o.host ?? '127.0.0.1',
     logger: log,
     allowAnonymous: o.allowAnonymous === true,
+    anonymousDenyFilters: o.denySubscribe ?? [],
     ...(o.wsPort !== undefined ? { wsPort: o.wsPort } : {}),
     ...(o.tlsPort !== undefined && o.cert && o.key
       ? { tls: { port: o.tlsPort, cert: readFileSync(o.cert), key: readFileSync(o.key) } }

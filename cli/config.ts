@@ -36,6 +36,10 @@ export const StartConfig = Type.Object(
     tlsCertFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
     tlsKeyFile: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
     wsPort: Type.Union([Port, Type.Null()]),
+    /** Folder of catalogue files (machine types) added to the shipped ones; null: the shipped ones only. */
+    catalogueDir: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
+    /** How often each type's normal is relearnt from its healthy devices (fleet learning). */
+    modelRefreshMs: Type.Integer({ minimum: 1000 }),
   },
   { additionalProperties: false },
 )
@@ -56,6 +60,7 @@ export interface StartFlags {
   cert?: string
   key?: string
   wsPort?: string | number
+  catalogue?: string
 }
 
 function int(x: string | number | undefined, name: string): number | undefined {
@@ -64,6 +69,14 @@ function int(x: string | number | undefined, name: string): number | undefined {
   if (!Number.isInteger(n)) throw new ForewarnError(ErrorCode.CONFIG, `${name} must be a whole number, got ${JSON.stringify(x)}`)
   return n
 }
+
+/** 127.0.0.0/8, ::1 and localhost: addresses no other machine reaches. */
+export function isLoopback(host: string): boolean {
+  return /^127\.\d+\.\d+\.\d+$/.test(host) || host === '::1' || host === 'localhost'
+}
+
+/** The production profile serves the API over HTTPS with the same certificate as MQTT over TLS. */
+export const apiUsesTls = (c: StartConfig): boolean => c.profile === 'production' && c.tlsCertFile !== null && c.tlsKeyFile !== null
 
 export function loadStartConfig(flags: StartFlags, env: NodeJS.ProcessEnv): StartConfig {
   const simulate = flags.simulate === true ? 12 : flags.simulate === false ? 0 : int(flags.simulate, '--simulate')
@@ -88,16 +101,23 @@ export function loadStartConfig(flags: StartFlags, env: NodeJS.ProcessEnv): Star
     tlsCertFile: flags.cert ?? env.FOREWARN_TLS_CERT ?? null,
     tlsKeyFile: flags.key ?? env.FOREWARN_TLS_KEY ?? null,
     wsPort: int(flags.wsPort, '--ws-port') ?? int(env.FOREWARN_MQTT_WS_PORT, 'FOREWARN_MQTT_WS_PORT') ?? null,
+    catalogueDir: flags.catalogue ?? (env.FOREWARN_CATALOGUE_DIR || null),
+    modelRefreshMs: int(env.FOREWARN_MODEL_REFRESH_MS, 'FOREWARN_MODEL_REFRESH_MS') ?? 3_600_000,
   }
   if (!check.Check(cfg)) {
     const errors = [...check.Errors(cfg)].map((e) => `${e.instancePath.slice(1) || 'config'} ${e.message}`)
     throw new ForewarnError(ErrorCode.CONFIG, `invalid configuration: ${errors.join('; ')}`)
   }
-  if ((cfg.tlsPort === null) !== (cfg.tlsCertFile === null) || (cfg.tlsCertFile === null) !== (cfg.tlsKeyFile === null)) {
+  // With an external broker, --cert and --key without --tls-port are the API's (production profile).
+  const apiOnlyTls = cfg.brokerUrl !== null && cfg.tlsPort === null
+  if ((!apiOnlyTls && (cfg.tlsPort === null) !== (cfg.tlsCertFile === null)) || (cfg.tlsCertFile === null) !== (cfg.tlsKeyFile === null)) {
     throw new ForewarnError(ErrorCode.CONFIG, 'MQTT over TLS needs all of --tls-port, --cert and --key (FOREWARN_MQTT_TLS_PORT, FOREWARN_TLS_CERT, FOREWARN_TLS_KEY)')
   }
   if (cfg.profile === 'production' && cfg.tlsPort === null && cfg.brokerUrl === null) {
     throw new ForewarnError(ErrorCode.CONFIG, 'the production profile serves devices over TLS only: give --tls-port, --cert and --key (plain MQTT stays on 127.0.0.1 for local tools)')
+  }
+  if (cfg.profile === 'production' && cfg.tlsCertFile === null && !isLoopback(cfg.host)) {
+    throw new ForewarnError(ErrorCode.CONFIG, `the production profile serves the API over TLS on a non-loopback address: give --cert and --key (FOREWARN_TLS_CERT, FOREWARN_TLS_KEY), or --host 127.0.0.1 behind a TLS-terminating proxy (got --host ${cfg.host})`)
   }
   return cfg
 }

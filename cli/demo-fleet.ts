@@ -5,6 +5,7 @@
  * Its credentials live in the data directory, as a device keeps its own, so a restart reconnects.
  */
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { DATA_FILE_MODE } from './data-dir.ts'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { ApplianceType } from '../domain/index.ts'
@@ -85,7 +86,8 @@ export async function startSimulatedFleet(o: {
     const { key } = await o.store.createApiKey(['devices:admin'], 'simulated fleet')
     const members = await provision(o.apiUrl, key, plan.members, startMs)
     fleet = { seed: config.seed, startMs, days: config.simulateDays, members }
-    writeFileSync(`${file}.tmp`, JSON.stringify(fleet, null, 2))
+    // It holds every simulated device's MQTT password: owner only (cli/data-dir.ts).
+    writeFileSync(`${file}.tmp`, JSON.stringify(fleet, null, 2), { mode: DATA_FILE_MODE })
     renameSync(`${file}.tmp`, file)
   }
   const readingsPerMessage = 60

@@ -5,12 +5,15 @@
  */
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client'
 import type { Ingest } from '../ingest/index.ts'
+import type { StoreOutage } from './store-lane.ts'
 
 export interface PipelineMetrics {
   detectorEvents: Counter<'kind' | 'source'>
   ticketsOpened: Counter
   /** Event time of the newest reading of a batch to the moment it was processed. */
   ingestLag: Histogram
+  /** Failed records-store writes that are being tried again (the store is away, or refuses writes). */
+  storeRetries: Counter<'op' | 'retriable'>
 }
 
 export function createPipelineMetrics(registry: Registry): PipelineMetrics {
@@ -21,6 +24,11 @@ export function createPipelineMetrics(registry: Registry): PipelineMetrics {
     ingestLag: new Histogram({
       name: 'forewarn_ingest_lag_seconds', help: 'Event time of the newest reading in a batch to its processing (back-filled readings lag by design).',
       buckets: [0.01, 0.05, 0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86_400], registers,
+    }),
+    storeRetries: new Counter({
+      name: 'forewarn_store_write_retries_total',
+      help: 'Records-store writes that failed and are tried again, by operation and whether the error is known to be transient; checkpoints wait meanwhile.',
+      labelNames: ['op', 'retriable'], registers,
     }),
   }
 }
@@ -50,7 +58,19 @@ export function registerIngestMetrics(registry: Registry, ingest: Ingest): void 
     collect() { this.set(ingest.stats().lastBatchMs / 1000) },
   })
   new Gauge({
+    name: 'forewarn_ingest_failed_commits', help: 'Journal group commits that failed since start (disk full, I/O error); their readings got no PUBACK and are resent.', registers,
+    collect() { this.set(ingest.stats().failedCommits) },
+  })
+  new Gauge({
     name: 'forewarn_ingest_processing_errors', help: 'Batches the pipeline failed to process (they stay in the journal).', registers,
     collect() { this.set(ingest.stats().processingErrors) },
+  })
+}
+
+/** 1 while records-store writes fail and are retried (checkpoints held), else 0; read at scrape time. */
+export function registerStoreMetrics(registry: Registry, outage: () => StoreOutage | null): void {
+  new Gauge({
+    name: 'forewarn_store_writes_failing', help: 'Whether records-store writes are failing and being retried (1) or not (0); checkpoints are held while 1.', registers: [registry],
+    collect() { this.set(outage() === null ? 0 : 1) },
   })
 }

@@ -3,16 +3,18 @@
  * (+ sink, + warnings on MQTT). Detector work is synchronous; store writes go through one ordered
  * chain, so raise → escalate → clear of an episode commit in order on any store (SQLite or
  * PostgreSQL). A checkpoint pairs the detector snapshots with the journal cursor they reflect,
- * and is written only after every effect of the readings up to that cursor is stored.
+ * and is written only after every effect of the readings up to that cursor is stored: a write
+ * the store fails is retried until it succeeds (./store-lane.ts), and `settled()` waits for it.
  */
 import type { Logger } from 'pino'
 import {
-  catalogue, topics, type ApplianceType, type DetectorEvent, type DeviceEventV1, type HealthCore, type Reading,
+  catalogue, isApplianceType, topics, type ApplianceType, type DetectorEvent, type DeviceEventV1, type HealthCore, type Reading,
 } from '../domain/index.ts'
 import type { Detector } from '../detectors/index.ts'
 import type { AsyncRecordsStore } from '../api/store/open.ts'
 import type { TaggedReading, TelemetrySink } from '../ingest/sink.ts'
 import type { PipelineMetrics } from './metrics.ts'
+import { createStoreLane, type StoreLane, type StoreOutage } from './store-lane.ts'
 
 export interface DeviceInfo { type: ApplianceType; model: string; region: string; revoked: boolean }
 
@@ -25,6 +27,8 @@ export interface PipelineDeps {
   publish: (topic: string, payload: Buffer) => Promise<void>
   offlineAfterIntervals: number
   metrics?: PipelineMetrics
+  /** Retry timing of failed store writes (tests shorten it). */
+  retry?: { minDelayMs?: number; maxDelayMs?: number; maxDelayUnknownMs?: number }
 }
 
 export interface Pipeline {
@@ -42,8 +46,15 @@ export interface Pipeline {
   /** Snapshots of devices changed since the last call, taken now (pair them with the cursor now). */
   takeSnapshots(): [string, string][]
   markDirty(deviceId: string): void
-  /** Resolves when every store write queued so far has committed. */
+  /**
+   * Resolves when every store write queued so far has committed (failed writes are retried until
+   * they do); rejects once a write was given up at shutdown (see abandonFailingWrites).
+   */
   settled(): Promise<void>
+  /** Non-null while records-store writes fail and are being retried. */
+  storeOutage(): StoreOutage | null
+  /** Shutdown: stop retrying failed writes; what is not stored is replayed from the journal on restart. */
+  abandonFailingWrites(): void
   markSilentOffline(): Promise<void>
   readings(): number
   /** Event time of the newest processed reading to its processing, in ms (0 before any). */
@@ -59,15 +70,30 @@ export function createPipeline(d: PipelineDeps): Pipeline {
   const seen = new Map<string, number>()
   let readings = 0
   let lastLagMs = 0
-  let chain: Promise<void> = Promise.resolve()
-
-  /** One ordered lane for store writes; a failure is logged and does not stop the lane. */
-  const enqueue = (what: string, fn: () => Promise<unknown>): Promise<void> => {
-    chain = chain.then(fn).then(() => undefined, (err: unknown) => log.error({ err }, `${what} failed`))
-    return chain
-  }
+  const lane: StoreLane = createStoreLane({
+    log, ...d.retry,
+    ...(d.metrics ? { onRetry: (op: string, retriable: boolean) => d.metrics?.storeRetries.inc({ op, retriable: String(retriable) }) } : {}),
+  })
+  /** One ordered lane for store writes; each store call in it is retried until it is stored. */
+  const enqueue = (what: string, call: () => Promise<unknown>): Promise<void> =>
+    lane.run(what, async () => { await lane.write(what, call) })
+  /** A health flush queued in the lane and not yet started: later flushes join it. */
+  let healthQueued = false
 
   const lookupDevice = (id: string): DeviceInfo | undefined => cache.get(id)
+
+  /**
+   * A device whose type is not in the loaded catalogue (its file was taken away) is left out, so
+   * its readings are refused as from an unknown device instead of reaching a detector with no spec.
+   */
+  const cacheDevice = (dev: { id: string; type: ApplianceType; model: string; region: string; revoked: boolean }): void => {
+    if (!isApplianceType(dev.type)) {
+      cache.delete(dev.id)
+      log.warn({ deviceId: dev.id, type: dev.type }, 'device of a machine type not in the loaded catalogue: its readings are refused')
+      return
+    }
+    cache.set(dev.id, { type: dev.type, model: dev.model, region: dev.region, revoked: dev.revoked })
+  }
 
   const ensureInDetector = (deviceId: string): boolean => {
     if (detector.hasDevice(deviceId)) return true
@@ -79,7 +105,7 @@ export function createPipeline(d: PipelineDeps): Pipeline {
 
   async function applyOne(ev: DetectorEvent): Promise<void> {
     const detectedAt = Date.now()
-    const { applied, ticketCreated, ticket } = await store.applyDetectorEvent(ev, detectedAt)
+    const { applied, ticketCreated, ticket } = await lane.write('storing a detector event', () => store.applyDetectorEvent(ev, detectedAt))
     if (!applied) return
     d.metrics?.detectorEvents.inc({ kind: ev.kind, source: ev.source })
     if (ticketCreated) d.metrics?.ticketsOpened.inc()
@@ -98,14 +124,42 @@ export function createPipeline(d: PipelineDeps): Pipeline {
   }
 
   const applyEvents = (events: DetectorEvent[]): Promise<void> =>
-    enqueue('storing detector events', async () => {
+    lane.run('storing detector events', async () => {
       for (const ev of events) await applyOne(ev)
     })
+
+  /**
+   * Health records and last-seen times are state, not events: a flush writes each dirty device's
+   * current record. While one flush waits in the lane (behind a store outage, say) later flushes
+   * join it instead of queueing more, and it takes the dirty set when it runs, so it also carries
+   * every change made before any checkpoint that awaits it.
+   */
+  async function writeHealth(): Promise<void> {
+    healthQueued = false
+    const batch: [string, HealthCore][] = []
+    for (const id of dirtyHealth) {
+      const core = detector.health(id)
+      if (core) batch.push([id, core])
+    }
+    dirtyHealth.clear()
+    const touched = [...seen]
+    seen.clear()
+    if (touched.length > 0) await lane.write('recording when devices were last seen', () => store.touchDevices(touched))
+    if (batch.length === 0) return
+    if (sink) {
+      const now = Date.now()
+      for (const [id, core] of batch) {
+        const info = cache.get(id)
+        if (info) sink.writeHealth(id, info, core, core.lastEventTime ?? now)
+      }
+    }
+    await lane.write('saving health records', () => store.saveHealthBatch(batch))
+  }
 
   return {
     lookupDevice,
     remember(dev) {
-      cache.set(dev.id, { type: dev.type, model: dev.model, region: dev.region, revoked: dev.revoked })
+      cacheDevice(dev)
     },
     forget(id) {
       cache.delete(id)
@@ -114,13 +168,15 @@ export function createPipeline(d: PipelineDeps): Pipeline {
       let after: string | undefined
       for (;;) {
         const page = await store.listDevices({ limit: 1000, after })
-        for (const dev of page.items) cache.set(dev.id, { type: dev.type, model: dev.model, region: dev.region, revoked: dev.revoked })
+        for (const dev of page.items) cacheDevice(dev)
         if (page.next === null) return
         after = page.next
       }
     },
     ensureInDetector,
     async onReadings(batch) {
+      // After a write was given up at shutdown nothing more is checkpointed: these stay in the journal.
+      if (lane.lost()) return
       const tagged: TaggedReading[] | null = sink ? [] : null
       let events: DetectorEvent[] | null = null
       let newest = 0
@@ -142,6 +198,9 @@ export function createPipeline(d: PipelineDeps): Pipeline {
       }
       if (sink && tagged && tagged.length > 0) sink.writeReadings(tagged)
       if (events) await applyEvents(events)
+      // While the store fails, the detector waits too: readings stay in the journal (bounded by
+      // ingest's backpressure) instead of running ahead of a checkpoint that cannot advance.
+      else if (lane.outage() !== null) await lane.settled().catch(() => undefined)
     },
     onStatus(deviceId, state, ts) {
       void enqueue('recording a connection change', () => store.setConnection(deviceId, state, ts))
@@ -155,24 +214,11 @@ export function createPipeline(d: PipelineDeps): Pipeline {
     },
     applyEvents,
     flushHealth() {
-      const batch: [string, HealthCore][] = []
-      for (const id of dirtyHealth) {
-        const core = detector.health(id)
-        if (core) batch.push([id, core])
+      if (!healthQueued && (dirtyHealth.size > 0 || seen.size > 0)) {
+        healthQueued = true
+        void lane.run('saving health records', writeHealth)
       }
-      dirtyHealth.clear()
-      const touched = [...seen]
-      seen.clear()
-      if (touched.length > 0) void enqueue('recording when devices were last seen', () => store.touchDevices(touched))
-      if (batch.length === 0) return chain
-      if (sink) {
-        const now = Date.now()
-        for (const [id, core] of batch) {
-          const info = cache.get(id)
-          if (info) sink.writeHealth(id, info, core, core.lastEventTime ?? now)
-        }
-      }
-      return enqueue('saving health records', () => store.saveHealthBatch(batch))
+      return lane.settled().catch(() => undefined)
     },
     takeSnapshots() {
       const snaps: [string, string][] = []
@@ -187,11 +233,15 @@ export function createPipeline(d: PipelineDeps): Pipeline {
       dirtyHealth.add(deviceId)
       dirtySnapshot.add(deviceId)
     },
-    settled: () => chain,
+    settled: () => lane.settled(),
+    storeOutage: () => lane.outage(),
+    abandonFailingWrites: () => lane.abandon(),
     async markSilentOffline() {
       const now = Date.now()
       for (const dev of await store.listOnlineDevices()) {
-        const limitMs = catalogue[dev.type].reportingIntervalS * 1000 * d.offlineAfterIntervals
+        const spec = catalogue[dev.type]
+        if (spec === undefined) continue
+        const limitMs = spec.reportingIntervalS * 1000 * d.offlineAfterIntervals
         if (dev.lastSeen !== null && now - dev.lastSeen > limitMs) void enqueue('marking a silent device offline', () => store.setConnection(dev.id, 'offline', now))
       }
     },

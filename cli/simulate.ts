@@ -8,7 +8,7 @@
  * so a fleet larger than the open-files limit still fits in one process.
  */
 import { readFileSync } from 'node:fs'
-import { applianceTypes, catalogue, type ApplianceType } from '../domain/index.ts'
+import { applianceSpec, applianceTypes, catalogue, type BuiltinType } from '../domain/index.ts'
 import { runFleet, type FleetGatewaySpec, type FleetMemberSpec, type FleetStats, type FleetSummary } from '../simulators/fleet.ts'
 import { ErrorCode, ForewarnError } from '../domain/index.ts'
 
@@ -55,7 +55,7 @@ async function provisionGateway(o: SimulateOptions, g: number): Promise<FleetGat
 
 async function provisionOne(o: SimulateOptions, i: number, now: number, gateway?: FleetGatewaySpec): Promise<FleetMemberSpec> {
   const seed = (o.seed ?? 1) * 100_003 + i
-  const type = applianceTypes[i % applianceTypes.length] as ApplianceType
+  const type = applianceTypes[i % applianceTypes.length] as BuiltinType
   const models = catalogue[type].models
   const day = (offsetDays: number): string => new Date(now + offsetDays * 86_400_000).toISOString().slice(0, 10)
   const body = await post<{ device: { id: string }; credentials: { username: string; password: string } }>(o, '/devices', {
@@ -112,7 +112,7 @@ export async function runSimulate(o: SimulateOptions): Promise<FleetSummary> {
   // Fast simulated time: one catalogue interval of event time per publish, starting far enough
   // back that no reading is due in the future; an unbounded run starts a day back and then
   // settles into real time.
-  const span = o.readings !== undefined ? (o.readings + 1) * Math.max(...members.map((m) => catalogue[m.type].reportingIntervalS * 1000)) : 86_400_000
+  const span = o.readings !== undefined ? (o.readings + 1) * Math.max(...members.map((m) => applianceSpec(m.type).reportingIntervalS * 1000)) : 86_400_000
   const fleet = runFleet({
     brokerUrl: o.broker,
     members,

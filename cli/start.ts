@@ -3,11 +3,12 @@
  * the optional InfluxDB sink, ticket delivery and simulated fleet. Everything IO lives in the
  * adapters it wires; `cli/pipeline.ts` holds the ordering and checkpoint rules.
  */
-import { mkdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import pino, { type Logger } from 'pino'
 import { collectDefaultMetrics, Registry } from 'prom-client'
-import { createDetector } from '../detectors/index.ts'
+import { createCatalogueDetector } from '../detectors/catalogue-detector.ts'
+import { ErrorCode, ForewarnError } from '../domain/index.ts'
 import { createIngest, type Ingest } from '../ingest/index.ts'
 import { createEmbeddedBroker, type EmbeddedBroker } from '../broker/index.ts'
 import { openConfiguredStore, type AsyncRecordsStore } from '../api/store/open.ts'
@@ -19,19 +20,25 @@ import type { TelemetrySink } from '../ingest/sink.ts'
 import { createInfluxSink } from '../ingest/sinks/influx.ts'
 import { createInfluxThreadSink } from '../ingest/sinks/influx-thread.ts'
 import { influxConfigFromEnv } from '../ingest/sinks/influx-config.ts'
-import { loadStartConfig, type StartConfig, type StartFlags } from './config.ts'
+import { apiUsesTls, isLoopback, loadStartConfig, type StartConfig, type StartFlags } from './config.ts'
+import { restrictDataDir } from './data-dir.ts'
 import { startSimulatedFleet, type SimulatedFleet } from './demo-fleet.ts'
 import { deliveryAdaptersFromEnv, startDelivery } from './delivery.ts'
 import { createPipeline, type Pipeline } from './pipeline.ts'
+import { installCatalogueDir } from './catalogue.ts'
+import { createFleetModels, type FleetModels } from './fleet-models.ts'
 import {
   externalBrokerConfigFromEnv, startExternalBroker, withBrokerProvisioning, type ExternalBroker, type ExternalBrokerConfig,
 } from './external-broker.ts'
-import { createPipelineMetrics, registerIngestMetrics } from './metrics.ts'
+import { createPipelineMetrics, registerIngestMetrics, registerStoreMetrics } from './metrics.ts'
 import { startInfluxReporting } from './influx-reporting.ts'
 import { authenticatePrincipal, gatewayChanged, gatewayConnectionControl } from './gateways.ts'
+import { consoleTelemetryFromEnv } from './console-telemetry.ts'
 
 export interface Running {
   config: StartConfig
+  /** What engine-watched types learnt from their fleet (refresh() relearns every type's normal now). */
+  fleetModels: FleetModels
   apiUrl: string
   mqttUrl: string
   mqttPort: number
@@ -95,11 +102,25 @@ function withConnectionControl(store: AsyncRecordsStore, broker: EmbeddedBroker,
   })
 }
 
+/** /readyz: not ready while records-store writes fail, with what fails since when. */
+function recordsReadiness(pipeline: Pipeline): { ok: boolean; state: string; detail: string } {
+  const o = pipeline.storeOutage()
+  if (o === null) return { ok: true, state: 'writes succeed', detail: 'records-store writes succeed' }
+  return {
+    ok: false,
+    state: 'records-store writes failing and retried; checkpoints held',
+    detail: `records-store writes failing since ${new Date(o.since).toISOString()} (${o.retries} retries; ${o.op}: ${o.error}); `
+      + `${o.retriable ? 'retrying with backoff' : 'not known to be transient, retrying slowly'}; checkpoints held, readings wait in the journal`,
+  }
+}
+
 export async function startForewarn(config: StartConfig, log: Logger, env: NodeJS.ProcessEnv = {}): Promise<Running> {
   // Validated before anything is opened, so a configuration error leaves nothing running.
+  const catalogueFiles = installCatalogueDir(config.catalogueDir)
+  if (catalogueFiles.length > 0) log.info({ files: catalogueFiles.map((f) => f.file) }, 'machine catalogue files loaded')
   const externalConfig = config.brokerUrl === null ? null : externalBrokerConfigFromEnv(config.brokerUrl, env)
   const dataDir = resolve(config.dataDir)
-  mkdirSync(dataDir, { recursive: true })
+  restrictDataDir(dataDir)
   const adapters = deliveryAdaptersFromEnv(env)
   const policy = env.FOREWARN_TICKET_POLICY ? loadTicketPolicy(env.FOREWARN_TICKET_POLICY) : defaultTicketPolicy
   const ticketPolicy = config.grafanaUrl === null ? policy : { ...policy, grafanaUrlTemplate: grafanaTemplate(config.grafanaUrl) }
@@ -114,7 +135,10 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     // In a worker thread, unless FOREWARN_INFLUX_INLINE=1 asks for the event loop (for comparison: docs/influxdb.md).
     ? await (env.FOREWARN_INFLUX_INLINE === '1' ? createInfluxSink : createInfluxThreadSink)(influx, { spoolDir: join(dataDir, 'influx-spool'), registry: metrics, log: log.child({ part: 'influx' }) })
     : null
-  const detector = createDetector()
+  // Shipped appliance types: the appliance detector; data-defined types: the detection engine.
+  const detector = createCatalogueDetector()
+  const fleetModels = createFleetModels({ store, detector, log: log.child({ part: 'fleet-models' }), config: { refreshMs: config.modelRefreshMs } })
+  await fleetModels.load()
 
   let broker: EmbeddedBroker | null = null
   let external: ExternalBroker | null = null
@@ -122,12 +146,18 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     store, detector, sink, log, offlineAfterIntervals: config.offlineAfterIntervals, metrics: createPipelineMetrics(metrics),
     publish: (topic, payload) => (broker ? broker.publish(topic, payload, { qos: 1 }) : external ? external.publish(topic, payload) : Promise.resolve()),
   })
+  registerStoreMetrics(metrics, () => pipeline.storeOutage())
   await pipeline.preload()
 
+  // The console's recent-telemetry window sees every reading the pipeline does (docs/console.md).
+  const consoleTelemetry = consoleTelemetryFromEnv(env, influx, (id) => pipeline.lookupDevice(id)?.type)
   const ingest = createIngest({
     dataDir,
     lookupDevice: pipeline.lookupDevice,
-    onReadings: pipeline.onReadings,
+    onReadings: consoleTelemetry.window === null ? pipeline.onReadings : (batch) => {
+      consoleTelemetry.add(batch)
+      return pipeline.onReadings(batch)
+    },
     onStatus: pipeline.onStatus,
     onDeviceEvent: pipeline.onDeviceEvent,
     logger: log.child({ part: 'ingest' }),
@@ -138,7 +168,12 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   }
   registerIngestMetrics(metrics, ingest)
   await ingest.start()
+  // The databases just opened or created (SQLite gives their -wal/-shm files the same mode).
+  restrictDataDir(dataDir)
 
+  // A part replaced adds the device's run to failure to its type's failure signatures. Registered
+  // before the repair actions, so it reads the device's history before the reset starts it afresh.
+  const stopFleetLearning = store.onTransition((c) => fleetModels.onTicketChange(c))
   // A repair in progress holds the component's warnings; a finished repair resets its baseline.
   const stopRepairActions = onRepairActions(store, (a) => {
     if (!pipeline.ensureInDetector(a.deviceId)) return
@@ -167,12 +202,15 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     },
   })
 
+  let stopped = false
   let checkpointing: Promise<void> | null = null
   /**
    * Pairs the detector snapshots with the journal cursor they reflect (both taken now, in one
    * synchronous step), waits until every effect of those readings is stored (records, sink), and
    * only then records the pair. After a crash, replay starts from there: nothing acknowledged is
-   * lost, and replayed effects are idempotent (episode ids, series + timestamp).
+   * lost, and replayed effects are idempotent (episode ids, series + timestamp). While the records
+   * store fails, `settled()` waits (the pipeline retries the write), so this checkpoint stays in
+   * flight and later calls join it: the cursor cannot pass an effect that is not stored.
    */
   const checkpoint = (): Promise<void> => {
     if (checkpointing) return checkpointing
@@ -186,7 +224,8 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
         ingest.checkpoint(snapshots, cursor)
       } catch (err) {
         for (const [id] of snapshots) pipeline.markDirty(id)
-        log.error({ err }, 'checkpoint failed; will retry')
+        // At shutdown after an abandoned write this is expected and said once in stop().
+        if (!stopped) log.error({ err }, 'checkpoint failed; will retry')
       } finally {
         checkpointing = null
       }
@@ -202,16 +241,39 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     logger: false,
     publicUrl: config.publicUrl ?? undefined,
     metrics,
+    https: apiUsesTls(config) ? { cert: readFileSync(config.tlsCertFile as string), key: readFileSync(config.tlsKeyFile as string) } : undefined,
+    console: { telemetry: consoleTelemetry.source ?? undefined },
     rejects: (o) => ingest.rejects(o),
+    typeModels: (type) => fleetModels.info(type),
     readiness: async () => ({
       broker: { ok: broker !== null || external?.connected() === true },
       ingest: { ok: true, detail: JSON.stringify(ingest.stats()) },
+      records: recordsReadiness(pipeline),
       ...(sink ? { [sink.name]: { ok: sink.state().state !== 'off', detail: JSON.stringify(sink.state()) } } : {}),
     }),
   })
-  const apiAddress = await app.listen({ port: config.apiPort, host: config.host })
+  let apiAddress: string
+  try {
+    apiAddress = await app.listen({ port: config.apiPort, host: config.host })
+  } catch (cause) {
+    // Undo what is running, so a caller (or a test) is left with nothing half-started.
+    clearInterval(healthTimer)
+    clearInterval(checkpointTimer)
+    clearInterval(offlineTimer)
+    stopRepairActions()
+    await app.close()
+    await broker?.close()
+    await external?.close()
+    await ingest.close()
+    await sink?.close()
+    await store.close()
+    throw listenError(cause, config)
+  }
+  if (!apiUsesTls(config) && !isLoopback(config.host)) {
+    log.warn({ host: config.host }, 'the API is served over plain HTTP on a non-loopback address: use the production profile with --cert and --key, or a TLS-terminating proxy')
+  }
   const apiPort = Number(new URL(apiAddress).port)
-  const apiUrl = config.publicUrl ?? `http://${config.host}:${apiPort}`
+  const apiUrl = config.publicUrl ?? `${apiUsesTls(config) ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${apiPort}`
   const mqttPort = external?.port ?? (broker as EmbeddedBroker).port
   const mqttUrl = external?.url ?? `mqtt://${config.host}:${mqttPort}`
   store.setPublicUrl(apiUrl)
@@ -236,9 +298,8 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     store.counts().then((c) => { counts = c }, () => undefined)
   }, 1000)
 
-  let stopped = false
   return {
-    config, apiUrl, mqttUrl, mqttPort, apiPort, adminKey: newAdminKey, store, ingest, broker, external, fleet, metrics,
+    config, fleetModels, apiUrl, mqttUrl, mqttPort, apiPort, adminKey: newAdminKey, store, ingest, broker, external, fleet, metrics,
     stats() {
       return { devices: counts.devices, online: counts.online, readingsPerSec: Math.round(rate), readings: pipeline.readings(), warnings: counts.activeWarnings, tickets: counts.tickets }
     },
@@ -255,17 +316,36 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       clearInterval(checkpointTimer)
       clearInterval(offlineTimer)
       stopRepairActions()
+      stopFleetLearning()
+      fleetModels.stop()
+      await fleetModels.settled()
       await reporting?.stop()
+      // A store that is down now does not hold the shutdown: what is not stored by now is not
+      // checkpointed either, and a restart replays it from the journal.
+      const outage = pipeline.storeOutage()
+      if (outage !== null) log.warn({ since: new Date(outage.since).toISOString(), retries: outage.retries }, 'stopping while records-store writes fail: effects not stored yet are replayed from the journal at the next start')
+      pipeline.abandonFailingWrites()
       await checkpoint()
       // close() dispatches what is still committed but unprocessed; those rows are after the
       // last checkpoint, so a restart replays them into the restored detector (effects are idempotent).
       await ingest.close()
       await pipeline.flushHealth()
-      await pipeline.settled()
+      // Rejects only when writes were given up above; those readings are replayed at the next start.
+      await pipeline.settled().catch(() => undefined)
       await sink?.close()
       await store.close()
     },
   }
+}
+
+/** A busy or forbidden API port is a configuration error (exit 2), as the MQTT port's is. */
+function listenError(cause: unknown, config: StartConfig): unknown {
+  const code = (cause as NodeJS.ErrnoException).code
+  const where = `${config.host}:${config.apiPort}`
+  if (code === 'EADDRINUSE') return new ForewarnError(ErrorCode.CONFIG, `the API port ${where} is already in use: choose another with --api-port (FOREWARN_API_PORT)`, { cause })
+  if (code === 'EACCES') return new ForewarnError(ErrorCode.CONFIG, `no permission to listen on ${where}: choose a port above 1023 with --api-port (FOREWARN_API_PORT)`, { cause })
+  if (code === 'EADDRNOTAVAIL') return new ForewarnError(ErrorCode.CONFIG, `${config.host} is not an address of this machine (--host, FOREWARN_HOST)`, { cause })
+  return cause
 }
 
 /** `--influx-…` flags win over their INFLUX_* variables (secrets stay in the environment only). */
@@ -282,6 +362,8 @@ function withInfluxFlags(flags: StartFlags & Record<string, unknown>, env: NodeJ
 export async function runStart(flags: StartFlags & Record<string, unknown>, processEnv: NodeJS.ProcessEnv): Promise<void> {
   const env = withInfluxFlags(flags, processEnv)
   const config = loadStartConfig(flags, env)
+  // Files this process creates (spool segments, delivery cursors, databases) are the owner's only.
+  process.umask(0o077)
   const log = pino({ level: env.FOREWARN_LOG_LEVEL ?? 'warn' }, pino.destination(2))
   const running = await startForewarn(config, log, env)
   const out = process.stdout

@@ -10,7 +10,7 @@ import { PanelBuilder as StatPanel } from '@grafana/grafana-foundation-sdk/stat'
 import { PanelBuilder as BarGaugePanel } from '@grafana/grafana-foundation-sdk/bargauge'
 import { PanelBuilder as TablePanel } from '@grafana/grafana-foundation-sdk/table'
 import { PanelBuilder as TimeseriesPanel } from '@grafana/grafana-foundation-sdk/timeseries'
-import { applianceTypes, catalogue, measurements as m, tagKeys as t, type ApplianceSpec, type MetricSpec } from '../domain/index.ts'
+import { applianceSpec, loadedTypes, measurements as m, tagKeys as t, type ApplianceSpec, type MetricSpec } from '../domain/index.ts'
 import { cond, select, type InfluxQLQueryBuilder } from './influxql.ts'
 import { type Ctx, dashboardUids, healthThresholds, numberPanels, tagVariable, target } from './common.ts'
 
@@ -147,6 +147,6 @@ export function deviceDashboard(ctx: Ctx): dashboard.Dashboard {
     .withPanel(healthOverTime)
     .withPanel(warnings)
     .withPanel(tickets)
-  for (const type of applianceTypes) b.withRow(typeRow(ctx, catalogue[type]))
+  for (const type of loadedTypes()) b.withRow(typeRow(ctx, applianceSpec(type)))
   return numberPanels(b.build())
 }

@@ -4,7 +4,7 @@
  * one value per feature — NaN when the window did not show it. Features are normalised for
  * what the household does (room temperature, set-point, load) so that only wear moves them.
  */
-import type { ApplianceType } from '../domain/index.ts'
+import type { BuiltinType } from '../domain/index.ts'
 
 export interface Extractor {
   /** Feature names, in the order values are written. */
@@ -296,9 +296,14 @@ const washingMachine: Extractor = {
   },
 }
 
-export const extractors: Readonly<Record<ApplianceType, Extractor>> = {
+export const extractors: Readonly<Record<BuiltinType, Extractor>> = {
   refrigerator,
   air_conditioner: airConditioner,
   washing_machine: washingMachine,
   water_heater: waterHeater,
+}
+
+/** The built-in feature extractor of a type, if it has one (the shipped types do; data-defined ones do not). */
+export function extractorOf(type: string): Extractor | undefined {
+  return Object.hasOwn(extractors, type) ? extractors[type as BuiltinType] : undefined
 }

@@ -7,11 +7,12 @@
  */
 import type { ApplianceType, DetectorEvent, Evidence, FirmwareCode, HealthCore, Reading, RemainingLife, Severity } from '../domain/index.ts'
 import { severityRank } from '../domain/index.ts'
+import { evidenceWords, remainingLifeWords } from '../domain/words.ts'
 import { USAGE_CYCLE, USAGE_DOOR } from './extractors.ts'
 import {
   createEpisodeBook, episodeActive, episodeAlarm, episodeCalm, episodeClear, episodeHold, episodeId, rankSeverity, type EpisodeBook, type EpisodeTransition,
 } from './episodes.ts'
-import { typeModels, type FaultRef, type TypeModel } from './model.ts'
+import { typeModel, type FaultRef, type TypeModel } from './model.ts'
 import {
   TRACKER_SLOTS, failureSpan, trackerAdd, trackerBaseline, trackerInit, trackerLevel, trackerProgress, trackerReady, trackerRelearn, trackerTrend, trackerZ,
 } from './tracker.ts'
@@ -111,7 +112,7 @@ export function createDetector(config: Partial<DetectorConfig> = {}): Detector {
   const out = new Float64Array(8)
 
   function fresh(deviceId: string, type: ApplianceType): DeviceState {
-    const tm = typeModels[type]
+    const tm = typeModel(type)
     const nf = tm.ext.features.length
     const numAt = nf * TRACKER_SLOTS
     const fwAt = numAt + NUM_SLOTS
@@ -250,17 +251,18 @@ export function createDetector(config: Partial<DetectorConfig> = {}): Detector {
       const span = failureSpan(d.trk, o, s.limit) * (s.limit.direction === 'up' ? 1 : -1)
       const value = trackerLevel(d.trk, o)
       const base = trackerBaseline(d.trk, o)
-      return {
+      const e: Evidence = {
         feature: s.name, value: round(value), baseline: round(base), deviation: round(trackerZ(d.trk, o, s.limit)),
-        slopePerDay: fit ? round(fit.slopePerHour * 24 * span) : null,
-        detail: `${s.name} ${s.limit.direction === 'up' ? 'rose' : 'fell'} from ${round(base)} to ${round(value)}: ${Math.round(trackerProgress(d.trk, o, s.limit) * 100)} % of the way to the failure limit`,
+        slopePerDay: fit ? round(fit.slopePerHour * 24 * span) : null, detail: '',
       }
+      e.detail = `${evidenceWords(d.tm.type, e)}: ${Math.round(trackerProgress(d.trk, o, s.limit) * 100)} % of the way to the failure limit`
+      return e
     })
   }
 
   function message(d: DeviceState, f: FaultRef, rul: RemainingLife | null): string {
     const comp = (d.tm.componentNames.get(f.fault.component) ?? f.fault.component).toLowerCase()
-    const when = rul ? `failure limit expected in ${span(rul.lowHours)}–${span(rul.highHours)}` : 'degrading, no trend yet'
+    const when = rul ? `failure limit expected ${remainingLifeWords(rul)}` : 'degrading, no trend yet'
     return `${f.fault.name}: ${comp} ${when}`
   }
 
@@ -529,6 +531,3 @@ function round(x: number): number {
   return Math.round(x * 100) / 100
 }
 
-function span(hours: number): string {
-  return hours < 48 ? `${Math.max(1, Math.round(hours))} h` : `${Math.round(hours / 24)} days`
-}

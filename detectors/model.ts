@@ -2,8 +2,8 @@
  * Per appliance type, precomputed once at start-up (STYLE.md 9): the extractor, each fault's
  * symptoms as (feature slot, limit), and the code table episodes are indexed by.
  */
-import { applianceTypes, catalogue, type ApplianceType, type FaultMode, type FirmwareCode } from '../domain/index.ts'
-import { extractors, type Extractor } from './extractors.ts'
+import { applianceSpec, type ApplianceSpec, type ApplianceType, type FaultMode, type FirmwareCode } from '../domain/index.ts'
+import { extractorOf, type Extractor } from './extractors.ts'
 import type { FeatureLimit } from './tracker.ts'
 
 export interface SymptomRef {
@@ -41,9 +41,10 @@ export interface TypeModel {
   intervalMs: number
 }
 
-function build(type: ApplianceType): TypeModel {
-  const spec = catalogue[type]
-  const ext = extractors[type]
+function build(spec: ApplianceSpec): TypeModel {
+  const type = spec.type
+  const ext = extractorOf(type)
+  if (ext === undefined) throw new Error(`${type} has no built-in feature detector (a data-defined type is watched by the detection engine)`)
   const faults: FaultRef[] = spec.faults.map((fault, index) => ({
     code: fault.code,
     index,
@@ -84,6 +85,13 @@ function build(type: ApplianceType): TypeModel {
   }
 }
 
-export const typeModels: Readonly<Record<ApplianceType, TypeModel>> = Object.fromEntries(
-  applianceTypes.map((t) => [t, build(t)]),
-) as Record<ApplianceType, TypeModel>
+// Keyed by the spec itself, so a catalogue file that replaces a shipped type gets its own model.
+const built = new WeakMap<ApplianceSpec, TypeModel>()
+
+/** The type's model, built on first use from the loaded catalogue. */
+export function typeModel(type: ApplianceType): TypeModel {
+  const spec = applianceSpec(type)
+  let tm = built.get(spec)
+  if (!tm) built.set(spec, (tm = build(spec)))
+  return tm
+}

@@ -62,6 +62,8 @@ export interface Evidence {
   /** Trend of the feature per day, when one was fitted. */
   slopePerDay: number | null
   detail: string
+  /** Unit of `value` and `baseline`, from the catalogue (absent for derived features). */
+  unit?: string
 }
 
 export interface Usage {

@@ -59,6 +59,8 @@ export interface IngestStats {
   queued: number
   dispatched: number
   processingErrors: number
+  /** Group commits that failed (disk full, I/O error): their readings got no PUBACK. */
+  failedCommits: number
   /** Journal id of the last row handed to onReadings / onDeviceEvent. */
   dispatchedCursor: number
 }
@@ -89,6 +91,11 @@ export interface IngestOptions {
   commitInWorker?: boolean
   /** Processed journal rows older than this are pruned; within it, redeliveries are dropped. */
   dedupeRetentionMs?: number
+  /**
+   * At most this many processed rows are kept (for dropping redeliveries), whatever their age;
+   * checkpoints prune the rest. With maxQueuedRows this bounds the journal (docs/journal.md).
+   */
+  maxProcessedRows?: number
   /** The dead-letter table keeps at most this many rejects (oldest dropped). */
   maxRejects?: number
   /** Above this many committed-but-undispatched rows, accept waits (backpressure up to the PUBACK). */
@@ -165,6 +172,7 @@ export function createIngest(opts: IngestOptions): Ingest {
   const limits: DecodeLimits = { ...defaultDecodeLimits, ...opts.limits }
   const retentionMs = opts.dedupeRetentionMs ?? 7 * 24 * 3600_000
   const maxQueuedRows = opts.maxQueuedRows ?? 100_000
+  const maxProcessedRows = opts.maxProcessedRows ?? 50_000
   const maxRejects = opts.maxRejects ?? 10_000
   // The main thread's connection (schema, replay, checkpoints, rejects); commits go through `writer`.
   const journal: Journal = openJournal(opts.dataDir, maxRejects)
@@ -181,7 +189,7 @@ export function createIngest(opts: IngestOptions): Ingest {
   const rejected = Object.fromEntries(REJECT_REASONS.map((r) => [r, 0])) as Record<RejectReason, number>
   const stats = {
     accepted: 0, duplicates: 0, statusUpdates: 0, events: 0, batches: 0, lastBatchMs: 0, lastBatchRows: 0,
-    dispatched: 0, processingErrors: 0,
+    dispatched: 0, processingErrors: 0, failedCommits: 0,
   }
 
   let batch = newBatch()
@@ -198,10 +206,12 @@ export function createIngest(opts: IngestOptions): Ingest {
   let closed = false
   let pumping: Promise<void> | null = null
   let drainWaiters: (() => void)[] = []
-  let lastPruneAt = 0
+  /** Failing journal commits / checkpoints in a row: said once when it starts and once when it ends. */
+  let commitFailures = 0
+  let checkpointFailures = 0
   // One checkpoint in flight; later ones merge into the next (see checkpoint()).
   let checkpointing: Promise<void> | null = null
-  let nextCheckpoint: { cursor: number; snapshots: Map<string, string>; pruneOlderThan: number | null } | null = null
+  let nextCheckpoint: { cursor: number; snapshots: Map<string, string> } | null = null
 
   function queued(): number {
     return queue.length - queueHead
@@ -244,7 +254,8 @@ export function createIngest(opts: IngestOptions): Ingest {
       (c) => committed(b, c.ids, c.tx, t0),
       (cause: unknown) => {
         const err = new ForewarnError(ErrorCode.STORE, 'ingest journal commit failed', { cause, retriable: true })
-        log?.error({ err }, 'journal commit failed; devices will resend')
+        stats.failedCommits++
+        if (commitFailures++ === 0) log?.error({ err }, 'journal commit failed: readings are not acknowledged (no PUBACK), devices keep them and resend; said once until a commit succeeds')
         for (const w of b.waiters) w.fail(err)
         next()
       },
@@ -264,6 +275,10 @@ export function createIngest(opts: IngestOptions): Ingest {
   }
 
   function committed(b: Batch, ids: number[], tx: number, t0: number): void {
+    if (commitFailures > 0) {
+      log?.warn({ failedCommits: commitFailures }, 'journal commits succeed again')
+      commitFailures = 0
+    }
     // `batches` counts transactions (fsyncs): the worker may put several groups into one.
     if (tx !== lastTx) stats.batches++
     lastTx = tx
@@ -384,15 +399,21 @@ export function createIngest(opts: IngestOptions): Ingest {
     const cp = nextCheckpoint
     if (cp === null || checkpointing !== null) return
     nextCheckpoint = null
-    checkpointing = writer.checkpoint(cp.cursor, [...cp.snapshots], cp.pruneOlderThan).then(
+    // Every checkpoint prunes what it passed, down to the dedupe window and the row bound.
+    const prune = { olderThan: now() - retentionMs, keepRows: maxProcessedRows }
+    checkpointing = writer.checkpoint(cp.cursor, [...cp.snapshots], prune).then(
       () => {
         checkpointing = null
+        if (checkpointFailures > 0) {
+          log?.warn({ failedCheckpoints: checkpointFailures }, 'journal checkpoints succeed again')
+          checkpointFailures = 0
+        }
         sendCheckpoint()
       },
       (cause: unknown) => {
         checkpointing = null
         const err = new ForewarnError(ErrorCode.STORE, 'ingest checkpoint failed', { cause, retriable: true })
-        log?.error({ err }, 'journal checkpoint failed; the next one carries its snapshots')
+        if (checkpointFailures++ === 0) log?.error({ err }, 'journal checkpoint failed; the next one carries its snapshots; said once until one succeeds')
         // The failed snapshots ride with the next checkpoint (newer ones win): a device not
         // snapshotted again has not changed since, so the next cursor and snapshots still agree.
         const later = nextCheckpoint
@@ -400,7 +421,6 @@ export function createIngest(opts: IngestOptions): Ingest {
         if (later !== null) {
           for (const [id, snap] of later.snapshots) cp.snapshots.set(id, snap)
           cp.cursor = later.cursor
-          cp.pruneOlderThan = later.pruneOlderThan ?? cp.pruneOlderThan
           sendCheckpoint()
         }
       },
@@ -489,14 +509,9 @@ export function createIngest(opts: IngestOptions): Ingest {
       await pump()
     },
     checkpoint(snapshots, cursor) {
-      const cp = (nextCheckpoint ??= { cursor: 0, snapshots: new Map(), pruneOlderThan: null })
+      const cp = (nextCheckpoint ??= { cursor: 0, snapshots: new Map() })
       cp.cursor = Math.min(cursor ?? dispatchedCursor, dispatchedCursor)
       for (const [id, snap] of snapshots) cp.snapshots.set(id, snap)
-      const t = now()
-      if (t - lastPruneAt > 60_000) {
-        lastPruneAt = t
-        cp.pruneOlderThan = t - retentionMs
-      }
       sendCheckpoint()
     },
     loadSnapshots: () => journal.loadSnapshots(),

@@ -69,7 +69,7 @@ port.on('message', (first: WriteRequest) => {
     }
     let reply: WriteReply
     try {
-      performCheckpoint(journal, req.cursor, req.snapshots, req.pruneOlderThan)
+      performCheckpoint(journal, req.cursor, req.snapshots, req.prune)
       reply = { ok: true, ids: [], tx }
     } catch (err) {
       reply = { ok: false, message: (err as Error).message }

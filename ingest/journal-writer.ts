@@ -20,8 +20,11 @@ export const SEP = '\u0000'
 
 export type WriteRequest =
   | { op: 'commit'; packed: string; count: number; rejects: PendingReject[]; at: number }
-  | { op: 'checkpoint'; cursor: number; snapshots: [string, string][]; pruneOlderThan: number | null }
+  | { op: 'checkpoint'; cursor: number; snapshots: [string, string][]; prune: Prune | null }
   | { op: 'close' }
+
+/** What a checkpoint prunes after recording its cursor: see Journal.pruneProcessed. */
+export interface Prune { olderThan: number; keepRows: number }
 
 /** `tx` numbers the transaction a commit went into (several commits may share one). */
 export type WriteReply = { ok: true; ids: number[]; tx: number } | { ok: false; message: string }
@@ -37,14 +40,14 @@ export interface JournalWriter {
   /** Resolves with the journal id per row (0 = duplicate) once the commit is durable. */
   commit(rows: readonly PendingRow[], rejects: readonly PendingReject[], at: number): Promise<Committed>
   /** Records snapshots with their cursor in one transaction, then prunes when asked. */
-  checkpoint(cursor: number, snapshots: [string, string][], pruneOlderThan: number | null): Promise<void>
+  checkpoint(cursor: number, snapshots: [string, string][], prune: Prune | null): Promise<void>
   close(): Promise<void>
 }
 
 /** A checkpoint's work, shared by both writers. */
-export function performCheckpoint(journal: Journal, cursor: number, snapshots: [string, string][], pruneOlderThan: number | null): void {
+export function performCheckpoint(journal: Journal, cursor: number, snapshots: [string, string][], prune: Prune | null): void {
   journal.checkpoint(cursor, snapshots)
-  if (pruneOlderThan !== null) journal.pruneProcessed(pruneOlderThan)
+  if (prune !== null) journal.pruneProcessed(prune.olderThan, prune.keepRows)
 }
 
 export function inlineWriter(journal: Journal): JournalWriter {
@@ -59,7 +62,7 @@ export function inlineWriter(journal: Journal): JournalWriter {
   return {
     pipelined: false,
     commit: (rows, rejects, at) => run(() => ({ ids: journal.commit(rows, rejects, at).ids, tx: ++tx })),
-    checkpoint: (cursor, snapshots, pruneOlderThan) => run(() => performCheckpoint(journal, cursor, snapshots, pruneOlderThan)),
+    checkpoint: (cursor, snapshots, prune) => run(() => performCheckpoint(journal, cursor, snapshots, prune)),
     close: () => Promise.resolve(),
   }
 }
@@ -124,8 +127,8 @@ export function workerWriter(dataDir: string, maxRejects: number): JournalWriter
       }
       return send({ op: 'commit', packed, count: rows.length, rejects: rejects as PendingReject[], at })
     },
-    async checkpoint(cursor, snapshots, pruneOlderThan) {
-      await send({ op: 'checkpoint', cursor, snapshots, pruneOlderThan })
+    async checkpoint(cursor, snapshots, prune) {
+      await send({ op: 'checkpoint', cursor, snapshots, prune })
     },
     async close() {
       if (exited) return

@@ -84,7 +84,11 @@ export interface Journal {
   checkpoint(cursor: number, snapshots: Iterable<[string, string]>): void
   loadSnapshots(): Map<string, string>
   rejects(limit: number, afterId: number): RejectRecord[]
-  pruneProcessed(olderThan: number): number
+  /**
+   * Deletes rows the checkpointed cursor has passed that were committed before `olderThan`, and
+   * beyond that every such row but the last `keepRows` (the journal's bound: ./index.ts).
+   */
+  pruneProcessed(olderThan: number, keepRows: number): number
   close(): void
 }
 
@@ -99,6 +103,8 @@ export function openJournal(dataDir: string | null, maxRejects: number): Journal
   // FULL: the WAL is fsynced at every commit, so a PUBACK sent after commit survives power loss.
   db.pragma('synchronous = FULL')
   db.pragma('busy_timeout = 5000')
+  // After a WAL checkpoint the file is cut back to this size, so a burst does not leave it large.
+  db.pragma('journal_size_limit = 16777216')
   db.exec(SCHEMA)
 
   const insertRow = db.prepare(
@@ -228,8 +234,11 @@ export function openJournal(dataDir: string | null, maxRejects: number): Journal
         ...r,
         id: String(r.id),
       })),
-    pruneProcessed: (olderThan) => {
-      const cutoff = pruneCutoff(readCursor(), olderThan)
+    pruneProcessed: (olderThan, keepRows) => {
+      const cursor = readCursor()
+      // Ids are dense (one writer, AUTOINCREMENT; a rolled-back chunk gives its ids back), so
+      // `cursor - keepRows` keeps about keepRows processed rows, never more.
+      const cutoff = Math.max(pruneCutoff(cursor, olderThan), cursor - Math.max(0, keepRows))
       return cutoff > 0 ? prune.run(cutoff).changes : 0
     },
     close: () => db.close(),

@@ -4,8 +4,8 @@
  * in a home with benign disturbances (model/env.ts), and may carry one injected fault that
  * degrades gradually from onset to functional failure.
  */
-import type { ApplianceType } from '../domain/index.ts'
-import { catalogue } from '../domain/index.ts'
+import type { ApplianceType, BuiltinType } from '../domain/index.ts'
+import { applianceSpec } from '../domain/index.ts'
 import { faultSeverity, inSpan, planHome, rng, type HomeSchedule } from './model/env.ts'
 import type { ApplianceModel, ModelFactory, SimFault } from './model/types.ts'
 
@@ -17,6 +17,7 @@ import { waterHeaterModel } from './model/water-heater.ts'
 
 export interface SimApplianceOptions {
   deviceId: string
+  /** A shipped type: the simulator has a physical model of each (a data-defined type has none). */
   type: ApplianceType
   seed: number
   /** Event time of the first reading. */
@@ -56,7 +57,7 @@ export interface SimAppliance {
 
 export { rng }
 
-const models: Record<ApplianceType, ModelFactory> = {
+const models: Record<BuiltinType, ModelFactory> = {
   refrigerator: refrigeratorModel,
   air_conditioner: airConditionerModel,
   washing_machine: washingMachineModel,
@@ -71,11 +72,12 @@ const failureCodes: Record<string, string> = {
 const noHome = (utcOffsetMs: number): HomeSchedule => ({ heatWaves: [], powerCuts: [], firmwareRestarts: [], stuck: [], dropouts: [], seasonPhase: 0, utcOffsetMs })
 
 export function createSimAppliance(o: SimApplianceOptions): SimAppliance {
-  const spec = catalogue[o.type]
+  if (!Object.hasOwn(models, o.type)) throw new Error(`no simulator for appliance type ${o.type}: only the shipped types are simulated`)
+  const spec = applianceSpec(o.type)
   const intervalMs = o.intervalMs ?? spec.reportingIntervalS * 1000
   const rand = rng(o.seed)
   const home = o.disturbances === false ? noHome(o.utcOffsetMs ?? 0) : planHome(rand, o.startMs, o.horizonDays ?? 180, o.utcOffsetMs ?? 0)
-  const model: ApplianceModel = models[o.type](rand, home)
+  const model: ApplianceModel = models[o.type as BuiltinType](rand, home)
   const fault = o.fault
   const shape = fault?.shape ?? 1.5
   const analog = spec.metrics.filter((m) => m.unit !== 'bool' && m.unit !== 'enum').map((m) => m.name)

@@ -173,7 +173,7 @@ export function runFleet(opts: FleetOptions): FleetHandle {
     for (const ev of d.sim.drainFirmwareEvents()) {
       const body = ev.detail === undefined ? { v: 1, ts: Math.min(ev.ts, t), code: ev.code } : { v: 1, ts: Math.min(ev.ts, t), code: ev.code, detail: ev.detail }
       stats.events++
-      client.publish(topics.events(d.spec.deviceId), JSON.stringify(body), { qos: 1 })
+      publishKept(client, topics.events(d.spec.deviceId), JSON.stringify(body), () => undefined)
     }
     if (readings.length === 0) return
     const first = readings[0] as (typeof readings)[number]
@@ -186,7 +186,7 @@ export function runFleet(opts: FleetOptions): FleetHandle {
     stats.inflight++
     stats.messages++
     stats.published += n
-    client.publish(topics.telemetry(d.spec.deviceId), payload, { qos: 1 }, (err) => {
+    publishKept(client, topics.telemetry(d.spec.deviceId), payload, (err) => {
       if (closed) return
       d.inflight--
       stats.inflight--
@@ -197,6 +197,22 @@ export function runFleet(opts: FleetOptions): FleetHandle {
       }
       checkSettled()
       maybeAllDone()
+    })
+  }
+
+  /**
+   * QoS 1 with the firmware's own guarantee on top: a message MQTT.js gives up on (it fails a
+   * publish queued behind its session resend when the connection drops again, e.g. while the
+   * broker refuses readings it cannot store) is kept and published again, as a device keeps a
+   * reading until it is acknowledged. Only the end of the run (after the drain) ends that.
+   */
+  function publishKept(client: MqttClient, topic: string, payload: string, done: (err?: Error) => void): void {
+    client.publish(topic, payload, { qos: 1 }, (err) => {
+      if (err && !closed) {
+        setTimeout(() => publishKept(client, topic, payload, done), 500)
+        return
+      }
+      done(err)
     })
   }
 

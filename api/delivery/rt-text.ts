@@ -88,6 +88,7 @@ export function rtBody(t: TicketForDelivery): string {
     row('Health record', t.links.healthRecord),
     row('History', t.links.history),
     ...(t.links.grafana === null ? [] : [row('Dashboard', t.links.grafana)]),
+    ...(t.links.status === undefined ? [] : [row("Owner's status page", t.links.status)]),
     '',
     `Keep ${subjectMarker(t.id)} in the subject: Forewarn finds this ticket by it and reads its status back`,
     '(open = acknowledged, stalled = scheduled, resolved = resolved, rejected = cancelled).',

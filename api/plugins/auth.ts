@@ -2,11 +2,16 @@
  * Bearer API keys. A route names the scope it needs in `config.scope`; routes without one are
  * public (health probes, docs). 'admin' is no scope a key can be given: only the admin key ('*')
  * passes it (API key management). 401: no key or an unknown key. 403: a valid key without the scope.
+ *
+ * The check is a route-level onRequest hook added after the rate limiter's (this plugin is
+ * registered after it), so a refused key is counted against its address before the 401.
  */
 import fp from 'fastify-plugin'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { ErrorCode } from '../../domain/index.ts'
 import type { Scope } from '../schemas.ts'
 import type { ApiKeyIdentity } from '../store/index.ts'
+import type { AnyStore } from '../store/open.ts'
 import { errorBody } from './errors.ts'
 
 declare module 'fastify' {
@@ -20,22 +25,47 @@ declare module 'fastify' {
 
 const BEARER = /^Bearer +(\S+)\s*$/i
 
+export interface Identification {
+  /** Whether the request carries a well-formed `Authorization: Bearer …` header. */
+  presented: boolean
+  /** The key's identity; null without a key or with an unknown or revoked one. */
+  identity: ApiKeyIdentity | null
+}
+
+const seen = new WeakMap<FastifyRequest, Promise<Identification>>()
+
+/** Who sent the request, looked up once per request (the rate limiter and the scope check share it). */
+export function identifyRequest(store: AnyStore, req: FastifyRequest): Promise<Identification> {
+  let found = seen.get(req)
+  if (found === undefined) {
+    const m = BEARER.exec(req.headers.authorization ?? '')
+    const key = m?.[1]
+    found = key === undefined
+      ? Promise.resolve({ presented: false, identity: null })
+      : Promise.resolve(store.authenticateApiKey(key)).then((identity) => ({ presented: true, identity }))
+    seen.set(req, found)
+  }
+  return found
+}
+
 export const authPlugin = fp(async (app) => {
   app.decorateRequest('apiKey', null)
-  app.addHook('onRequest', async (req, reply) => {
-    const scope = req.routeOptions.config.scope
+  app.addHook('onRoute', (route) => {
+    const scope = route.config?.scope
     if (scope === undefined) return
-    const m = BEARER.exec(req.headers.authorization ?? '')
-    const identity = m?.[1] === undefined ? null : await app.store.authenticateApiKey(m[1])
-    if (identity === null) {
-      reply.header('www-authenticate', 'Bearer realm="forewarn"')
-      return reply.code(401).send(errorBody(ErrorCode.NOT_AUTHORIZED, m === null
-        ? 'missing API key: send Authorization: Bearer <key>'
-        : 'unknown or revoked API key'))
+    const check = async (req: FastifyRequest, reply: FastifyReply) => {
+      const { presented, identity } = await identifyRequest(app.store, req)
+      if (identity === null) {
+        reply.header('www-authenticate', 'Bearer realm="forewarn"')
+        return reply.code(401).send(errorBody(ErrorCode.NOT_AUTHORIZED, presented
+          ? 'unknown or revoked API key'
+          : 'missing API key: send Authorization: Bearer <key>'))
+      }
+      if (!identity.scopes.includes('*') && !(identity.scopes as readonly string[]).includes(scope)) {
+        return reply.code(403).send(errorBody(ErrorCode.NOT_AUTHORIZED, `this API key lacks the ${scope} scope`))
+      }
+      req.apiKey = identity
     }
-    if (!identity.scopes.includes('*') && !(identity.scopes as readonly string[]).includes(scope)) {
-      return reply.code(403).send(errorBody(ErrorCode.NOT_AUTHORIZED, `this API key lacks the ${scope} scope`))
-    }
-    req.apiKey = identity
+    route.onRequest = route.onRequest === undefined ? [check] : [...(Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest]), check]
   })
 }, { name: 'forewarn-auth', fastify: '5.x', dependencies: ['forewarn-store', 'forewarn-errors'] })

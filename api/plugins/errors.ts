@@ -3,7 +3,7 @@
  * so clients branch on a stable code, never on message text.
  */
 import fp from 'fastify-plugin'
-import type { FastifyError } from 'fastify'
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify'
 import { ErrorCode, ForewarnError } from '../../domain/index.ts'
 
 const statusOf: Readonly<Partial<Record<ErrorCode, number>>> = {
@@ -20,6 +20,18 @@ const statusOf: Readonly<Partial<Record<ErrorCode, number>>> = {
 }
 
 export const errorBody = (code: string, message: string) => ({ error: { code, message } })
+
+/**
+ * Errors fastify answers before routing, without the error handler (the `frameworkErrors` server
+ * option): a path parameter over `maxParamLength` (100; fastify's own body and 414) or a path that
+ * is not valid percent-encoding. Same shape and code as a too-long id that reaches its route (400).
+ */
+export function frameworkErrors(err: FastifyError, _req: FastifyRequest, reply: FastifyReply): void {
+  const message = err.code === 'FST_ERR_MAX_PARAM_LENGTH'
+    ? 'a path parameter is longer than 100 characters'
+    : err.code === 'FST_ERR_BAD_URL' ? 'the path is not valid percent-encoding' : 'bad request'
+  void reply.code(400).send(errorBody(ErrorCode.BAD_PAYLOAD, message))
+}
 
 export const errorsPlugin = fp(async (app) => {
   app.setErrorHandler((err: FastifyError | ForewarnError, req, reply) => {

@@ -1,11 +1,13 @@
 /**
- * Per-client request limits: a client is its API key (digested, so raw keys are not held as map
- * keys) or, without one, its address. Probes are exempt so orchestrators never get throttled.
+ * Per-client request limits. A client is the id of the API key it authenticated with (so the same
+ * key written with other spacing or case is the same client), or else its address: requests
+ * without a key, and with a wrong or revoked one, share their address's budget. Probes are exempt
+ * so orchestrators never get throttled.
  */
 import fp from 'fastify-plugin'
 import rateLimit from '@fastify/rate-limit'
-import { createHash } from 'node:crypto'
 import { ErrorCode } from '../../domain/index.ts'
+import { identifyRequest } from './auth.ts'
 
 export interface RateLimitOptions {
   /** Requests per client per window; 0 turns limiting off. */
@@ -22,9 +24,9 @@ export const rateLimitPlugin = fp<RateLimitOptions>(async (app, opts) => {
     max: opts.max,
     timeWindow: opts.windowMs,
     allowList: (req) => req.url === '/healthz' || req.url === '/readyz',
-    keyGenerator: (req) => {
-      const h = req.headers.authorization
-      return h === undefined ? `ip:${req.ip}` : `key:${createHash('sha256').update(h).digest('base64url')}`
+    keyGenerator: async (req) => {
+      const { identity } = await identifyRequest(app.store, req)
+      return identity === null ? `ip:${req.ip}` : `key:${identity.id}`
     },
     errorResponseBuilder: (_req, ctx) => ({
       statusCode: 429,
@@ -32,4 +34,4 @@ export const rateLimitPlugin = fp<RateLimitOptions>(async (app, opts) => {
       message: `rate limit of ${ctx.max} requests exceeded, retry in ${ctx.after}`,
     }),
   })
-}, { name: 'forewarn-rate-limit', fastify: '5.x', dependencies: ['forewarn-errors'] })
+}, { name: 'forewarn-rate-limit', fastify: '5.x', dependencies: ['forewarn-errors', 'forewarn-store'] })

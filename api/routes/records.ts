@@ -15,7 +15,13 @@ const Transition = Type.Object({
   note: Type.Optional(Type.String({ maxLength: 2000 })),
 }, { additionalProperties: false })
 
-const MAX_HISTORY_PAGES = 100
+/**
+ * History rows one timeline request reads at most. The timeline needs this ticket's entries, which
+ * the store can only hand over as the device's whole history, page by page; before this bound a
+ * request could read 100,000 rows. Past it the answer says `historyTruncated: true`.
+ */
+export const TIMELINE_MAX_HISTORY_ROWS = 10_000
+const TIMELINE_PAGE_ROWS = 1000
 
 const Precision = Type.Object({
   faultCode: Type.String(),
@@ -99,13 +105,27 @@ export const recordRoutes: FastifyPluginAsyncTypebox = async (app) => {
     if (t === null) throw new ForewarnError(ErrorCode.NOT_FOUND, `no ticket ${req.params.id}`)
     const entries = []
     let after: string | undefined
-    for (let pages = 0; pages < MAX_HISTORY_PAGES; pages++) {
-      const page = await store.history(t.deviceId, { limit: 1000, after })
-      entries.push(...page.items)
+    let read = 0
+    let truncated = false
+    for (;;) {
+      const page = await store.history(t.deviceId, { limit: TIMELINE_PAGE_ROWS, after })
+      read += page.items.length
+      for (const e of page.items) if (e.data.ticketId === t.id) entries.push(e)
       if (page.next === null) break
+      // A resolved or cancelled ticket has no later steps.
+      if (entries.some((e) => e.kind === 'ticket.resolved' || e.kind === 'ticket.cancelled')) break
+      if (read >= TIMELINE_MAX_HISTORY_ROWS) {
+        truncated = true
+        break
+      }
       after = page.next
     }
-    return ticketTimeline(t, entries, Date.now())
+    const timeline = ticketTimeline(t, entries, Date.now())
+    if (truncated) {
+      req.log.warn({ ticketId: t.id, deviceId: t.deviceId, rows: read }, 'timeline: device history longer than the bound; later steps left out')
+      return { ...timeline, historyTruncated: true }
+    }
+    return timeline
   })
 
   app.post('/tickets/:id/transitions', {

@@ -9,6 +9,9 @@ import { catalogue } from '../../domain/index.ts'
 import type { HistoryEntry, TicketRecord } from '../schemas.ts'
 import { TicketStateSchema } from '../schemas.ts'
 
+/** The type's name; a type whose catalogue file was taken away since keeps its id. */
+const applianceName = (type: string): string => (catalogue[type]?.name ?? type.replaceAll('_', ' ')).toLowerCase()
+
 const Deadline = Type.Object({
   due: Type.String(),
   metAt: Type.Union([Type.String(), Type.Null()]),
@@ -28,6 +31,9 @@ export const TimelineSchema = Type.Object({
     text: Type.String(),
   }),
   sla: Type.Object({ confirm: Deadline, plan: Deadline, respond: Deadline, close: Deadline }),
+  historyTruncated: Type.Optional(Type.Boolean({
+    description: 'true when the device history was longer than one request reads (10,000 entries): steps recorded after that are missing',
+  })),
 })
 export type Timeline = Static<typeof TimelineSchema>
 type Step = Timeline['steps'][number]
@@ -53,7 +59,7 @@ export function durationWords(ms: number): string {
 }
 
 function stepText(t: TicketRecord, state: State, data: Record<string, unknown>): string {
-  const appliance = catalogue[t.appliance.type].name.toLowerCase()
+  const appliance = applianceName(t.appliance.type)
   switch (state) {
     case 'open': return `We detected a developing problem with your ${appliance} (${t.fault.name.toLowerCase()}) before it broke down, and opened a repair request.`
     case 'acknowledged': return 'Our service team has confirmed the problem.'
@@ -93,7 +99,7 @@ const promises = {
 
 /** `entries` are the device's history entries; those of other tickets are ignored. */
 export function ticketTimeline(t: TicketRecord, entries: readonly HistoryEntry[], nowMs: number): Timeline {
-  const appliance = catalogue[t.appliance.type].name.toLowerCase()
+  const appliance = applianceName(t.appliance.type)
   const steps: Step[] = [{ state: 'open', at: t.detectedAt, text: stepText(t, 'open', {}) }]
   for (const e of entries) {
     if (e.data.ticketId !== t.id || !e.kind.startsWith('ticket.')) continue

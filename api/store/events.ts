@@ -30,6 +30,8 @@ export interface EventsDeps {
   policy: TicketPolicy
   now: () => number
   publicUrl: () => string
+  /** The owner's status token of a ticket (./status-link.ts), written into its links. */
+  statusToken: (ticketId: string) => string
   /** Delivery adapters that get one outbox job per ticket change. */
   adapters: readonly string[]
 }
@@ -228,8 +230,9 @@ export class Events {
       return false
     }
     const health = yield* first(this.s.healthCore, { id: device.id })
+    const id = newTicketId()
     const ticket = buildTicket(p, {
-      id: newTicketId(), device, event, detectedAtMs, nowMs,
+      id, device, event, detectedAtMs, nowMs, statusToken: this.d.statusToken(id),
       healthScore: health === undefined ? null : (JSON.parse(health.core) as HealthCore).overall,
       publicUrl: this.d.publicUrl(), repeatOf,
     })

@@ -1,6 +1,6 @@
 /** Ids, secrets and their keyed digests. */
 import { createHmac, randomBytes, randomInt, timingSafeEqual } from 'node:crypto'
-import type { ApplianceType } from '../../domain/index.ts'
+import type { ApplianceType, BuiltinType } from '../../domain/index.ts'
 
 const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
 
@@ -10,14 +10,18 @@ export function randomBase32(n: number): string {
   return s
 }
 
-export const devicePrefix: Readonly<Record<ApplianceType, string>> = {
+export const devicePrefix: Readonly<Record<BuiltinType, string>> = {
   refrigerator: 'ref-',
   air_conditioner: 'ac-',
   washing_machine: 'wm-',
   water_heater: 'wh-',
 }
 
-export const newDeviceId = (type: ApplianceType) => devicePrefix[type] + randomBase32(12)
+/** A data-defined type's ids start with its first letters: `circulation_pump` → `circul-`. */
+const prefixOf = (type: ApplianceType): string =>
+  Object.hasOwn(devicePrefix, type) ? devicePrefix[type as BuiltinType] : `${type.replaceAll('_', '').slice(0, 6)}-`
+
+export const newDeviceId = (type: ApplianceType) => prefixOf(type) + randomBase32(12)
 export const newGatewayId = () => 'gw-' + randomBase32(12)
 export const newTicketId = () => 'tk-' + randomBase32(12)
 export const newOutboxId = () => 'ob-' + randomBase32(16)

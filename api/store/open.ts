@@ -4,6 +4,7 @@
  * (`AsyncRecordsStore`, ./types.ts).
  */
 import type { AsyncOutboxPort } from '../delivery/types.ts'
+import { toStoreError } from './errors.ts'
 import { openPostgresStore, type PostgresStoreOptions } from './postgres.ts'
 import { openSqliteStore } from './sqlite.ts'
 import type { AsyncRecordsStore, Store, StoreOptions } from './types.ts'
@@ -32,10 +33,11 @@ export async function openConfiguredStore(opts: ConfiguredStoreOptions): Promise
 
 /**
  * The synchronous store in the asynchronous shape. Each method is an async function, so an error
- * the store throws becomes a rejection, as it would be from PostgreSQL.
+ * the store throws becomes a rejection, as it would be from PostgreSQL, and a SQLite failure
+ * becomes a STORE error flagged `retriable` when it is (busy, disk full, I/O error: ./errors.ts).
  */
 export function asyncStore(s: Store): AsyncRecordsStore {
-  return {
+  return withClassifiedErrors({
     createDevice: async (input) => s.createDevice(input),
     getDevice: async (id) => s.getDevice(id),
     listOnlineDevices: async () => s.listOnlineDevices(),
@@ -71,11 +73,28 @@ export function asyncStore(s: Store): AsyncRecordsStore {
     authenticateApiKey: async (key) => s.authenticateApiKey(key),
     listApiKeys: async () => s.listApiKeys(),
     revokeApiKey: async (id) => s.revokeApiKey(id),
+    statusToken: async (ticketId) => s.statusToken(ticketId),
+    ticketByStatusToken: async (token) => s.ticketByStatusToken(token),
+    revokeStatusLink: async (ticketId) => s.revokeStatusLink(ticketId),
     setPublicUrl: (url) => s.setPublicUrl?.(url),
+    getTypeModels: async (type) => s.getTypeModels(type),
+    saveTypeModels: async (type, json) => s.saveTypeModels(type, json),
     counts: async () => s.counts(),
     ping: async () => s.ping(),
     close: async () => s.close(),
+  })
+}
+
+/** Every method that returns a promise rejects with a classified STORE error (or its own ForewarnError). */
+function withClassifiedErrors(store: AsyncRecordsStore): AsyncRecordsStore {
+  const out: Record<string, unknown> = {}
+  for (const [name, fn] of Object.entries(store) as [string, (...args: unknown[]) => unknown][]) {
+    out[name] = (...args: unknown[]) => {
+      const r = fn(...args)
+      return r instanceof Promise ? r.catch((err: unknown) => { throw toStoreError(err, `embedded store (${name})`) }) : r
+    }
   }
+  return out as unknown as AsyncRecordsStore
 }
 
 export function asyncOutboxPort(p: ReturnType<Store['outboxPort']>): AsyncOutboxPort {

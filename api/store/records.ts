@@ -17,6 +17,7 @@ import { digestEquals, keyedDigest, newApiKey, newDeviceId, newGatewayId, newKey
 import { FEED, outboxWork } from './outbox.ts'
 import { TicketChangeListeners } from './listeners.ts'
 import { toDevice, toGateway, type GatewayRow } from './rows.ts'
+import { openStatusToken, revokedKey, statusToken } from './status-link.ts'
 import { change, first, op, prepare, rows, single, snapshot, write, type Op, type Steps, type Work } from './run.ts'
 import type {
   ApiKeyIdentity, ApiKeyInfo, ApplyResult, Credentials, Gateway, GatewayDetail, GatewayIdentity, HealthRecord, HistoryEntry, NewDevice, NewGateway, Page,
@@ -87,6 +88,12 @@ function statements(d: Dialect) {
     gatewayDevices: prepare((p: { id: string }) => db.selectFrom('devices').select('id').where('gateway_id', '=', p.id).where('revoked', '=', 0).orderBy('id')),
     revokeGateway: prepare((p: { id: string }) => db.updateTable('gateways').set({ revoked: 1 }).where('id', '=', p.id).returningAll()),
     setGatewaySecret: prepare((p: { id: string; digest: string }) => db.updateTable('gateways').set({ secret_digest: p.digest }).where('id', '=', p.id)),
+    // The meta table also holds status-link revocations (`status-revoked:{ticketId}`) and each
+    // machine type's fleet models (`models:{type}`).
+    meta: prepare((p: { key: string }) => db.selectFrom('meta').select('value').where('key', '=', p.key)),
+    addMeta: prepare((p: { key: string; value: string }) => db.insertInto('meta').values({ key: p.key, value: p.value }).onConflict((oc) => oc.column('key').doNothing())),
+    putMeta: prepare((p: { key: string; value: string }) => db.insertInto('meta').values({ key: p.key, value: p.value })
+      .onConflict((oc) => oc.column('key').doUpdateSet((eb) => ({ value: eb.ref('excluded.value') })))),
   }
 }
 
@@ -139,7 +146,7 @@ export const workMethods = [
   'createGateway', 'getGateway', 'listGateways', 'verifyGatewayCredentials', 'revokeGateway', 'rotateGatewayCredentials',
   'saveHealth', 'touchDevices', 'saveHealthBatch', 'getHealthRecord', 'applyDetectorEvent', 'listWarnings', 'getWarning', 'listTickets', 'getTicket',
   'precision', 'listOutbox', 'history', 'verifyHistory', 'ensureAdminKey', 'createApiKey', 'authenticateApiKey', 'listApiKeys', 'revokeApiKey',
-  'counts', 'ping',
+  'statusToken', 'ticketByStatusToken', 'revokeStatusLink', 'getTypeModels', 'saveTypeModels', 'counts', 'ping',
 ] as const satisfies ReadonlyArray<keyof StoreWork>
 // Fails to compile when an operation is missing from the list.
 const listed: Exclude<keyof StoreWork, 'transitionTicket' | (typeof workMethods)[number]> extends never ? true : false = true
@@ -171,6 +178,7 @@ export class Records implements StoreWork {
       policy: opts.ticketPolicy === undefined ? defaultTicketPolicy : parseTicketPolicy(opts.ticketPolicy),
       now: this.now,
       publicUrl: () => this.publicUrl,
+      statusToken: (id) => statusToken(this.secret, id),
       adapters: [...new Set(opts.deliveryAdapters ?? [])].filter((a) => a !== FEED),
     })
   }
@@ -470,6 +478,40 @@ export class Records implements StoreWork {
       if (r === undefined) throw new ForewarnError(ErrorCode.NOT_FOUND, `no API key ${id}`)
       return toKeyInfo(r)
     })
+  }
+
+  /** Made from the server secret, nothing stored: every process of one database gives the same token. */
+  statusToken(ticketId: string): Work<string> {
+    const secret = this.secret
+    // eslint-disable-next-line require-yield
+    return single(function* () { return statusToken(secret, ticketId) })
+  }
+
+  ticketByStatusToken(token: string): Work<TicketRecord | null> {
+    const { s, events, secret } = this
+    return snapshot(function* () {
+      const id = openStatusToken(secret, token)
+      if (id === null || (yield* first(s.meta, { key: revokedKey(id) })) !== undefined) return null
+      return yield* events.getTicket(id)
+    })
+  }
+
+  revokeStatusLink(ticketId: string): Work<void> {
+    const { s, events } = this
+    return write(function* (this: Records) {
+      if ((yield* events.getTicket(ticketId)) === null) throw new ForewarnError(ErrorCode.NOT_FOUND, `no ticket ${ticketId}`)
+      yield* change(s.addMeta, { key: revokedKey(ticketId), value: this.nowIso() })
+    }.bind(this))
+  }
+
+  getTypeModels(type: string): Work<string | null> {
+    const s = this.s
+    return single(function* () { return (yield* first(s.meta, { key: `models:${type}` }))?.value ?? null })
+  }
+
+  saveTypeModels(type: string, json: string): Work<void> {
+    const s = this.s
+    return single(function* () { yield* change(s.putMeta, { key: `models:${type}`, value: json }) })
   }
 
   counts(): Work<StoreCounts> {

@@ -195,8 +195,19 @@ export interface Store {
   /** Revokes a key at once; NOT_FOUND when unknown, CONFLICT for the admin key (rotate FOREWARN_ADMIN_KEY instead). */
   revokeApiKey(id: string): ApiKeyInfo
 
+  /** The owner's repair-status token of a ticket (./status-link.ts): same ticket, same token. */
+  statusToken(ticketId: string): string
+  /** The ticket a status token opens; null when the token is unknown, forged or revoked. */
+  ticketByStatusToken(token: string): TicketRecord | null
+  /** The ticket's status link stops working for good; NOT_FOUND when the ticket is unknown. Idempotent. */
+  revokeStatusLink(ticketId: string): void
+
   /** Base URL for links written into new tickets (learnt once the API listens). */
   setPublicUrl?(url: string): void
+
+  /** A machine type's fleet models (JSON, cli/fleet-models.ts), or null before any was learnt. */
+  getTypeModels(type: string): string | null
+  saveTypeModels(type: string, json: string): void
 
   counts(): StoreCounts
   ping(): boolean

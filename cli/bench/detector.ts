@@ -4,7 +4,7 @@
  * held offline (devices added and fed a few readings, no connections), and `forewarn evaluate`
  * readings per second; the detection engine's ns per row and heap per watched 8-metric device.
  */
-import { applianceTypes, type ApplianceType, type Reading } from '../../domain/index.ts'
+import { applianceTypes, type BuiltinType, type Reading } from '../../domain/index.ts'
 import { createDetector } from '../../detectors/index.ts'
 import { createEngine } from '../../detectors/engine.ts'
 import { createSimAppliance } from '../../simulators/appliance.ts'
@@ -23,7 +23,7 @@ function gcNow(): void {
 }
 
 /** Readings of `devices` appliances of one type, interleaved in event-time order as a live stream would bring them. */
-function stream(type: ApplianceType, devices: number, perDevice: number): Reading[] {
+function stream(type: BuiltinType, devices: number, perDevice: number): Reading[] {
   const sims = Array.from({ length: devices }, (_, i) => createSimAppliance({ deviceId: `${type}-${i}`, type, seed: 1000 + i, startMs: START }))
   const out: Reading[] = []
   for (let k = 0; k < perDevice; k++) {
@@ -106,7 +106,7 @@ export interface OfflineResult { bytesPerDevice: number[]; snapshotBytes: number
 export interface EvaluateResult { readingsPerSec: number[]; readings: number; workers: number }
 
 function offline(p: { devices: number; readingsEach: number; runs: number }): OfflineResult {
-  const rings = Object.fromEntries(applianceTypes.map((t) => [t, stream(t, 1, p.readingsEach).map((r) => r.metrics)])) as Record<ApplianceType, Record<string, number>[]>
+  const rings = Object.fromEntries(applianceTypes.map((t) => [t, stream(t, 1, p.readingsEach).map((r) => r.metrics)])) as Record<BuiltinType, Record<string, number>[]>
   const bytesPerDevice: number[] = []
   const seconds: number[] = []
   let snapshotBytes = 0
@@ -117,7 +117,7 @@ function offline(p: { devices: number; readingsEach: number; runs: number }): Of
     let det: ReturnType<typeof createDetector> | null = createDetector()
     const reading: Reading = { deviceId: '', boot: 0, seq: 0, ts: 0, metrics: {} }
     for (let i = 0; i < p.devices; i++) {
-      const type = applianceTypes[i % applianceTypes.length] as ApplianceType
+      const type = applianceTypes[i % applianceTypes.length] as BuiltinType
       const id = `${type.slice(0, 3)}-${i.toString(36).padStart(8, '0')}`
       det.ensureDevice(id, type)
       reading.deviceId = id
@@ -134,7 +134,7 @@ function offline(p: { devices: number; readingsEach: number; runs: number }): Of
     bytesPerDevice.push(Math.round((process.memoryUsage().heapUsed - before) / p.devices))
     const sizes: number[] = []
     for (let i = 0; i < Math.min(1000, p.devices); i++) {
-      const type = applianceTypes[i % applianceTypes.length] as ApplianceType
+      const type = applianceTypes[i % applianceTypes.length] as BuiltinType
       sizes.push(Buffer.byteLength(det.snapshot(`${type.slice(0, 3)}-${i.toString(36).padStart(8, '0')}`) ?? ''))
     }
     sizes.sort((a, b) => a - b)

@@ -5,12 +5,12 @@
  * subscriber that counts what the broker relays. Payloads are real simulator readings, rounded
  * as firmware would send them, so every broker sees the same ~150-byte messages.
  */
-import { applianceTypes, catalogue, topics, type ApplianceType } from '../../domain/index.ts'
+import { applianceTypes, catalogue, topics, type BuiltinType } from '../../domain/index.ts'
 import { createSimAppliance } from '../../simulators/appliance.ts'
 import { serveRpc, wallMs } from './rpc.ts'
 import { WireConnection, encodePublish, topicField } from './wire.ts'
 
-export interface BenchDevice { id: string; type: ApplianceType; username?: string; password?: string }
+export interface BenchDevice { id: string; type: BuiltinType; username?: string; password?: string }
 
 interface Dev {
   id: string
@@ -30,8 +30,8 @@ const ID_SPACE = 1024
 const EVENT_TIME_STEP_MS = 60_000
 
 /** Metrics objects of one appliance of each type, as compact JSON with 2 decimals. */
-function buildRings(): Record<ApplianceType, string[]> {
-  const rings = {} as Record<ApplianceType, string[]>
+function buildRings(): Record<BuiltinType, string[]> {
+  const rings = {} as Record<BuiltinType, string[]>
   for (const type of applianceTypes) {
     const sim = createSimAppliance({ deviceId: 'bench', type, seed: 7, startMs: Date.UTC(2026, 0, 1) })
     const ring: string[] = []

@@ -7,7 +7,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { PerformanceObserver, monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks'
 import pino from 'pino'
-import { applianceTypes, catalogue, type ApplianceType } from '../../domain/index.ts'
+import { applianceTypes, catalogue, type BuiltinType } from '../../domain/index.ts'
 import { createEmbeddedBroker, type EmbeddedBroker } from '../../broker/index.ts'
 import { loadStartConfig } from '../config.ts'
 import { startForewarn, type Running } from '../start.ts'
@@ -84,7 +84,7 @@ async function forewarn(p: { dataDir: string; devices: number; env?: Record<stri
   const file = join(p.dataDir, 'bench-devices.json')
   const devices: BenchDevice[] = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as BenchDevice[]) : []
   for (let i = devices.length; i < p.devices; i++) {
-    const type = applianceTypes[i % applianceTypes.length] as ApplianceType
+    const type = applianceTypes[i % applianceTypes.length] as BuiltinType
     // Awaited: the records store may be synchronous (SQLite) or asynchronous (PostgreSQL).
     const { device, credentials } = await running.store.createDevice({
       type, model: catalogue[type].models[0] as string, serial: `BENCH-${i}`, region: 'bench',

@@ -4,7 +4,7 @@
  * at the edges of a fixed window; nothing here is timed in the orchestrating process itself.
  */
 import { join } from 'node:path'
-import { applianceTypes, type ApplianceType } from '../../domain/index.ts'
+import { applianceTypes, type BuiltinType } from '../../domain/index.ts'
 import type { BenchDevice } from './load.ts'
 import { spawnChild, wallMs, type Child } from './rpc.ts'
 import { cpuSeconds, cpuSecondsOfStat } from './servers.ts'
@@ -49,7 +49,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 interface LoadCounters { t: number; published: number; acked: number; received: number; meanPayloadBytes: number; refused: number }
 
 function anonymousDevices(n: number): BenchDevice[] {
-  return Array.from({ length: n }, (_, i) => ({ id: `bench-${i}`, type: applianceTypes[i % applianceTypes.length] as ApplianceType }))
+  return Array.from({ length: n }, (_, i) => ({ id: `bench-${i}`, type: applianceTypes[i % applianceTypes.length] as BuiltinType }))
 }
 
 const perSec = (d: number, ms: number): number => (d * 1000) / Math.max(1, ms)

@@ -17,6 +17,14 @@ export interface InfluxFlags {
   influxPassword?: string
 }
 
+/** `http://user:secret@host` → `http://user:***@host`: for logs, errors and /readyz. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@]*)@/i, (_m, scheme: string, userinfo: string) => {
+    const colon = userinfo.indexOf(':')
+    return `${scheme}${colon === -1 ? '***' : `${userinfo.slice(0, colon)}:***`}@`
+  })
+}
+
 const configError = (message: string): ForewarnError => new ForewarnError(ErrorCode.CONFIG, `InfluxDB sink: ${message}`)
 
 /**
@@ -35,7 +43,7 @@ export function influxConfigFromEnv(env: Record<string, string | undefined>, fla
   try {
     parsed = new URL(rawUrl)
   } catch {
-    throw configError(`INFLUX_URL ${JSON.stringify(rawUrl)} is not a URL`)
+    throw configError(`INFLUX_URL ${JSON.stringify(redactUrl(rawUrl))} is not a URL`)
   }
   if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw configError(`INFLUX_URL must be http(s), got ${parsed.protocol}`)
   if (parsed.search || parsed.hash) throw configError('INFLUX_URL must not carry a query or fragment')
@@ -60,5 +68,6 @@ export function influxConfigFromEnv(env: Record<string, string | undefined>, fla
 
 /** The configuration with secrets masked, for logs and /readyz. */
 export function describeInfluxConfig(c: InfluxConfig): string {
-  return c.api === 'v2' ? `v2 ${c.url} org=${c.org || '-'} bucket=${c.bucket}` : `v1 ${c.url} db=${c.database}${c.username ? ` user=${c.username}` : ''}`
+  const url = redactUrl(c.url)
+  return c.api === 'v2' ? `v2 ${url} org=${c.org || '-'} bucket=${c.bucket}` : `v1 ${url} db=${c.database}${c.username ? ` user=${c.username}` : ''}`
 }

@@ -7,7 +7,7 @@ import { Agent as HttpAgent, request as httpRequest } from 'node:http'
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { HttpError, InfluxDB, type WriteApi } from '@influxdata/influxdb-client'
 import { ErrorCode, ForewarnError } from '../../domain/index.ts'
-import type { InfluxConfig } from './influx-config.ts'
+import { redactUrl, type InfluxConfig } from './influx-config.ts'
 
 /**
  * retry: network error, timeout, 429, 5xx — try again later (after `retryAfterMs` when the server said).
@@ -130,7 +130,7 @@ export function createV1Writer(cfg: Extract<InfluxConfig, { api: 'v1' }>, timeou
         const body = JSON.parse(text) as { results?: { series?: { values?: string[][] }[] }[] }
         const names = (body.results?.[0]?.series?.[0]?.values ?? []).map((v) => v[0])
         if (!names.includes(cfg.database)) {
-          throw new ForewarnError(ErrorCode.CONFIG, `InfluxDB sink: database "${cfg.database}" does not exist at ${cfg.url} (CREATE DATABASE "${cfg.database}")`)
+          throw new ForewarnError(ErrorCode.CONFIG, `InfluxDB sink: database "${cfg.database}" does not exist at ${redactUrl(cfg.url)} (CREATE DATABASE "${cfg.database}")`)
         }
       }
       try {

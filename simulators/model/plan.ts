@@ -3,7 +3,7 @@
  * every injected fault. The MQTT fleet runner and `forewarn evaluate` both call this, so the
  * same seed means the same fleet.
  */
-import { applianceTypes, catalogue, type ApplianceType } from '../../domain/index.ts'
+import { applianceTypes, catalogue, type BuiltinType } from '../../domain/index.ts'
 import type { GroundTruth, SimFault } from './types.ts'
 import { rng } from './env.ts'
 
@@ -22,7 +22,7 @@ export interface FleetPlanOptions {
 
 export interface FleetMember {
   deviceId: string
-  type: ApplianceType
+  type: BuiltinType
   model: string
   seed: number
   fault?: SimFault
@@ -40,7 +40,7 @@ export function planFleet(o: FleetPlanOptions): FleetPlan {
   const truth: GroundTruth[] = []
   const width = String(Math.max(1, o.devices - 1)).length
   for (let i = 0; i < o.devices; i++) {
-    const type = applianceTypes[i % applianceTypes.length] as ApplianceType
+    const type = applianceTypes[i % applianceTypes.length] as BuiltinType
     const spec = catalogue[type]
     const deviceId = `${o.idPrefix ?? 'sim'}-${String(i).padStart(Math.max(4, width), '0')}`
     const m: FleetMember = {

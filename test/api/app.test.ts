@@ -13,14 +13,20 @@ describe('api', () => {
   })
   afterEach(() => closeApi({ store, app, admin }))
 
-  it('probes need no key; readyz reports every check and answers 503 when one fails', async () => {
+  it('probes need no key; readyz reports every check and answers 503 when one fails; details only with a key', async () => {
     expect((await app.inject({ url: '/healthz' })).json()).toEqual({ ok: true })
     expect((await app.inject({ url: '/readyz' })).json()).toEqual({ ok: true, checks: { database: { ok: true } } })
-    const failing = await buildApi({ store, readiness: async () => ({ broker: { ok: false, detail: 'not listening' } }) })
+    const failing = await buildApi({ store, readiness: async () => ({ broker: { ok: false, detail: 'not listening' }, influx: { ok: true, detail: 'lastError: ECONNREFUSED 10.0.0.5' } }) })
     try {
       const r = await failing.inject({ url: '/readyz' })
       expect(r.statusCode).toBe(503)
-      expect(r.json()).toEqual({ ok: false, checks: { broker: { ok: false, detail: 'not listening' }, database: { ok: true } } })
+      expect(r.json()).toEqual({ ok: false, checks: { broker: { ok: false }, influx: { ok: true }, database: { ok: true } } })
+      expect((await failing.inject({ url: '/readyz', headers: auth('fwk_wrong') })).json()).toEqual(r.json())
+      const withKey = await failing.inject({ url: '/readyz', headers: auth(store.createApiKey(['read']).key) })
+      expect(withKey.statusCode).toBe(503)
+      expect(withKey.json()).toEqual({
+        ok: false, checks: { broker: { ok: false, detail: 'not listening' }, influx: { ok: true, detail: 'lastError: ECONNREFUSED 10.0.0.5' }, database: { ok: true } },
+      })
     } finally {
       await failing.close()
     }
@@ -131,10 +137,10 @@ describe('api', () => {
     expect(r.statusCode).toBe(200)
     const doc = r.json() as { paths: Record<string, unknown>; components: { securitySchemes: Record<string, unknown> } }
     expect(Object.keys(doc.paths).sort()).toEqual([
-      '/api-keys', '/api-keys/{id}', '/deliveries/dead', '/deliveries/{jobId}/replay',
+      '/api-keys', '/api-keys/{id}', '/catalogue', '/catalogue/{type}', '/catalogue/{type}/model', '/deliveries/dead', '/deliveries/{jobId}/replay',
       '/devices', '/devices/{id}', '/devices/{id}/credentials', '/devices/{id}/history', '/devices/{id}/history/verify',
       '/devices/{id}/revoke', '/gateways', '/gateways/{id}', '/gateways/{id}/credentials', '/gateways/{id}/revoke', '/healthz', '/ingest/rejects', '/metrics', '/readyz', '/tickets', '/tickets/feed', '/tickets/precision',
-      '/tickets/{id}', '/tickets/{id}/timeline', '/tickets/{id}/transitions', '/warnings',
+      '/tickets/{id}', '/tickets/{id}/status-link/revoke', '/tickets/{id}/timeline', '/tickets/{id}/transitions', '/warnings',
     ])
     expect(doc.components.securitySchemes.bearer).toEqual({ type: 'http', scheme: 'bearer' })
     expect((await app.inject({ url: '/docs' })).statusCode).toBeLessThan(400)

@@ -27,6 +27,23 @@ export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
     })
     afterEach(async () => { await store.close() })
 
+    it("gives each ticket one unguessable owner's status token that opens it until revoked", async () => {
+      const { device } = await store.createDevice(fridge)
+      const ticket = (await store.applyDetectorEvent(event(device.id), now)).ticket!
+      const token = await store.statusToken(ticket.id)
+      expect(ticket.links.status).toBe(`http://api.test/status/${token}`)
+      expect(await store.statusToken(ticket.id)).toBe(token)
+      expect(token).not.toContain(ticket.id)
+      expect((await store.ticketByStatusToken(token))?.id).toBe(ticket.id)
+      const flipped = token.slice(0, 20) + (token[20] === 'A' ? 'B' : 'A') + token.slice(21)
+      expect(await store.ticketByStatusToken(flipped)).toBeNull()
+      expect(await store.ticketByStatusToken('')).toBeNull()
+      await store.revokeStatusLink(ticket.id)
+      await store.revokeStatusLink(ticket.id)
+      expect(await store.ticketByStatusToken(token)).toBeNull()
+      await expect(store.revokeStatusLink('tk-nope')).rejects.toMatchObject({ code: 'FOREWARN_ERR_NOT_FOUND' })
+    })
+
     it('provisions a device with a password that verifies once and only for that device', async () => {
       const { device, credentials } = await store.createDevice(fridge)
       expect(device.id).toMatch(/^ref-[a-z2-7]{12}$/)
@@ -436,6 +453,15 @@ export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
       await store.ensureAdminKey('from-the-environment')
       expect((await store.authenticateApiKey('from-the-environment'))?.scopes).toEqual(['*'])
       expect(await store.authenticateApiKey(first.key!)).toBeNull()
+    })
+
+    it('keeps one fleet-models document per machine type, replaced on save', async () => {
+      expect(await store.getTypeModels('circulation_pump')).toBeNull()
+      await store.saveTypeModels('circulation_pump', '{"v":1,"n":1}')
+      await store.saveTypeModels('heat_pump', '{"v":1,"n":9}')
+      await store.saveTypeModels('circulation_pump', '{"v":1,"n":2}')
+      expect(await store.getTypeModels('circulation_pump')).toBe('{"v":1,"n":2}')
+      expect(await store.getTypeModels('heat_pump')).toBe('{"v":1,"n":9}')
     })
 
     it('answers ping while open', async () => {

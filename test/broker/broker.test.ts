@@ -81,6 +81,37 @@ describe('embedded broker: identity and ACL', () => {
     expect(got).toEqual(['appliances/fridge1/commands'])
   })
 
+  it('acknowledges and drops a publish to a $ topic without closing the connection (MQTT-4.7.2-1, MQTT-3.3.5-2)', async () => {
+    h = await startHarness({}, { allowAnonymous: true })
+    const watcher = await h.connect({ clientId: 'w', protocolVersion: 4 })
+    const got: string[] = []
+    watcher.on('message', (t) => got.push(t))
+    await watcher.subscribeAsync(['$SYS/fake', '$SYS/fake2'], { qos: 1 })
+    const c = await h.connect(deviceOpts('fridge1'))
+    await c.publishAsync('$SYS/fake', 'x', { qos: 1 })
+    await c.publishAsync('$SYS/fake2', 'x', { qos: 2, retain: true })
+    await c.publishAsync('appliances/fridge1/telemetry', telemetry, { qos: 1 })
+    await new Promise((r) => setTimeout(r, 50))
+    expect(c.connected).toBe(true)
+    expect(got).toEqual([])
+    expect(h.published.filter((p) => p.kind === 'telemetry').length).toBe(1)
+    expect(h.broker.counters().aclDeniedPublish).toBe(2)
+    // Not retained either: a new subscriber gets nothing.
+    const late = await h.connect({ clientId: 'late', protocolVersion: 4 })
+    const lateGot: string[] = []
+    late.on('message', (t) => lateGot.push(t))
+    await late.subscribeAsync(['$SYS/fake', '$SYS/fake2'], { qos: 1 })
+    await new Promise((r) => setTimeout(r, 50))
+    expect(lateGot).toEqual([])
+  })
+
+  it('refuses the chosen filters to anonymous clients with SUBACK 0x80 and grants the rest', async () => {
+    h = await startHarness({}, { allowAnonymous: true, anonymousDenyFilters: ['test/nosubscribe', 'secret/#'] })
+    const c = await h.connect({ clientId: 'anon', protocolVersion: 4 })
+    expect(await subackCodes(c, ['test/nosubscribe', 'secret/a/b', 'secret/#', 'test/other', 'TopicA/#'])).toEqual([128, 128, 128, 1, 1])
+    expect(c.connected).toBe(true)
+  })
+
   it('lets the service account subscribe to appliances/# but not #', async () => {
     h = await startHarness()
     const s = await h.connect(deviceOpts('pipeline'))
@@ -239,12 +270,30 @@ describe('embedded broker: limits and conformance', () => {
     expect(h.broker.counters().connectionsRefusedRate).toBe(2)
   })
 
-  it('refuses a keep-alive above the limit (and 0)', async () => {
-    h = await startHarness({ maxKeepAliveS: 60 })
-    await expect(h.connect(deviceOpts('fridge1', { keepalive: 120 }))).rejects.toBeTruthy()
-    await expect(h.connect(deviceOpts('fridge1', { keepalive: 0 }))).rejects.toBeTruthy()
-    const ok = await h.connect(deviceOpts('fridge1', { keepalive: 30 }))
-    expect(ok.connected).toBe(true)
+  it('accepts keep-alive 0 and one above maxKeepAliveS, and closes either after 1.5 × maxKeepAliveS of silence', async () => {
+    h = await startHarness({ maxKeepAliveS: 1 })
+    for (const keepalive of [0, 120]) {
+      const c = await h.connect(deviceOpts('fridge1', { keepalive }))
+      expect(c.connected).toBe(true)
+      const t0 = Date.now()
+      // mqtt.js sends no PINGREQ with keep-alive 0, and none within 1.5 s with 120: the socket is silent.
+      await new Promise<void>((r) => c.stream.once('close', () => r()))
+      const elapsed = Date.now() - t0
+      expect(elapsed).toBeGreaterThanOrEqual(1400)
+      expect(elapsed).toBeLessThan(3500)
+    }
+    expect(h.broker.counters().idleClosed).toBe(2)
+  })
+
+  it('keeps a client with keep-alive 0 that talks: the idle limit counts silence, not age', async () => {
+    h = await startHarness({ maxKeepAliveS: 1 })
+    const c = await h.connect(deviceOpts('fridge1', { keepalive: 0 }))
+    for (let i = 0; i < 6; i++) {
+      await c.publishAsync('appliances/fridge1/telemetry', telemetry, { qos: 1 })
+      await new Promise((r) => setTimeout(r, 500))
+    }
+    expect(c.connected).toBe(true)
+    expect(h.broker.counters().idleClosed).toBe(0)
   })
 
   it('closes a client with more publishes awaiting commit than maxInflightPerClient', async () => {

@@ -164,6 +164,18 @@ describe('MQTT 3.1.1 conformance (embedded broker)', () => {
     await closed2
   })
 
+  it('MQTT 3.1.1 §3.2.2.3: keep-alive 0 and 65535 are accepted with CONNACK 0, never a return code above 5', async () => {
+    h = await startHarness({}, { allowAnonymous: true })
+    const { connect } = await import('node:net')
+    for (const [hi, lo] of [[0, 0], [0xff, 0xff]]) {
+      const sock = connect(h.broker.port, '127.0.0.1')
+      const reply = new Promise<Buffer>((r) => sock.once('data', r))
+      sock.write(Buffer.from([0x10, 14, 0, 4, 0x4d, 0x51, 0x54, 0x54, 4, 0x02, hi as number, lo as number, 0, 2, 0x6b, 0x61]))
+      expect([...(await reply)]).toEqual([0x20, 2, 0, 0])
+      sock.destroy()
+    }
+  })
+
   it('MQTT-3.1.2-24: a client silent for 1.5 × its keep-alive is disconnected', async () => {
     h = await startHarness({}, { allowAnonymous: true })
     const { connect } = await import('node:net')

@@ -30,7 +30,7 @@ export const deviceOpts = (id: string, extra: IClientOptions = {}): IClientOptio
   clientId: id, username: id, password: principals[id]?.password ?? 'x', protocolVersion: 4, reconnectPeriod: 0, ...extra,
 })
 
-export async function startHarness(limits: Partial<BrokerLimits> = {}, extra: { allowAnonymous?: boolean } = {}): Promise<Harness> {
+export async function startHarness(limits: Partial<BrokerLimits> = {}, extra: { allowAnonymous?: boolean; anonymousDenyFilters?: string[] } = {}): Promise<Harness> {
   const clients: MqttClient[] = []
   const h: Harness = {
     broker: null as unknown as EmbeddedBroker,

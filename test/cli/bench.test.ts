@@ -129,6 +129,7 @@ describeService('mosquitto', 'forewarn bench --quick --json', () => {
     expect(r.warningsInjected).toBe(40)
     expect(r.warningsMissing).toBe(0)
     expect(r).toHaveProperty('rssMiBAt10kDevices', null)
-    expect(Object.keys(r.detectorNsPerReading as object).sort()).toEqual(['air_conditioner', 'refrigerator', 'washing_machine', 'water_heater'])
+    expect(Object.keys(r.detectorNsPerReading as object).sort()).toEqual(['air_conditioner', 'engine, 8 metrics', 'refrigerator', 'washing_machine', 'water_heater'])
+    expect(r.engineStateBytesPerDevice).toBeGreaterThan(0)
   }, 180_000)
 })

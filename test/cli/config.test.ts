@@ -1,6 +1,6 @@
 /** Start-up configuration: flags over environment, clear errors naming the setting. */
 import { describe, expect, it } from 'vitest'
-import { loadStartConfig } from '../../cli/config.ts'
+import { apiUsesTls, isLoopback, loadStartConfig } from '../../cli/config.ts'
 
 describe('start configuration', () => {
   it('takes flags over environment variables, and defaults for the rest', () => {
@@ -23,5 +23,22 @@ describe('start configuration', () => {
     expect([c.profile, c.tlsPort, c.tlsCertFile, c.tlsKeyFile]).toEqual(['production', 8883, 'c.pem', 'k.pem'])
     // With an external broker, TLS to devices is that broker's business.
     expect(loadStartConfig({ profile: 'production', broker: 'mqtts://broker:8883' }, {}).profile).toBe('production')
+  })
+
+  it('production profile: the API is served over TLS with the same certificate, or binds loopback only', () => {
+    const withCert = loadStartConfig({ profile: 'production', host: '0.0.0.0', tlsPort: 8883, cert: 'c.pem', key: 'k.pem' }, {})
+    expect(apiUsesTls(withCert)).toBe(true)
+    // External broker: --cert and --key alone are the API's.
+    const apiOnly = loadStartConfig({ profile: 'production', host: '0.0.0.0', broker: 'mqtts://broker:8883', cert: 'c.pem', key: 'k.pem' }, {})
+    expect(apiUsesTls(apiOnly)).toBe(true)
+    expect(() => loadStartConfig({ profile: 'production', host: '0.0.0.0', broker: 'mqtts://broker:8883' }, {}))
+      .toThrow('the production profile serves the API over TLS on a non-loopback address: give --cert and --key')
+    expect(() => loadStartConfig({ profile: 'production', host: '192.0.2.10', broker: 'mqtts://b:8883' }, { FOREWARN_TLS_CERT: 'c.pem' }))
+      .toThrow(expect.objectContaining({ code: 'FOREWARN_ERR_CONFIG' }))
+    const loopback = loadStartConfig({ profile: 'production', host: '127.0.0.1', broker: 'mqtts://broker:8883' }, {})
+    expect(apiUsesTls(loopback)).toBe(false)
+    expect(apiUsesTls(loadStartConfig({ host: '0.0.0.0' }, {}))).toBe(false)
+    expect([isLoopback('127.0.0.1'), isLoopback('127.0.0.2'), isLoopback('::1'), isLoopback('localhost'), isLoopback('0.0.0.0'), isLoopback('::'), isLoopback('10.0.0.1')])
+      .toEqual([true, true, true, true, false, false, false])
   })
 })

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pino from 'pino'
-import { catalogue, type ApplianceType } from '../../domain/index.ts'
+import { applianceSpec, type ApplianceType } from '../../domain/index.ts'
 import { loadStartConfig } from '../../cli/config.ts'
 import { startForewarn, type Running } from '../../cli/start.ts'
 import { startInfluxReporting } from '../../cli/influx-reporting.ts'
@@ -108,7 +108,7 @@ export async function runPipeline(db: InfluxDBService): Promise<PipelineRun> {
     const devices: RunDevice[] = []
     const members: (FleetMemberSpec & { plan: Plan })[] = []
     for (const [i, p] of plan.entries()) {
-      const model = catalogue[p.type].models[p.model] as string
+      const model = applianceSpec(p.type).models[p.model] as string
       const { status, body } = await api<{ device: { id: string }; credentials: { username: string; password: string } }>('/devices', {
         method: 'POST',
         body: JSON.stringify({ type: p.type, model, serial: `DASH-${i}`, region: i % 2 === 0 ? 'north' : 'south', installDate: '2025-01-15', warranty: { standardEnd: '2028-01-15', extended: [] } }),

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type * as dashboard from '@grafana/grafana-foundation-sdk/dashboard'
-import { applianceTypes, catalogue, type ApplianceType } from '../../domain/index.ts'
+import { applianceSpec, applianceTypes, catalogue, type ApplianceType } from '../../domain/index.ts'
 import { buildDashboards, dashboardUids } from '../../dashboards/index.ts'
 import { describeService } from '../services/availability.ts'
 import { startInfluxDB, type InfluxDBService } from '../services/influxdb.ts'
@@ -48,7 +48,7 @@ function checks(uid: string, d: dashboard.Dashboard, data: PipelineRun): Check[]
   for (const c of contexts) {
     for (const { panel, row } of panelsOf(d)) {
       // A type's metric row has data for devices of that type only, as in Grafana.
-      if (row !== null && c.rowType !== undefined && row.title !== `${catalogue[c.rowType].name} metrics`) continue
+      if (row !== null && c.rowType !== undefined && row.title !== `${applianceSpec(c.rowType).name} metrics`) continue
       for (const t of targetsOf(panel)) add(`${panel.title} [${t.refId}] (${c.label})`, t.query, c.variables)
     }
     for (const a of d.annotations.list ?? []) add(`annotation ${a.name} (${c.label})`, (a.target as unknown as { query: string }).query, c.variables)

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { extractors, USAGE_CYCLE } from '../../detectors/extractors.ts'
+import { extractorOf, extractors, USAGE_CYCLE } from '../../detectors/extractors.ts'
 import type { ApplianceType } from '../../domain/index.ts'
 
 /** Feeds one-minute readings into a fresh extractor; returns the window values (time mode) or the cycle values. */
 function run(type: ApplianceType, readings: Record<string, number>[]): number[] {
-  const ext = extractors[type]
+  const ext = extractorOf(type)!
   const acc = new Float64Array(ext.accSlots)
   const out = new Float64Array(ext.features.length).fill(NaN)
   let cycle: number[] | null = null

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { expect } from 'vitest'
 import type { InfluxDBService } from '../services/influxdb.ts'
-import { catalogue, type ApplianceType } from '../../domain/index.ts'
+import { applianceSpec, type ApplianceType } from '../../domain/index.ts'
 
 export async function apiCall<T>(baseUrl: string, key: string, path: string, init: RequestInit = {}): Promise<{ status: number; body: T }> {
   const res = await fetch(`${baseUrl}${path}`, {
@@ -37,7 +37,7 @@ export async function provision(baseUrl: string, key: string, types: readonly Ap
   for (const [i, type] of types.entries()) {
     const { status, body } = await apiCall<{ device: { id: string }; credentials: { username: string; password: string } }>(baseUrl, key, '/devices', {
       method: 'POST',
-      body: JSON.stringify({ type, model: catalogue[type].models[0], serial: `${serialPrefix}-${i}`, region: 'north', installDate: '2025-01-15', warranty: { standardEnd: '2028-01-15', extended: [] } }),
+      body: JSON.stringify({ type, model: applianceSpec(type).models[0], serial: `${serialPrefix}-${i}`, region: 'north', installDate: '2025-01-15', warranty: { standardEnd: '2028-01-15', extended: [] } }),
     })
     if (status !== 201) throw new Error(`provisioning failed with ${status}: ${JSON.stringify(body)}`)
     out.push({ deviceId: body.device.id, username: body.credentials.username, password: body.credentials.password, type, seed: 100 + i })

@@ -13,7 +13,7 @@ const NOW = Date.UTC(2026, 5, 1)
 const FUZZ_PAYLOADS = 100_000
 const CLEAN_DEVICES = 20
 const MAX_REJECTS = 500
-const fridgeMetrics = [...metricNames.refrigerator]
+const fridgeMetrics = [...(metricNames.refrigerator ?? [])]
 
 const known = new Map<string, { type: 'refrigerator'; revoked: boolean }>()
 for (let i = 0; i < CLEAN_DEVICES; i++) known.set(`clean${i}`, { type: 'refrigerator', revoked: false })

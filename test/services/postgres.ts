@@ -14,6 +14,10 @@ export interface PostgresService {
   url: string
   port: number
   pid: number
+  /** Stops the server (fast shutdown), keeping its data: clients see connections refused. */
+  halt(): Promise<void>
+  /** Starts it again on the same data and port, and waits until it answers. */
+  resume(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -41,7 +45,9 @@ export async function startPostgres(): Promise<PostgresService> {
     throw new Error(`initdb failed: ${String((err as { stderr?: Buffer }).stderr ?? err)}`)
   }
   const port = await freePort()
-  const proc = spawnGroup('runuser', ['-u', 'postgres', '--', `${BIN}/postgres`, '-D', data, '-k', sockets, '-h', '127.0.0.1', '-p', String(port), '-c', 'fsync=off'])
+  const spawnServer = () => spawnGroup('runuser', ['-u', 'postgres', '--', `${BIN}/postgres`, '-D', data, '-k', sockets, '-h', '127.0.0.1', '-p', String(port), '-c', 'fsync=off'])
+  let proc = spawnServer()
+  let halted = false
   const ready = async (): Promise<boolean> => {
     try {
       execFileSync('pg_isready', ['-q', '-h', '127.0.0.1', '-p', String(port)], { stdio: 'ignore', timeout: 2_000 })
@@ -53,10 +59,20 @@ export async function startPostgres(): Promise<PostgresService> {
   return startOrCleanUp(proc, dir, () => waitUntil('postgres', ready, 20_000, proc), () => ({
     url: `postgres://postgres@127.0.0.1:${port}/postgres`,
     port,
-    pid: proc.pid,
-    async stop() {
+    get pid() { return proc.pid },
+    async halt() {
       // SIGINT is PostgreSQL's fast shutdown; SIGTERM would wait for clients to disconnect.
       await stopGroup(proc.pid, 'SIGINT')
+      halted = true
+    },
+    async resume() {
+      if (!halted) return
+      proc = spawnServer()
+      halted = false
+      await waitUntil('postgres (resumed)', ready, 20_000, proc)
+    },
+    async stop() {
+      if (!halted) await stopGroup(proc.pid, 'SIGINT')
       removeDir(dir)
     },
   }))

@@ -2,6 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { openStore, type Store } from '../../../api/store/index.ts'
 import { durationWords, ticketTimeline } from '../../../api/services/timeline.ts'
 import { buildApi } from '../../../api/app.ts'
+import { TIMELINE_MAX_HISTORY_ROWS } from '../../../api/routes/records.ts'
 import { event, fridge } from '../fixtures.ts'
 
 const T0 = Date.parse('2026-03-01T08:00:00Z')
@@ -105,6 +106,48 @@ describe('ticket timeline', () => {
       expect(Object.keys(body).sort()).toEqual(['clock', 'headline', 'sla', 'state', 'steps', 'ticketId'])
       expect(body.sla.confirm.text).toMatch(/^We promise to confirm the problem within 3 minutes/)
       expect((await app.inject({ url: '/tickets/tk-none/timeline', headers: { authorization: `Bearer ${key}` } })).statusCode).toBe(404)
+    } finally {
+      await app.close()
+    }
+  })
+
+  it('GET /tickets/{id}/timeline reads at most TIMELINE_MAX_HISTORY_ROWS history rows and says when it stopped short', async () => {
+    const key = store.createApiKey(['read']).key
+    const done = store.applyDetectorEvent(event(deviceId), now).ticket!
+    store.transitionTicket(done.id, { state: 'resolved', outcome: 'no_fault_found' })
+    const open = store.applyDetectorEvent(event(deviceId, { faultCode: 'REF-LEAK', component: 'sealed_system', episodeId: 'leak' }), now).ticket!
+    expect(open.id).not.toBe(done.id)
+    // Each rotation is one history entry: a history longer than one request may read.
+    for (let i = 0; i < TIMELINE_MAX_HISTORY_ROWS + 2000; i++) store.rotateCredentials(deviceId)
+    store.transitionTicket(open.id, { state: 'acknowledged' })
+    let rowsRead = 0
+    const counting = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop === 'history') {
+          return (id: string, o: { limit: number; after?: string }) => {
+            const page = target.history(id, o)
+            rowsRead += page.items.length
+            return page
+          }
+        }
+        const v: unknown = Reflect.get(target, prop, receiver)
+        return typeof v === 'function' ? v.bind(target) : v
+      },
+    })
+    const app = await buildApi({ store: counting, rateLimit: { max: 0, windowMs: 1 } })
+    try {
+      const r = await app.inject({ url: `/tickets/${open.id}/timeline`, headers: { authorization: `Bearer ${key}` } })
+      expect(r.statusCode).toBe(200)
+      const body = r.json() as ReturnType<typeof ticketTimeline>
+      expect(body.historyTruncated).toBe(true)
+      expect(body.steps.map((x) => x.state)).toEqual(['open'])
+      expect(rowsRead).toBe(TIMELINE_MAX_HISTORY_ROWS)
+      // A resolved ticket's steps are all found in the first page: the scan stops there, complete.
+      rowsRead = 0
+      const resolved = (await app.inject({ url: `/tickets/${done.id}/timeline`, headers: { authorization: `Bearer ${key}` } })).json() as ReturnType<typeof ticketTimeline>
+      expect(resolved.steps.map((x) => x.state)).toEqual(['open', 'resolved'])
+      expect(resolved.historyTruncated).toBeUndefined()
+      expect(rowsRead).toBe(1000)
     } finally {
       await app.close()
     }

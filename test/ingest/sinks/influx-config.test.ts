@@ -1,6 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import { ForewarnError } from '../../../domain/index.ts'
-import { influxConfigFromEnv } from '../../../ingest/sinks/influx-config.ts'
+import pino from 'pino'
+import { Registry } from 'prom-client'
+import { describeInfluxConfig, influxConfigFromEnv, redactUrl } from '../../../ingest/sinks/influx-config.ts'
+import { createInfluxSink } from '../../../ingest/sinks/influx.ts'
 
 function configError(fn: () => unknown): string {
   try {
@@ -40,5 +43,36 @@ describe('influxConfigFromEnv', () => {
     expect(configError(() => influxConfigFromEnv({ INFLUX_URL: 'ftp://a', INFLUX_BUCKET: 'b' }))).toMatch(/http/)
     expect(configError(() => influxConfigFromEnv({ INFLUX_URL: 'http://a', INFLUX_API: 'v1', INFLUX_DATABASE: 'd', INFLUX_USERNAME: 'u' }))).toMatch(/go together/)
     expect(configError(() => influxConfigFromEnv({ INFLUX_URL: 'http://a', INFLUX_BUCKET: 'b', INFLUX_DATABASE: 'd' }))).toMatch(/v1/)
+  })
+})
+
+describe('credentials in INFLUX_URL', () => {
+  it('redactUrl masks the password (or a lone user token) and leaves other URLs alone', () => {
+    expect(redactUrl('http://fw:s3cr3t@db:8086')).toBe('http://fw:***@db:8086')
+    expect(redactUrl('https://tok3n@db:8086/x')).toBe('https://***@db:8086/x')
+    expect(redactUrl('http://db:8086')).toBe('http://db:8086')
+    expect(redactUrl('http://db:8086/a@b')).toBe('http://db:8086/a@b')
+  })
+
+  it('describeInfluxConfig and a bad URL error never show the password', () => {
+    const v1 = influxConfigFromEnv({ INFLUX_URL: 'http://fw:s3cr3t@db:8086', INFLUX_API: 'v1', INFLUX_DATABASE: 'd' })
+    expect(describeInfluxConfig(v1!)).toBe('v1 http://fw:***@db:8086 db=d')
+    expect(configError(() => influxConfigFromEnv({ INFLUX_URL: 'http://fw:s3cr3t@db:notaport', INFLUX_BUCKET: 'b' }))).not.toContain('s3cr3t')
+  })
+
+  it('the sink logs its unreachable target without the password', async () => {
+    const lines: string[] = []
+    const log = pino({ level: 'info' }, { write: (l: string) => lines.push(l) })
+    const config = influxConfigFromEnv({ INFLUX_URL: 'http://fw:s3cr3t-pw@127.0.0.1:1', INFLUX_API: 'v1', INFLUX_DATABASE: 'd' })!
+    const sink = await createInfluxSink(config, { log, spoolDir: null, registry: new Registry(), requestTimeoutMs: 2000 })
+    try {
+      const text = lines.join('')
+      expect(text).toContain('database unreachable at start')
+      expect(text).toContain('http://fw:***@127.0.0.1:1')
+      expect(text).not.toContain('s3cr3t-pw')
+      expect(JSON.stringify(sink.state())).not.toContain('s3cr3t-pw')
+    } finally {
+      await sink.close()
+    }
   })
 })
