@@ -32,6 +32,12 @@ export interface EngineConfig {
   /** Thresholds = margin × the worst value seen while calibrating, for each statistic. */
   shiftMargin: number
   driftMargin: number
+  /**
+   * Both margins for a single-metric series. The margins above were chosen on multi-metric machines
+   * (SKAB, C-MAPSS); with one metric there is no wandering neighbour to allow for, and 8 hid most
+   * anomalies of single-metric benchmark series (docs/detection.md, NAB).
+   */
+  singleMetricMargin: number
   /** Calm rows (both ratios below `clearRatio`) before a warning ends. */
   clearRows: number
   clearRatio: number
@@ -54,6 +60,7 @@ export const defaultEngineConfig: EngineConfig = {
   levelWeight: 0.1,
   shiftMargin: 8,
   driftMargin: 8,
+  singleMetricMargin: 4,
   clearRows: 60,
   clearRatio: 0.5,
   rebaselineRows: 600,
@@ -338,12 +345,14 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
     }
     if (n >= warmup) {
       const m = fit(s, s.d, driftVar, shiftVar)
-      m.shiftThreshold = Math.max(cfg.shiftMargin * s.calShift, 2)
-      m.driftThreshold = Math.max(cfg.driftMargin * s.calDrift, 2)
+      const shiftMargin = s.d === 1 ? cfg.singleMetricMargin : cfg.shiftMargin
+      const driftMargin = s.d === 1 ? cfg.singleMetricMargin : cfg.driftMargin
+      m.shiftThreshold = Math.max(shiftMargin * s.calShift, 2)
+      m.driftThreshold = Math.max(driftMargin * s.calDrift, 2)
       if (cfg.perMetric) {
         for (let i = 0; i < s.d; i++) {
-          m.shift.limit[i] = cfg.shiftMargin * Math.max(s.calShiftM[i]!, cfg.perMetricFloor)
-          m.drift.limit[i] = cfg.driftMargin * Math.max(s.calDriftM[i]!, cfg.perMetricFloor)
+          m.shift.limit[i] = shiftMargin * Math.max(s.calShiftM[i]!, cfg.perMetricFloor)
+          m.drift.limit[i] = driftMargin * Math.max(s.calDriftM[i]!, cfg.perMetricFloor)
         }
       }
       s.model = m
