@@ -59,7 +59,8 @@ export async function runReplay(opts: ReplayOptions, out: NodeJS.WritableStream,
   if (opts.reference) {
     const r = await readTable(opts.reference, { timestampColumn, deviceColumn: opts.deviceColumn, metrics })
     err.write(describeIssues(r.table, r.issues))
-    reference = learnReference({ rows: historiesOf(r.table).flatMap((h) => h.rows), timesMs: historiesOf(r.table).flatMap((h) => h.timesMs) })
+    const devices = historiesOf(r.table)
+    reference = learnReference({ rows: devices.flatMap((h) => h.rows), timesMs: devices.flatMap((h) => h.timesMs) })
   }
   let failure: FailureModel | undefined
   if (opts.history) {

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { offlineWarmupRows } from '../detectors/engine-fleet.ts'
+import { median } from './bench/stats.ts'
 import { runReplay, type ReplayOptions } from './replay.ts'
 
 export interface SkabScore { runs: number; clean: number; falseAlarm: number; medianDelayS: number | null }
@@ -43,11 +44,8 @@ async function scores(opts: Omit<ReplayOptions, 'format'>): Promise<ScoreRow[]> 
   })
 }
 
-const median = (xs: number[]): number | null => {
-  if (xs.length === 0) return null
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
-}
+/** The median, or null for none (JSON has no NaN). */
+const medianOrNull = (xs: number[]): number | null => (xs.length === 0 ? null : median(xs))
 
 /** A SKAB file without its labels, as a comma-separated table. */
 function skabTable(file: string): { csv: string; labels: number[]; times: number[] } {
@@ -87,7 +85,7 @@ async function scoreSkab(dataDir: string, work: string, reference?: string): Pro
       delays.push((times[hit]! - times[onset]!) / 1000)
     }
   }
-  return { runs: files.length, clean: clean / files.length, falseAlarm: falseAlarm / files.length, medianDelayS: median(delays) }
+  return { runs: files.length, clean: clean / files.length, falseAlarm: falseAlarm / files.length, medianDelayS: medianOrNull(delays) }
 }
 
 const CMAPSS_COLUMNS = ['unit', 'cycle', 'setting1', 'setting2', 'setting3', ...Array.from({ length: 21 }, (_, i) => `s${i + 1}`)]
@@ -155,7 +153,7 @@ async function scoreCmapss(dataDir: string, work: string): Promise<CmapssScore> 
   }
   const e = engines.length
   return {
-    engines: e, timely: timely / e, early: early / e, missed: missed / e, medianLifeLeft: median(left),
+    engines: e, timely: timely / e, early: early / e, missed: missed / e, medianLifeLeft: medianOrNull(left),
     rmse: n > 0 ? Math.sqrt(se / n) : NaN, rulCoverage: n / (n + none),
   }
 }

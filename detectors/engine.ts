@@ -414,18 +414,17 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
       if (delta.length < d) { delta = new Float64Array(d); zDrift = new Float64Array(d); zShift = new Float64Array(d) }
       s.rows++
       smooth(s, values)
-      let learning = !s.model
       let handover = false
-      if (learning) {
+      if (!s.model) {
         warmupStep(s, values)
         // The device's own baseline replaces the reference: what was judged against the reference ends.
         handover = s.model !== null && reference !== null && s.active
         if (handover) { s.active = false; s.sinceHigh = -1 }
-        learning = !s.model
       }
+      const learning = !s.model
       const m = s.model ?? (reference && reference.mean.length === d ? reference : null)
       // Against a reference, the first rows wait for the EWMAs to settle (they start as the running mean).
-      if (!m || (learning && s.rows <= Math.ceil(2 / lambda))) return { score: 0, health: NaN, warning: null, cleared: handover, remainingLife: null, deviation: null }
+      if (!m || (learning && s.rows <= Math.ceil(2 / lambda))) return { score: 0, health: NaN, warning: null, cleared: false, remainingLife: null, deviation: null }
       const [sh, dr] = stats(m, s)
       let shiftRatio = sh / m.shiftThreshold
       let health = dr / m.driftThreshold

@@ -42,7 +42,7 @@ export function identifyRequest(store: AnyStore, req: FastifyRequest): Promise<I
     const key = m?.[1]
     found = key === undefined
       ? Promise.resolve({ presented: false, identity: null })
-      : Promise.resolve(store.authenticateApiKey(key)).then((identity) => ({ presented: true, identity }))
+      : Promise.resolve().then(() => store.authenticateApiKey(key)).then((identity) => ({ presented: true, identity }))
     seen.set(req, found)
   }
   return found

@@ -25,7 +25,9 @@ export const rateLimitPlugin = fp<RateLimitOptions>(async (app, opts) => {
     timeWindow: opts.windowMs,
     allowList: (req) => req.url === '/healthz' || req.url === '/readyz',
     keyGenerator: async (req) => {
-      const { identity } = await identifyRequest(app.store, req)
+      // A key that cannot be checked (the records store is down) counts against its address, so
+      // the probes and the routes that need no store still answer during an outage.
+      const identity = await identifyRequest(app.store, req).then((r) => r.identity, () => null)
       return identity === null ? `ip:${req.ip}` : `key:${identity.id}`
     },
     errorResponseBuilder: (_req, ctx) => ({

@@ -13,6 +13,24 @@ describe('api', () => {
   })
   afterEach(() => closeApi({ store, app, admin }))
 
+  it('readyz answers with a key while the store cannot check keys: the caller counts as anonymous', async () => {
+    const down = new Proxy(store, {
+      get(target, prop, receiver) {
+        if (prop === 'authenticateApiKey') return () => { throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { retriable: true }) }
+        const value = Reflect.get(target, prop, receiver) as unknown
+        return typeof value === 'function' ? value.bind(target) : value
+      },
+    })
+    const outage = await buildApi({ store: down, rateLimit: { max: 100, windowMs: 60_000 }, readiness: async () => ({ records: { ok: false, state: 'records-store writes failing and retried; checkpoints held', detail: 'ECONNREFUSED' } }) })
+    try {
+      const r = await outage.inject({ url: '/readyz', headers: auth(admin) })
+      expect(r.statusCode).toBe(503)
+      expect(r.json()).toEqual({ ok: false, checks: { records: { ok: false, state: 'records-store writes failing and retried; checkpoints held' }, database: { ok: true } } })
+    } finally {
+      await outage.close()
+    }
+  })
+
   it('probes need no key; readyz reports every check and answers 503 when one fails; details only with a key', async () => {
     expect((await app.inject({ url: '/healthz' })).json()).toEqual({ ok: true })
     expect((await app.inject({ url: '/readyz' })).json()).toEqual({ ok: true, checks: { database: { ok: true } } })
