@@ -159,6 +159,7 @@ program
   .description('measure throughput, latency and memory on loopback, side by side with Mosquitto (docs/benchmarks.md)')
   .option('--quick', 'small sizes and one run: a smoke check that completes in about a minute', false)
   .option('--json', 'print the figures as one JSON object on the last line of stdout', false)
+  .option('--store-before <dir>', "another checkout (with its node_modules) whose records store is measured beside this one's")
   .action(async (opts) => {
     const { runBench } = await import('./cli/bench.ts')
     await runBench(opts)

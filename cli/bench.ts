@@ -17,13 +17,20 @@ import {
 import { renderTable, type Row } from './bench/table.ts'
 import { topSelfTime } from './bench/profile.ts'
 import type { EvaluateResult, OfflineResult } from './bench/detector.ts'
+import type { StoreSamples } from './bench/store.ts'
 
-export interface BenchOptions { quick: boolean; json: boolean }
+export interface BenchOptions {
+  quick: boolean
+  json: boolean
+  /** Another checkout whose records store is measured beside this one's, in the same process. */
+  storeBefore?: string
+}
 
 const fullPlan: Plan = {
   runs: 3, connections: 50, window: 20, warmupMs: 2000, windowMs: 8000, faultsPerRun: 200,
   scaleDevices: [1000, 10_000], scaleRuns: 3, offlineDevices: 1_000_000, offlineRuns: 3,
   detectorDevices: 100, detectorReadingsPerDevice: 2880, evaluateDevices: 100, evaluateDays: 30, evaluateRuns: 3,
+  storeRounds: 5, storeMemoryDevices: 500, storeFileDevices: 100,
 }
 
 /** `--quick`: the same steps, small and single-run: a smoke check, not a measurement. */
@@ -31,11 +38,12 @@ const quickPlan: Plan = {
   runs: 1, connections: 20, window: 20, warmupMs: 700, windowMs: 1500, faultsPerRun: 40,
   scaleDevices: [200], scaleRuns: 1, offlineDevices: 20_000, offlineRuns: 1,
   detectorDevices: 20, detectorReadingsPerDevice: 1440, evaluateDevices: 12, evaluateDays: 10, evaluateRuns: 1,
+  storeRounds: 1, storeMemoryDevices: 50, storeFileDevices: 10,
 }
 
 const log = (line: string): void => void process.stderr.write(`bench: ${line}\n`)
 
-const STEPS = ['mosquitto', 'aedes', 'endToEnd', 'latency', 'scale', 'detector'] as const
+const STEPS = ['mosquitto', 'aedes', 'endToEnd', 'latency', 'scale', 'detector', 'store'] as const
 type Step = (typeof STEPS)[number]
 
 /**
@@ -153,6 +161,15 @@ export async function runBench(opts: BenchOptions): Promise<void> {
     }
     if (steps.has('detector')) det = await detectorStep(plan)
 
+    let store: StoreSamples | null = null
+    if (steps.has('store')) {
+      const before = opts.storeBefore ?? null
+      log(`step 6: records store, write cost per detector event${before === null ? '' : ` beside ${before}`}`)
+      store = await withChild('./store.ts', (child) => child.call<StoreSamples>('measure', {
+        before, rounds: plan.storeRounds, memoryDevices: plan.storeMemoryDevices, fileDevices: plan.storeFileDevices,
+      }, 600_000))
+    }
+
     if (cpuProfDir) {
       // The main thread's profile is the largest; tsx's loader thread writes a small one beside it.
       const file = readdirSync(cpuProfDir).filter((f) => f.endsWith('.cpuprofile'))
@@ -164,7 +181,7 @@ export async function runBench(opts: BenchOptions): Promise<void> {
       }
     }
 
-    const result = summarise({ plan, quick: opts.quick, mosquittoRuns, aedesRuns, e2eRuns, latRuns, latencyRate, scale, det, notes, elapsedS: (Date.now() - t0) / 1000, loadAvg })
+    const result = summarise({ plan, quick: opts.quick, mosquittoRuns, aedesRuns, e2eRuns, latRuns, latencyRate, scale, det, store, storeBefore: opts.storeBefore ?? null, notes, elapsedS: (Date.now() - t0) / 1000, loadAvg })
     process.stdout.write(renderTable(result.rows, result.notes))
     // --json contract: exactly one compact JSON object on the last line of stdout.
     if (opts.json) process.stdout.write(`${JSON.stringify(result.json)}\n`)
@@ -216,6 +233,8 @@ interface Measured {
   latencyRate: number
   scale: Map<number, ScaleRun[]>
   det: { offline: OfflineResult; perType: Record<string, number[]>; evaluate: EvaluateResult; engineHeap: number[] }
+  store: StoreSamples | null
+  storeBefore: string | null
   notes: string[]
   elapsedS: number
   loadAvg: number
@@ -329,6 +348,7 @@ function summarise(m: Measured): { rows: Row[]; notes: string[]; json: Record<st
     nsJson[type] = round1(f.median)
   }
   rows.push({ label: `forewarn evaluate (readings/s, ${m.det.evaluate.workers} worker(s))`, fig: evalRate })
+  const storeJson = storeRows(m, rows)
   Object.assign(json, {
     rssMiBAt10kDevices: rss10k,
     scale: scaleJson,
@@ -338,6 +358,7 @@ function summarise(m: Measured): { rows: Row[]; notes: string[]; json: Record<st
     detectorNsPerReading: nsJson,
     engineStateBytesPerDevice: Math.round(engineHeap.median),
     evaluateReadingsPerSec: Math.round(evalRate.median),
+    storeMsPerDetectorEvent: storeJson,
     meanPayloadBytes: Math.round(payload),
     spread: Object.fromEntries(rows.map((r) => [r.label.trim(), [round1(r.fig.min), round1(r.fig.max)]])),
     notes: m.notes,
@@ -354,6 +375,37 @@ function summarise(m: Measured): { rows: Row[]; notes: string[]; json: Record<st
   if (m.quick) notes.unshift('--quick: a smoke check with small sizes and one run; do not quote these figures')
   if (rss10k === null) notes.push('10,000 connected devices not measured in this mode (rssMiBAt10kDevices is null)')
   return { rows, notes, json }
+}
+
+/**
+ * The store's ms per `applyDetectorEvent`; beside another checkout's (`--store-before`), the
+ * ratio of medians, which the one-store work promised within 10 % (issue 16).
+ */
+function storeRows(m: Measured, rows: Row[]): Record<string, unknown> | null {
+  if (m.store === null) return null
+  const out: Record<string, unknown> = {}
+  const withBefore = m.storeBefore !== null
+  for (const [key, samples] of Object.entries(m.store.this)) {
+    const now = figure(samples)
+    rows.push({ label: `store ms per detector event, ${key}`, fig: now })
+    const entry: Record<string, number> = { this: round4(now.median) }
+    const old = m.store.before[key]
+    if (withBefore && old !== undefined) {
+      const before = figure(old)
+      const ratio = now.median / before.median
+      const ratioFig: Figure = { median: ratio, min: now.min / before.max, max: now.max / before.min, runs: Math.min(now.runs, before.runs) }
+      rows.push({ label: '  the same, --store-before checkout', fig: before })
+      rows.push({ label: '  this ÷ before', fig: ratioFig, target: `≤ 1.10: ${ratio <= 1.1 ? 'holds' : 'MISSED'}` })
+      Object.assign(entry, { before: round4(before.median), ratio: Math.round(ratio * 1000) / 1000 })
+    }
+    out[key] = entry
+  }
+  if (withBefore) m.notes.push(`store: this checkout beside ${m.storeBefore}, interleaved rounds in one process`)
+  return out
+}
+
+function round4(x: number): number {
+  return Math.round(x * 10_000) / 10_000
 }
 
 function round1(x: number): number {

@@ -29,6 +29,10 @@ export interface Plan {
   evaluateDevices: number
   evaluateDays: number
   evaluateRuns: number
+  /** The records store's write cost: measured rounds, devices in memory and on a file. */
+  storeRounds: number
+  storeMemoryDevices: number
+  storeFileDevices: number
 }
 
 export interface Ctx {
