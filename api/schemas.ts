@@ -184,9 +184,16 @@ export const TicketSchema = Type.Object({
   sla: Type.Object({
     anchoredAt: Type.String({ description: 'detection time (wall clock)' }),
     confirmBy: Type.String(),
-    planBy: Type.String(),
-    respondBy: Type.String(),
-    closeBy: Type.String(),
+    planBy: Type.String({ description: 'the visit agreed (never after respondBy)' }),
+    respondBy: Type.String({ description: 'technician on site: the visit-by time of a predicted fault, the tier response of a breakdown' }),
+    closeBy: Type.String({ description: 'repair done: before the expected failure (predicted), or the tier close time (breakdown)' }),
+    policy: Type.Optional(literals(['predicted', 'breakdown'] as const, 'which clock the deadlines follow; absent on tickets older than it, which ran the breakdown clock')),
+    reason: Type.Optional(Type.String({ description: 'which clock applies and why, in plain words' })),
+    failureExpectedAt: Type.Optional(Nullable(Type.String({ description: 'predicted: the low end of the remaining-life interval, counted from detection' }))),
+    breakdownAt: Type.Optional(Nullable(Type.String({ description: 'breakdown: when the breakdown clock started' }))),
+    onFailure: Type.Optional(Nullable(Type.Object({
+      anchoredAt: Type.String(), confirmBy: Type.String(), planBy: Type.String(), respondBy: Type.String(), closeBy: Type.String(),
+    }, { description: 'predicted: the breakdown clock that applies if failureExpectedAt comes before the technician (GET /tickets/{id}/timeline shows the clock in force)' }))),
   }),
   links: Type.Object({
     healthRecord: Type.String(), history: Type.String(), grafana: Nullable(Type.String()),

@@ -7,13 +7,27 @@ import { readFileSync } from 'node:fs'
 import Type, { type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import {
-  applianceSpec, defaultSla, deadlinesFrom, ErrorCode, findFault, ForewarnError, priorityFor, severityRank,
+  applianceSpec, clockOf, defaultSla, ErrorCode, findFault, ForewarnError, isTimeZone, priorityFor, severityRank, slaClockFor, updateClock,
 } from '../domain/index.ts'
-import type { Coverage, Device, DetectorEvent, FaultImpact, Priority, Severity, SparePart } from '../domain/index.ts'
+import type { Coverage, Device, DetectorEvent, FaultImpact, Priority, PredictedTargets, Severity, SlaTargets, SparePart, TierTargets } from '../domain/index.ts'
 import type { TicketRecord } from './schemas.ts'
 
 const SeverityEnum = Type.Enum(['watch', 'warning', 'critical'])
 const Positive = (def: number, description: string) => Type.Number({ exclusiveMinimum: 0, default: def, description })
+
+const HourMinute = Type.String({ pattern: '^(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$', description: 'local time HH:MM' })
+const WorkingHoursSchema = Type.Object({
+  days: Type.Array(Type.Integer({ minimum: 1, maximum: 7 }), { minItems: 1, uniqueItems: true, description: 'ISO weekdays, 1 = Monday … 7 = Sunday' }),
+  start: HourMinute,
+  end: HourMinute,
+}, { additionalProperties: false })
+const PredictedSchema = Type.Object({
+  marginHours: Type.Optional(Type.Number({ minimum: 0, description: 'visit this long before the low end of the remaining-life interval' })),
+  confirmWorkingHours: Type.Optional(Positive(4, 'confirm a predicted fault within these working hours')),
+  planWorkingHours: Type.Optional(Positive(8, 'plan the visit within these working hours')),
+  noEstimateDays: Type.Optional(Positive(4, 'without a remaining-life estimate, failure is assumed this many days after detection')),
+}, { additionalProperties: false })
+const TierSchema = Type.Object({ workingHours: Type.Optional(WorkingHoursSchema), predicted: Type.Optional(PredictedSchema) }, { additionalProperties: false })
 
 export const TicketPolicySchema = Type.Object(
   {
@@ -21,10 +35,16 @@ export const TicketPolicySchema = Type.Object(
     mergeWindowHours: Type.Optional(Type.Number({ minimum: 0, description: 'warnings of one appliance within this window join one ticket' })),
     sources: Type.Optional(Type.Array(Type.Enum(['detector', 'firmware']), { minItems: 1 })),
     sla: Type.Optional(Type.Object({
-      confirmMinutes: Positive(defaultSla.confirmMinutes, 'confirm within'),
-      planHours: Positive(defaultSla.planHours, 'plan within'),
-      closeDays: Positive(defaultSla.closeDays, 'close within'),
-      responseHours: Type.Object({ P1: Positive(2, 'P1 on-site'), P2: Positive(4, 'P2 on-site'), P3: Positive(24, 'P3 on-site') }, { additionalProperties: false }),
+      confirmMinutes: Type.Optional(Positive(defaultSla.confirmMinutes, 'breakdown: confirm within')),
+      planHours: Type.Optional(Positive(defaultSla.planHours, 'breakdown: plan within')),
+      closeDays: Type.Optional(Positive(defaultSla.closeDays, 'breakdown: close within')),
+      responseHours: Type.Optional(Type.Object({
+        P1: Type.Optional(Positive(2, 'P1 breakdown: on site within')), P2: Type.Optional(Positive(4, 'P2 breakdown: on site within')),
+        P3: Type.Optional(Positive(24, 'P3 breakdown: on site within')),
+      }, { additionalProperties: false })),
+      timeZone: Type.Optional(Type.String({ minLength: 1, default: 'UTC', description: 'IANA time zone the working hours are read in' })),
+      predicted: Type.Optional(PredictedSchema),
+      tiers: Type.Optional(Type.Object({ P1: Type.Optional(TierSchema), P2: Type.Optional(TierSchema), P3: Type.Optional(TierSchema) }, { additionalProperties: false })),
     }, { additionalProperties: false })),
     /** `{deviceId}`, `{from}`, `{to}` (ms) are filled in; null leaves the link out. */
     grafanaUrlTemplate: Type.Optional(Type.Union([Type.String({ minLength: 1 }), Type.Null()])),
@@ -40,7 +60,7 @@ export interface TicketPolicy {
   minSeverity: Severity
   mergeWindowHours: number
   sources: ReadonlyArray<'detector' | 'firmware'>
-  sla: typeof defaultSla
+  sla: SlaTargets
   grafanaUrlTemplate: string | null
   grafanaLookbackHours: number
   noFaultFoundQuietDays: number
@@ -72,11 +92,37 @@ export function parseTicketPolicy(input: unknown): TicketPolicy {
     minSeverity: p.minSeverity ?? defaultTicketPolicy.minSeverity,
     mergeWindowHours: p.mergeWindowHours ?? defaultTicketPolicy.mergeWindowHours,
     sources: p.sources ?? defaultTicketPolicy.sources,
-    sla: p.sla ?? defaultTicketPolicy.sla,
+    sla: p.sla === undefined ? defaultTicketPolicy.sla : slaTargets(p.sla),
     grafanaUrlTemplate: p.grafanaUrlTemplate ?? null,
     grafanaLookbackHours: p.grafanaLookbackHours ?? defaultTicketPolicy.grafanaLookbackHours,
     noFaultFoundQuietDays: p.noFaultFoundQuietDays ?? defaultTicketPolicy.noFaultFoundQuietDays,
     repeatRepairDays: p.repeatRepairDays ?? defaultTicketPolicy.repeatRepairDays,
+  }
+}
+
+type SlaInput = NonNullable<Static<typeof TicketPolicySchema>['sla']>
+
+const minutesOf = (hhmm: string) => Number(hhmm.slice(0, 2)) * 60 + Number(hhmm.slice(3))
+
+/** The service-level part of a policy file over the defaults: every key may be left out; `predicted` applies to every tier, `tiers.Px.predicted` to one. */
+function slaTargets(input: SlaInput): SlaTargets {
+  const d = defaultSla
+  const timeZone = input.timeZone ?? d.timeZone
+  if (!isTimeZone(timeZone)) throw new ForewarnError(ErrorCode.CONFIG, `invalid ticket policy at /sla/timeZone: unknown time zone ${timeZone}`)
+  const tier = (p: Priority): TierTargets => {
+    const t = input.tiers?.[p]
+    const wh = t?.workingHours ?? d.tiers[p].workingHours
+    if (minutesOf(wh.start) >= minutesOf(wh.end)) throw new ForewarnError(ErrorCode.CONFIG, `invalid ticket policy at /sla/tiers/${p}/workingHours: start must be before end`)
+    const predicted: PredictedTargets = { ...d.tiers[p].predicted, ...input.predicted, ...t?.predicted }
+    return { workingHours: wh, predicted }
+  }
+  return {
+    confirmMinutes: input.confirmMinutes ?? d.confirmMinutes,
+    planHours: input.planHours ?? d.planHours,
+    closeDays: input.closeDays ?? d.closeDays,
+    responseHours: { ...d.responseHours, ...input.responseHours },
+    timeZone,
+    tiers: { P1: tier('P1'), P2: tier('P2'), P3: tier('P3') },
   }
 }
 
@@ -217,7 +263,7 @@ export function buildTicket(policy: TicketPolicy, t: TicketInput): TicketRecord 
     rul: event.rul,
     healthScore: t.healthScore,
     parts: info.parts,
-    sla: { anchoredAt: iso(t.detectedAtMs), ...deadlinesFrom(t.detectedAtMs, priority, policy.sla) },
+    sla: slaClockFor(t.detectedAtMs, priority, event, policy.sla),
     links: {
       healthRecord: `${base}/devices/${device.id}`, history: `${base}/devices/${device.id}/history`, grafana,
       ...(t.statusToken === undefined ? {} : { status: `${base}/status/${t.statusToken}` }),
@@ -231,8 +277,12 @@ export function buildTicket(policy: TicketPolicy, t: TicketInput): TicketRecord 
   }
 }
 
-/** A later warning of the same appliance joins an open ticket: parts and evidence add up, priority only rises. */
-export function joinWarning(policy: TicketPolicy, ticket: TicketRecord, device: Device, event: DetectorEvent, nowMs: number): TicketRecord {
+/**
+ * A later warning of the same appliance joins an open ticket: parts and evidence add up, priority
+ * only rises, deadlines only tighten; a breakdown (critical firmware code) starts the breakdown clock.
+ * `detectedAtMs` is when the joining warning was detected (defaults to `nowMs`).
+ */
+export function joinWarning(policy: TicketPolicy, ticket: TicketRecord, device: Device, event: DetectorEvent, nowMs: number, detectedAtMs = nowMs): TicketRecord {
   if (ticket.warningIds.includes(event.episodeId)) return ticket
   const cov = coverageFor(device, event.component, Date.parse(ticket.detectedAt))
   const info = faultInfo(device, event)
@@ -245,13 +295,13 @@ export function joinWarning(policy: TicketPolicy, ticket: TicketRecord, device: 
     priority,
     parts,
     evidence: [...ticket.evidence, ...event.evidence],
-    sla: { anchoredAt: ticket.sla.anchoredAt, ...deadlinesFrom(Date.parse(ticket.sla.anchoredAt), priority, policy.sla) },
+    sla: updateClock(clockOf(ticket.sla), detectedAtMs, priority, event, policy.sla),
     updatedAt: new Date(nowMs).toISOString(),
   }
 }
 
-/** A warning already on the ticket got more severe: priority and deadlines may tighten, never loosen. */
-export function escalateTicket(policy: TicketPolicy, ticket: TicketRecord, device: Device, event: DetectorEvent, nowMs: number): TicketRecord {
+/** A warning already on the ticket got more severe: priority and deadlines may tighten, never loosen; a breakdown starts the breakdown clock. */
+export function escalateTicket(policy: TicketPolicy, ticket: TicketRecord, device: Device, event: DetectorEvent, nowMs: number, detectedAtMs = nowMs): TicketRecord {
   const anchor = Date.parse(ticket.sla.anchoredAt)
   const info = faultInfo(device, event)
   const priority = higherPriority(ticket.priority, priorityFor(info.impact, event.severity, coverageFor(device, event.component, anchor).coverage))
@@ -261,7 +311,7 @@ export function escalateTicket(policy: TicketPolicy, ticket: TicketRecord, devic
     priority,
     fault: raise ? { ...ticket.fault, severity: event.severity } : ticket.fault,
     rul: event.episodeId === ticket.episodeId ? event.rul : ticket.rul,
-    sla: { anchoredAt: ticket.sla.anchoredAt, ...deadlinesFrom(anchor, priority, policy.sla) },
+    sla: updateClock(clockOf(ticket.sla), detectedAtMs, priority, event, policy.sla),
     updatedAt: new Date(nowMs).toISOString(),
   }
 }

@@ -4,7 +4,7 @@
  * offline, so the Grafana dashboards (dashboards/) have every series they query.
  */
 import type { Logger } from 'pino'
-import type { TicketState } from '../domain/index.ts'
+import { effectiveSla, type TicketState } from '../domain/index.ts'
 import type { AsyncRecordsStore } from '../api/store/open.ts'
 import type { TicketRecord } from '../api/store/types.ts'
 import type { Ingest } from '../ingest/index.ts'
@@ -30,16 +30,18 @@ export const atRiskFraction = 0.25
 export function slaStateOf(t: Pick<TicketRecord, 'state' | 'sla'>, nowMs: number, previous?: SlaState): SlaState {
   if (previous === 'breached') return 'breached'
   const reached = stepOf[t.state]
-  const anchoredAt = Date.parse(t.sla.anchoredAt)
+  // The clock in force: a predicted fault whose expected failure came first runs the breakdown clock.
+  const e = effectiveSla(t, nowMs)
+  const startedAt = Date.parse(e.startedAt)
   let next = Infinity
   for (const [key, step] of deadlines) {
     if (step <= reached) continue
-    const due = Date.parse(t.sla[key])
+    const due = Date.parse(e[key])
     if (nowMs > due) return 'breached'
     if (due < next) next = due
   }
   if (next === Infinity) return 'on_time'
-  return next - nowMs <= atRiskFraction * (next - anchoredAt) ? 'at_risk' : 'on_time'
+  return next - nowMs <= atRiskFraction * (next - startedAt) ? 'at_risk' : 'on_time'
 }
 
 export interface InfluxReportingOptions {

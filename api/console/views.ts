@@ -2,7 +2,7 @@
  * What the console pages show, computed from the store: pure functions over records plus one
  * gatherer per page. Templates only lay these out.
  */
-import { applianceSpec, loadedTypes, findFault, type ApplianceType, type HealthStatus } from '../../domain/index.ts'
+import { applianceSpec, effectiveSla, loadedTypes, findFault, type ApplianceType, type HealthStatus, type SlaPolicyKind } from '../../domain/index.ts'
 import { evidenceWords, featureLabel, remainingLifeWords } from '../../domain/words.ts'
 import type { AnyStore } from '../store/open.ts'
 import type { Device } from '../../domain/index.ts'
@@ -70,12 +70,17 @@ export interface SlaRow {
   startedAt: string
   due: string
   status: SlaStatus
+  /** Which clock applies: a predicted fault's visit before the failure, or the breakdown tier clock. */
+  policy: SlaPolicyKind
+  policyText: string
+  /** Why, in full (the ticket's `sla.reason`, or the escalation). */
+  reason: string
 }
 
 const nextPromise = {
   open: { key: 'confirmBy', text: 'confirm the fault' },
   acknowledged: { key: 'planBy', text: 'plan the visit' },
-  scheduled: { key: 'respondBy', text: 'technician on site' },
+  scheduled: { key: 'respondBy', text: 'technician on site', predicted: 'technician visit' },
   in_progress: { key: 'closeBy', text: 'repair done' },
 } as const
 
@@ -94,15 +99,24 @@ export function slaStatus(startMs: number, dueMs: number, nowMs: number): SlaSta
   return dueMs - nowMs <= (dueMs - startMs) / 4 ? 'at_risk' : 'on_time'
 }
 
-/** The next promise an open ticket has to keep, and how it stands now; null for closed tickets. */
+/** "predicted fault: visit before the expected failure" / "breakdown: P1 clock" */
+export function policyWords(policy: SlaPolicyKind, escalated: boolean, priority: TicketRecord['priority']): string {
+  if (escalated) return `breakdown: predicted failure reached, ${priority} clock`
+  return policy === 'predicted' ? 'predicted fault: visit before the expected failure' : `breakdown: ${priority} clock`
+}
+
+/** The next promise an open ticket has to keep by the clock in force, and how it stands now; null for closed tickets. */
 export function slaRow(t: TicketRecord, nowMs: number): SlaRow | null {
   if (t.state === 'resolved' || t.state === 'cancelled') return null
   const next = nextPromise[t.state]
-  const due = t.sla[next.key]
+  const e = effectiveSla(t, nowMs)
+  const due = e[next.key]
   return {
     ticketId: t.id, deviceId: t.deviceId, appliance: `${applianceName(t.appliance.type)} ${t.appliance.model}`, priority: t.priority,
-    state: t.state, stateText: stateWords[t.state], promise: next.text, startedAt: t.sla.anchoredAt, due,
-    status: slaStatus(Date.parse(t.sla.anchoredAt), Date.parse(due), nowMs),
+    state: t.state, stateText: stateWords[t.state], promise: e.policy === 'predicted' && 'predicted' in next ? next.predicted : next.text,
+    startedAt: e.startedAt, due,
+    status: slaStatus(Date.parse(e.startedAt), Date.parse(due), nowMs),
+    policy: e.policy, policyText: policyWords(e.policy, e.escalated, t.priority), reason: e.reason,
   }
 }
 
@@ -153,7 +167,7 @@ export async function fleetView(store: AnyStore, nowMs: number): Promise<FleetVi
   for (const state of openStates) open.push(...await all((after) => store.listTickets({ limit: 1000, after, state })))
   const sla = open.flatMap((t) => slaRow(t, nowMs) ?? []).sort((a, b) => slaOrder[a.status] - slaOrder[b.status] || a.due.localeCompare(b.due))
   const list = devices.map((d) => ({ id: d.id, appliance: applianceName(d.type), model: d.model, region: d.region, status: statusOf.get(d.id) ?? 'offline', connection: d.connection }))
-  const fingerprint = JSON.stringify([list.map((d) => [d.id, d.status, d.connection]), warnings.map((w) => [w.id, w.severity, w.lifeText, w.ticketId]), sla.map((s) => [s.ticketId, s.state, s.due])])
+  const fingerprint = JSON.stringify([list.map((d) => [d.id, d.status, d.connection]), warnings.map((w) => [w.id, w.severity, w.lifeText, w.ticketId]), sla.map((s) => [s.ticketId, s.state, s.due, s.policy])])
   return {
     total: devices.length, byStatus, byType, byRegion: [...regions].map(([region, n]) => ({ region, n })).sort((a, b) => b.n - a.n || a.region.localeCompare(b.region)),
     warnings, sla, devices: list, fingerprint,

@@ -37,13 +37,41 @@ const remedyWords: Readonly<Record<TicketForDelivery['warranty']['remedy'], stri
 const num = (x: number): string => (Number.isInteger(x) ? String(x) : String(Number(x.toPrecision(3))))
 const row = (label: string, value: string): string => `  ${(label + ':').padEnd(17)}${value}`
 
+/** Which clock applies, why, and its deadlines in the order they fall due. */
+function serviceLevel(t: TicketForDelivery): string[] {
+  const s = t.sla
+  if (s.policy !== 'predicted') {
+    const started = s.breakdownAt ?? s.anchoredAt
+    return [
+      `SERVICE LEVEL: BREAKDOWN (clock started ${started === s.anchoredAt ? 'at detection' : 'at the breakdown'}, ${started})`,
+      ...(s.reason === undefined ? [] : [`  ${s.reason}`]),
+      row('Confirm by', s.confirmBy),
+      row('Plan by', s.planBy),
+      row('On site by', s.respondBy),
+      row('Close by', s.closeBy),
+    ]
+  }
+  return [
+    `SERVICE LEVEL: PREDICTED FAULT (detected ${s.anchoredAt}; not a breakdown yet)`,
+    ...(s.reason === undefined ? [] : [`  ${s.reason}`]),
+    row('Confirm by', s.confirmBy),
+    row('Plan visit by', s.planBy),
+    row('Visit by', s.respondBy),
+    row('Repaired by', s.closeBy),
+    ...(s.failureExpectedAt == null ? [] : [row('Failure from', `${s.failureExpectedAt} (earliest expected)`)]),
+    ...(s.onFailure == null ? [] : [row('If not visited', `breakdown clock from ${s.onFailure.anchoredAt}: on site by ${s.onFailure.respondBy}`)]),
+  ]
+}
+
 export function rtBody(t: TicketForDelivery): string {
   const a = t.appliance
   const w = t.warranty
   const f = t.fault
   const lines = [
     `Forewarn proactive repair ticket ${t.id} — priority ${t.priority}`,
-    `The appliance warned of this fault before breaking down. Fault episode ${t.episodeId}.`,
+    t.sla.policy === 'predicted' || f.source === 'detector'
+      ? `The appliance warned of this fault before breaking down. Fault episode ${t.episodeId}.`
+      : `The appliance reported this fault itself. Fault episode ${t.episodeId}.`,
     '',
     'APPLIANCE',
     row('Type', a.type.replaceAll('_', ' ')),
@@ -78,11 +106,7 @@ export function rtBody(t: TicketForDelivery): string {
     'LIKELY PARTS (bring on the first visit)',
     ...(t.parts.length === 0 ? ['  (none listed — diagnose on site)'] : t.parts.map((p) => `  - ${p.partNumber}  ${p.name}`)),
     '',
-    `SERVICE LEVEL (clock started at detection, ${t.sla.anchoredAt})`,
-    row('Confirm by', t.sla.confirmBy),
-    row('Plan by', t.sla.planBy),
-    row('On site by', t.sla.respondBy),
-    row('Close by', t.sla.closeBy),
+    ...serviceLevel(t),
     '',
     'LINKS',
     row('Health record', t.links.healthRecord),

@@ -11,7 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fastifyStatic from '@fastify/static'
 import fastifyView from '@fastify/view'
 import { Eta } from 'eta'
-import { applianceSpec } from '../../domain/index.ts'
+import { applianceSpec, effectiveSla } from '../../domain/index.ts'
 import { remainingLifeWords } from '../../domain/words.ts'
 import { registerSession, signIn, signOut, viewer } from '../console/session.ts'
 import { securityHeaders } from '../console/headers.ts'
@@ -20,7 +20,7 @@ import { createLiveChannel } from '../console/live.ts'
 import type { TelemetrySource } from '../console/telemetry.ts'
 import {
   applianceName, componentRows, coverageWords, deliveries, deviceTickets, evidenceRows, faultWords, fleetView, metricMeta, payerWords,
-  recentHistory, allHistory, remedyWords, slaRow, stateWords, warningRow,
+  policyWords, recentHistory, allHistory, remedyWords, slaRow, stateWords, warningRow,
 } from '../console/views.ts'
 import { ticketTimeline } from '../services/timeline.ts'
 import { statusPageRoutes } from './status-page.ts'
@@ -124,10 +124,13 @@ export async function consoleRoutes(app: FastifyInstance, opts: ConsoleOptions):
     const [entries, delivery, token] = await Promise.all([allHistory(store, t.deviceId), deliveries(store, t.id), store.statusToken(t.id)])
     const now = Date.now()
     const timeline = ticketTimeline(t, entries, now)
-    const promises = ([['Confirm', 'confirm'], ['Plan the visit', 'plan'], ['Technician on site', 'respond'], ['Repair done', 'close']] as const)
+    const effective = effectiveSla(t, now)
+    const onSite = effective.policy === 'predicted' ? 'Technician visit' : 'Technician on site'
+    const promises = ([['Confirm', 'confirm'], ['Plan the visit', 'plan'], [onSite, 'respond'], ['Repair done', 'close']] as const)
       .map(([label, key]) => ({ label, ...timeline.sla[key] }))
     return page(reply, 'ticket', {
       title: `Ticket ${t.id}`, t, typeName: applianceName(t.appliance.type), timeline, promises, sla: slaRow(t, now),
+      effective, policyText: policyWords(effective.policy, effective.escalated, t.priority),
       stateText: stateWords[t.state], payer: payerWords[t.warranty.payer], coverage: coverageWords[t.warranty.coverage], remedy: remedyWords[t.warranty.remedy],
       evidence: evidenceRows(t.appliance.type, t.evidence), life: t.rul === null ? null : remainingLifeWords(t.rul), delivery,
       statusPath: `/status/${token}`, componentName: applianceSpec(t.appliance.type).components.find((c) => c.id === t.fault.component)?.name ?? t.fault.component,

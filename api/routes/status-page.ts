@@ -36,6 +36,7 @@ export function ownerView(t: TicketRecord, timeline: Timeline) {
   const promises = [timeline.sla.confirm, timeline.sla.plan, timeline.sla.respond, timeline.sla.close].map((d) => ({ text: d.text, status: d.status, due: d.due }))
   return {
     appliance, problem: t.fault.name, headline: timeline.headline, cancelled: t.state === 'cancelled', steps, promises,
+    policy: { kind: timeline.policy.kind, text: timeline.policy.text },
     stepTexts: timeline.steps.map((s) => ({ at: s.at, text: s.text })), clock: timeline.clock.text, startedAt: timeline.clock.startedAt,
   }
 }

@@ -5,7 +5,7 @@
  * with whether it was kept. Durations in words, never clock times: the owner's time zone is unknown.
  */
 import Type, { type Static } from 'typebox'
-import { catalogue } from '../../domain/index.ts'
+import { catalogue, effectiveSla, type EffectiveSla } from '../../domain/index.ts'
 import type { HistoryEntry, TicketRecord } from '../schemas.ts'
 import { TicketStateSchema } from '../schemas.ts'
 
@@ -31,6 +31,12 @@ export const TimelineSchema = Type.Object({
     text: Type.String(),
   }),
   sla: Type.Object({ confirm: Deadline, plan: Deadline, respond: Deadline, close: Deadline }),
+  policy: Type.Object({
+    kind: Type.Enum(['predicted', 'breakdown'], { description: 'predicted: visit before the expected failure, in working hours; breakdown: the tier response clock' }),
+    escalated: Type.Boolean({ description: 'a predicted fault whose expected failure time came before the technician did' }),
+    startedAt: Type.String({ description: 'when this clock started: detection, or the breakdown' }),
+    text: Type.String({ description: 'which promise applies, in words for the appliance owner' }),
+  }),
   historyTruncated: Type.Optional(Type.Boolean({
     description: 'true when the device history was longer than one request reads (10,000 entries): steps recorded after that are missing',
   })),
@@ -97,6 +103,15 @@ const promises = {
   close: { noun: 'finish the repair', done: 'Finished' },
 } as const
 
+/** The owner's words for the clock in force: never tiers, zones or internal reasons. */
+function policyWords(e: EffectiveSla, firmware: boolean): string {
+  if (e.escalated) return 'The problem was expected to cause a breakdown about now, before our technician could come: our breakdown service now applies, with its faster promises.'
+  if (e.policy === 'predicted') return 'We found this early, before anything broke down: we will plan a technician visit with you during working hours, before the fault is expected to cause a breakdown.'
+  return firmware
+    ? 'Your appliance reported a fault that needs prompt repair: our breakdown service applies.'
+    : 'This fault needs prompt repair: our breakdown service applies.'
+}
+
 /** `entries` are the device's history entries; those of other tickets are ignored. */
 export function ticketTimeline(t: TicketRecord, entries: readonly HistoryEntry[], nowMs: number): Timeline {
   const appliance = applianceName(t.appliance.type)
@@ -115,23 +130,29 @@ export function ticketTimeline(t: TicketRecord, entries: readonly HistoryEntry[]
     return steps.find((st) => st.state !== 'cancelled' && order.indexOf(st.state) >= rank && st.state !== 'open')?.at ?? null
   }
   const start = Date.parse(t.sla.anchoredAt)
+  const e = effectiveSla(t, nowMs)
+  const clockStart = Date.parse(e.startedAt)
+  const since = e.escalated ? 'the expected breakdown' : 'we detected the problem'
+  const ahead = e.policy === 'predicted' ? ', before the expected breakdown' : ''
   const deadline = (which: keyof typeof promises, due: string, metAt: string | null) => {
     const p = promises[which]
     const dueMs = Date.parse(due)
-    const within = durationWords(dueMs - start)
+    const before = which === 'respond' || which === 'close' ? ahead : ''
+    const within = durationWords(dueMs - clockStart) + before
     if (metAt !== null) {
-      const took = durationWords(Date.parse(metAt) - start)
+      const took = Date.parse(metAt) < clockStart ? null : durationWords(Date.parse(metAt) - clockStart)
       const late = metAt > due
       return {
         due, metAt, status: late ? 'late' : 'met',
         text: late
-          ? `${p.done} ${took} after we detected the problem, ${durationWords(Date.parse(metAt) - dueMs)} later than our promise of ${within}.`
-          : `${p.done} ${took} after we detected the problem (we promised within ${within}).`,
+          ? `${p.done} ${took} after ${since}, ${durationWords(Date.parse(metAt) - dueMs)} later than our promise of ${within}.`
+          : took === null ? `${p.done} before the expected breakdown.` : `${p.done} ${took} after ${since} (we promised within ${within}).`,
       } as const
     }
     if (cancelledAt !== null) return { due, metAt, status: 'not_needed', text: `Not needed: the request was cancelled before we had to ${p.noun}.` } as const
     if (dueMs < nowMs) return { due, metAt, status: 'overdue', text: `We promised to ${p.noun} within ${within}; we are ${durationWords(nowMs - dueMs)} late. Sorry.` } as const
-    return { due, metAt, status: 'pending', text: `We promise to ${p.noun} within ${within} of detecting the problem: ${durationWords(dueMs - nowMs)} left.` } as const
+    const of = e.escalated ? 'of the expected breakdown' : 'of detecting the problem'
+    return { due, metAt, status: 'pending', text: `We promise to ${p.noun} within ${durationWords(dueMs - clockStart)} ${of}${before}: ${durationWords(dueMs - nowMs)} left.` } as const
   }
   const stoppedAt = cancelledAt ?? (t.state === 'resolved' ? reached('resolved') : null)
   const elapsedMs = Math.max(0, (stoppedAt === null ? nowMs : Date.parse(stoppedAt)) - start)
@@ -149,10 +170,11 @@ export function ticketTimeline(t: TicketRecord, entries: readonly HistoryEntry[]
         : `${t.state === 'cancelled' ? 'Cancelled' : 'Closed'} ${durationWords(elapsedMs)} after we detected the problem.`,
     },
     sla: {
-      confirm: deadline('confirm', t.sla.confirmBy, reached('acknowledged')),
-      plan: deadline('plan', t.sla.planBy, reached('scheduled')),
-      respond: deadline('respond', t.sla.respondBy, reached('in_progress')),
-      close: deadline('close', t.sla.closeBy, reached('resolved')),
+      confirm: deadline('confirm', e.confirmBy, reached('acknowledged')),
+      plan: deadline('plan', e.planBy, reached('scheduled')),
+      respond: deadline('respond', e.respondBy, reached('in_progress')),
+      close: deadline('close', e.closeBy, reached('resolved')),
     },
+    policy: { kind: e.policy, escalated: e.escalated, startedAt: e.startedAt, text: policyWords(e, t.fault.source === 'firmware') },
   }
 }

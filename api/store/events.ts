@@ -12,7 +12,7 @@
  * reader paging the feed by `n` never skips a row that commits later with a smaller number. Lock
  * order is always device row, then outbox: no deadlock.
  */
-import { ErrorCode, ForewarnError, severityRank } from '../../domain/index.ts'
+import { ErrorCode, ForewarnError, settleSla, severityRank } from '../../domain/index.ts'
 import type { Device, DetectorEvent, HealthCore, TicketState, WarningState } from '../../domain/index.ts'
 import { buildTicket, escalateTicket, joinWarning, mergeTarget, opensTicket, ticketTransitions, type RepeatOf, type TicketPolicy } from '../ticket-policy.ts'
 import { decodeSeqCursor, encodeCursor, pageSize } from './cursor.ts'
@@ -194,7 +194,7 @@ export class Events {
         yield* appendHistory(this.h, device.id, now, 'warning.held', { episodeId: warning.id, faultCode: warning.faultCode, component: warning.component, ticketId: t.id })
         return false
       }
-      const next = escalateTicket(p, t, device, event, nowMs)
+      const next = escalateTicket(p, t, device, event, nowMs, detectedAtMs)
       yield* this.saveTicket(next, 'ticket.updated', nowMs)
       yield* appendHistory(this.h, device.id, now, 'ticket.escalated', { ticketId: t.id, priority: next.priority, severity: event.severity, episodeId: warning.id })
       return false
@@ -222,7 +222,7 @@ export class Events {
     const target = mergeTarget(p, open, detectedAtMs)
     const existing = target === null ? null : yield* this.getTicket(target.id)
     if (existing !== null) {
-      let joined = joinWarning(p, existing, device, event, nowMs)
+      let joined = joinWarning(p, existing, device, event, nowMs, detectedAtMs)
       if (!joined.repeatRepair && repeatOf !== null && repeatOf.ticketId !== joined.id) joined = { ...joined, repeatRepair: true, repeatOf }
       yield* this.saveTicket(joined, 'ticket.updated', nowMs)
       yield* change(this.s.linkTicket, { id: warning.id, ticket: joined.id })
@@ -309,6 +309,8 @@ export class Events {
     const next: TicketRecord = {
       ...t,
       state: change_.state,
+      // A predicted failure already reached before this step is written down as the breakdown it became.
+      sla: settleSla(t, nowMs),
       resolution: change_.state === 'resolved'
         ? { outcome: change_.outcome ?? 'repaired', partNumber: change_.partNumber ?? null, note: change_.note ?? null }
         : t.resolution,

@@ -215,11 +215,19 @@ export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
       expect(t.parts.map((p) => p.partNumber)).toEqual(['RF-CP-4410', 'RF-CP-4420'])
       // impact high (3) + warning (1) + covered (1) = 5 → P1
       expect(t.priority).toBe('P1')
-      expect(t.sla).toEqual({
-        // P1 promises a visit within 2 h, so the plan is due by then too (not at the generic 3 h).
-        anchoredAt: '2026-03-01T08:00:00.000Z', confirmBy: '2026-03-01T08:03:00.000Z', planBy: '2026-03-01T10:00:00.000Z',
-        respondBy: '2026-03-01T10:00:00.000Z', closeBy: '2026-03-04T08:00:00.000Z',
+      // A predicted fault (216 h of life at the low end): the visit is due a day before that failure,
+      // inside P1 working hours (every day 08:00–20:00 UTC); confirm in 4 and plan in 8 working hours.
+      expect(t.sla).toMatchObject({
+        anchoredAt: '2026-03-01T08:00:00.000Z', confirmBy: '2026-03-01T12:00:00.000Z', planBy: '2026-03-01T16:00:00.000Z',
+        respondBy: '2026-03-09T08:00:00.000Z', closeBy: '2026-03-10T08:00:00.000Z', policy: 'predicted',
+        failureExpectedAt: '2026-03-10T08:00:00.000Z', breakdownAt: null,
+        // P1 breakdown clock if the failure comes first: the visit within 2 h, so the plan by then too.
+        onFailure: {
+          anchoredAt: '2026-03-10T08:00:00.000Z', confirmBy: '2026-03-10T08:03:00.000Z', planBy: '2026-03-10T10:00:00.000Z',
+          respondBy: '2026-03-10T10:00:00.000Z', closeBy: '2026-03-13T08:00:00.000Z',
+        },
       })
+      expect(t.sla.reason).toMatch(/^Predicted fault: visit 1 day before the earliest expected failure, within P1 working hours \(every day 08:00–20:00 UTC\)/)
       expect(t.links.healthRecord).toBe(`http://api.test/devices/${device.id}`)
       expect(t.appliance).toEqual({ type: 'refrigerator', model: 'FR-450X', serial: 'SN-0001', region: 'eu-west', installDate: '2024-01-10', ownerRef: 'cust-42' })
       expect(t.rul).toEqual({ medianHours: 260, lowHours: 216, highHours: 336 })

@@ -21,6 +21,25 @@ describe('ticket policy', () => {
     expect(() => parseTicketPolicy({ mergeWindow: 3 })).toThrow(/invalid ticket policy/)
   })
 
+  it('service levels: every key optional, per-tier working hours and margins, bad zones and hours refused', () => {
+    // A policy file written before the predicted clock existed still loads, unchanged in meaning.
+    const old = parseTicketPolicy({ sla: { confirmMinutes: 5, planHours: 4, closeDays: 2, responseHours: { P1: 1, P2: 8, P3: 48 } } })
+    expect(old.sla).toMatchObject({ confirmMinutes: 5, responseHours: { P1: 1, P2: 8, P3: 48 }, timeZone: 'UTC', tiers: defaultTicketPolicy.sla.tiers })
+    const p = parseTicketPolicy({ sla: {
+      timeZone: 'Europe/Berlin', predicted: { marginHours: 48 },
+      tiers: { P3: { workingHours: { days: [1, 2, 3, 4, 5], start: '09:00', end: '16:30' }, predicted: { marginHours: 12, confirmWorkingHours: 8 } } },
+    } })
+    expect(p.sla.timeZone).toBe('Europe/Berlin')
+    expect(p.sla.responseHours).toEqual({ P1: 2, P2: 4, P3: 24 })
+    expect(p.sla.tiers.P1.predicted).toEqual({ marginHours: 48, confirmWorkingHours: 4, planWorkingHours: 8, noEstimateDays: 4 })
+    expect(p.sla.tiers.P3).toEqual({ workingHours: { days: [1, 2, 3, 4, 5], start: '09:00', end: '16:30' }, predicted: { marginHours: 12, confirmWorkingHours: 8, planWorkingHours: 8, noEstimateDays: 4 } })
+    expect(() => parseTicketPolicy({ sla: { timeZone: 'Mars/Olympus' } })).toThrow(/\/sla\/timeZone: unknown time zone/)
+    expect(() => parseTicketPolicy({ sla: { tiers: { P2: { workingHours: { days: [1], start: '18:00', end: '08:00' } } } } })).toThrow(/\/sla\/tiers\/P2\/workingHours: start must be before end/)
+    expect(() => parseTicketPolicy({ sla: { tiers: { P2: { workingHours: { days: [8], start: '08:00', end: '18:00' } } } } })).toThrow(/invalid ticket policy at \/sla\/tiers\/P2/)
+    expect(() => parseTicketPolicy({ sla: { tiers: { P2: { workingHours: { days: [1], start: '8:00', end: '18:00' } } } } })).toThrow(/invalid ticket policy/)
+    expect(() => parseTicketPolicy({ sla: { tiers: { P4: {} } } })).toThrow(/invalid ticket policy/)
+  })
+
   it('opens tickets at or above the minimum severity, from the configured sources', () => {
     const p = parseTicketPolicy({ minSeverity: 'warning', sources: ['detector'] })
     expect(opensTicket(p, 'watch', 'detector')).toBe(false)
@@ -55,12 +74,21 @@ describe('ticket policy', () => {
     expect(faultInfo(device, { faultCode: 'X-99', component: 'mystery', message: 'odd signal' })).toEqual({ name: 'X-99', description: 'odd signal', impact: 'medium', parts: [], componentName: 'mystery' })
   })
 
-  it('priority and deadlines: an out-of-warranty medium-impact watch is P3, response in 24 h', () => {
+  it('priority and deadlines: an out-of-warranty medium-impact watch is P3, visited in P3 working hours before the failure', () => {
     const ev = event(device.id, { faultCode: 'REF-DSEAL', component: 'door_seal', severity: 'watch' })
-    const detected = at('2027-05-01T10:00:00Z')
+    const detected = at('2027-05-01T10:00:00Z') // a Saturday
     const t = buildTicket(defaultTicketPolicy, { id: 'tk-1', device, event: ev, detectedAtMs: detected, nowMs: detected + 50, healthScore: 88, publicUrl: 'http://x/' })
     expect(t.priority).toBe('P3')
-    expect(t.sla.respondBy).toBe('2027-05-02T10:00:00.000Z')
+    // Failure from Mon 10 May 10:00 (216 h); a day before is Sunday, so the last P3 working moment before it: Fri 18:00.
+    expect(t.sla).toMatchObject({ policy: 'predicted', respondBy: '2027-05-07T18:00:00.000Z', closeBy: '2027-05-10T10:00:00.000Z' })
+    // Confirm within 4 working hours: Monday 08:00 + 4 h.
+    expect(t.sla.confirmBy).toBe('2027-05-03T12:00:00.000Z')
+    const fw = buildTicket(defaultTicketPolicy, {
+      id: 'tk-2', device, event: { ...ev, source: 'firmware', severity: 'critical', rul: null }, detectedAtMs: detected, nowMs: detected, healthScore: null, publicUrl: '',
+    })
+    // A critical firmware code is a breakdown: the tier clock in calendar time, weekend or not.
+    expect(fw.priority).toBe('P2')
+    expect(fw.sla).toMatchObject({ policy: 'breakdown', breakdownAt: '2027-05-01T10:00:00.000Z', confirmBy: '2027-05-01T10:03:00.000Z', planBy: '2027-05-01T13:00:00.000Z', respondBy: '2027-05-01T14:00:00.000Z', closeBy: '2027-05-04T10:00:00.000Z', onFailure: null })
     expect(t.createdAt).toBe('2027-05-01T10:00:00.050Z')
     expect(t.links).toEqual({ healthRecord: `http://x/devices/${device.id}`, history: `http://x/devices/${device.id}/history`, grafana: null })
   })
@@ -82,6 +110,22 @@ describe('ticket policy', () => {
     expect(joined.warningIds).toEqual([first.episodeId, 'e2'])
     expect(joined.parts.map((p) => p.partNumber)).toEqual(['RF-DS-3301', 'RF-SS-1120', 'RF-SS-1134'])
     expect(joined.sla.anchoredAt).toBe(first.sla.anchoredAt)
+    // Still a prediction, now on P1's clock: every deadline at or before the first one's.
+    expect(joined.sla.policy).toBe('predicted')
+    for (const k of ['confirmBy', 'planBy', 'respondBy', 'closeBy'] as const) expect(joined.sla[k] <= first.sla[k]).toBe(true)
     expect(joinWarning(defaultTicketPolicy, joined, device, event(device.id, { episodeId: 'e2' }), detected + 2 * H)).toBe(joined)
+  })
+
+  it('a critical firmware code joining a predicted ticket starts the breakdown clock at its detection', () => {
+    const detected = at('2027-05-01T10:00:00Z')
+    const first = buildTicket(defaultTicketPolicy, { id: 'tk-1', device, event: event(device.id), detectedAtMs: detected, nowMs: detected, healthScore: null, publicUrl: '' })
+    expect(first.sla.policy).toBe('predicted')
+    const code = event(device.id, { faultCode: 'E1', component: 'control_board', episodeId: 'fw', source: 'firmware', severity: 'critical', rul: null })
+    const joined = joinWarning(defaultTicketPolicy, first, device, code, detected + 3 * H, detected + 2 * H)
+    expect(joined.sla).toMatchObject({
+      policy: 'breakdown', anchoredAt: first.sla.anchoredAt, breakdownAt: '2027-05-01T12:00:00.000Z', onFailure: null,
+      confirmBy: '2027-05-01T12:03:00.000Z', respondBy: '2027-05-01T14:00:00.000Z',
+    })
+    expect(joined.sla.reason).toMatch(/^Breakdown \(the appliance reported a critical fault code\): P1 clock/)
   })
 })

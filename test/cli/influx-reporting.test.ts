@@ -55,11 +55,12 @@ describe('startInfluxReporting', () => {
   })
 
   /** One ticket opened at T0 (its SLA anchored there, default policy: confirm within 3 min). */
-  async function withTicket(nowMs: () => number): Promise<TicketRecord> {
+  /** A breakdown (critical firmware code) by default: its 3-minute confirm clock runs out within the test. */
+  async function withTicket(nowMs: () => number, over: Parameters<typeof event>[1] = { source: 'firmware', severity: 'critical', rul: null }): Promise<TicketRecord> {
     store = asyncStore(openStore({ dataDir: null, now: nowMs }))
     sink = createMemorySink()
     const { device } = await store.createDevice(fridge)
-    const { ticket: t } = await store.applyDetectorEvent(event(device.id), T0)
+    const { ticket: t } = await store.applyDetectorEvent(event(device.id, over), T0)
     return t as TicketRecord
   }
   const tickets = () => sink.linesOf('tickets').map((l) => l.replace(/,device_id=[^,]+/, '').replace(/ticket_id="[^"]+"/, 'ticket_id=T'))
@@ -96,6 +97,20 @@ describe('startInfluxReporting', () => {
       `sla_state="at_risk",state="open",ticket_id=T ${T0 + 2.5 * MIN}`,
       `sla_state="breached",state="open",ticket_id=T ${T0 + 4 * MIN}`,
     ])
+  })
+
+  it('a predicted fault runs its own clock, and the breakdown clock once its failure time comes', async () => {
+    let now = T0 + 4 * MIN
+    const t = await withTicket(() => now, {})
+    expect(t.sla.policy).toBe('predicted')
+    reporting = startInfluxReporting({ store, sink, log, now: () => now, sweepIntervalMs: 3_600_000 })
+    await reporting.sweep()
+    // The breakdown confirm clock (3 minutes) from the expected failure: its last quarter is at risk.
+    now = Date.parse(t.sla.failureExpectedAt!) + 2.5 * MIN
+    await reporting.sweep()
+    now += 1 * MIN
+    await reporting.sweep()
+    expect(tickets().map((l) => /sla_state="(\w+)"/.exec(l)?.[1])).toEqual(['on_time', 'at_risk', 'breached'])
   })
 
   it('writes an offline health point once when a device disconnects', async () => {

@@ -51,11 +51,35 @@ describe('RT ticket text', () => {
     for (const needle of [
       'priority P1', 'Serial:          SIM-00005', 'Owner ref:       CUST-1042', 'Who pays:        manufacturer (warranty repair)',
       'Code:            REF-CFAN — Condenser fan failure', 'condenser_fan_current_a = 0.05 (baseline 0.42, -9.3 spreads, trend -0.08/day)',
-      'Health score:    31/100', 'about 36 h (between 20 h and 60 h)', `On site by:      ${t.sla.respondBy}`,
+      'Health score:    31/100', 'about 36 h (between 20 h and 60 h)', `Visit by:        ${t.sla.respondBy}`,
       'Health record:   http://forewarn.test/devices/ref-sim00005aaaa',
     ]) expect(body).toContain(needle)
     for (const p of t.parts) expect(body).toContain(`  - ${p.partNumber}  ${p.name}`)
     expect(t.parts.length).toBeGreaterThan(0)
+  })
+
+  it('says which service level applies: a predicted fault has visit-by and the breakdown clock it would fall back to', () => {
+    const body = rtBody(t)
+    expect(body).toContain('SERVICE LEVEL: PREDICTED FAULT (detected 2026-03-02T08:15:00.000Z; not a breakdown yet)')
+    // 20 h of life at the low end is less than the 1-day margin: the visit gets the P1 breakdown response.
+    expect(body).toContain('the visit gets the P1 breakdown response of 2 h')
+    expect(body).toContain('Failure from:    2026-03-03T04:15:00.000Z (earliest expected)')
+    expect(body).toContain('If not visited:  breakdown clock from 2026-03-03T04:15:00.000Z: on site by 2026-03-03T06:15:00.000Z')
+    const order = ['Confirm by:', 'Plan visit by:', 'Visit by:', 'Repaired by:'].map((l) => body.indexOf(l))
+    expect(order.every((i, k) => i > 0 && (k === 0 || i > (order[k - 1] as number)))).toBe(true)
+  })
+
+  it('a critical firmware code is a breakdown: the tier clock, on site before close', () => {
+    const b = sampleTicket('tk-breakdown0001', 'SIM-00006', { source: 'firmware', rul: null })
+    const body = rtBody(b)
+    expect(body).toContain('The appliance reported this fault itself.')
+    expect(body).toContain('SERVICE LEVEL: BREAKDOWN (clock started at detection, 2026-03-02T08:15:00.000Z)')
+    expect(body).toContain('Breakdown (the appliance reported a critical fault code): P1 clock — confirm in 3 minutes, plan in 2 h, on site in 2 h, repair done in 3 days.')
+    expect(body).toContain('Confirm by:      2026-03-02T08:18:00.000Z')
+    expect(body).toContain('Plan by:         2026-03-02T10:15:00.000Z')
+    expect(body).toContain('On site by:      2026-03-02T10:15:00.000Z')
+    expect(body).toContain('Close by:        2026-03-05T08:15:00.000Z')
+    expect(body.indexOf('Plan by:')).toBeLessThan(body.indexOf('On site by:'))
   })
 
   it('quotes TicketSQL strings and maps RT statuses', () => {

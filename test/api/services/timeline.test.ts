@@ -21,7 +21,7 @@ describe('ticket timeline', () => {
   afterEach(() => store.close())
   const timeline = (id: string, at = now) => ticketTimeline(store.getTicket(id)!, store.history(deviceId, { limit: 1000 }).items, at)
 
-  it('tells the owner each step in words and keeps the SLA clock from detection', () => {
+  it('tells the owner each step in words and keeps the SLA clock from detection (a predicted fault)', () => {
     const t = store.applyDetectorEvent(event(deviceId), now).ticket!
     now += 2 * MIN
     store.transitionTicket(t.id, { state: 'acknowledged' })
@@ -34,16 +34,20 @@ describe('ticket timeline', () => {
       { state: 'resolved', at: '2026-03-01T12:02:00.000Z', text: 'Repaired: the faulty part was replaced (Compressor 0.25 HP R600a).' },
     ])
     expect(tl.headline).toBe('Repaired: the faulty part was replaced (Compressor 0.25 HP R600a).')
+    expect(tl.policy).toMatchObject({ kind: 'predicted', escalated: false, startedAt: '2026-03-01T08:00:00.000Z' })
+    expect(tl.policy.text).toMatch(/^We found this early, before anything broke down: we will plan a technician visit with you during working hours/)
+    // Confirm within 4 and plan within 8 working hours (P1: every day 08:00–20:00 UTC).
     expect(tl.sla.confirm).toEqual({
-      due: '2026-03-01T08:03:00.000Z', metAt: '2026-03-01T08:02:00.000Z', status: 'met',
-      text: 'Confirmed 2 minutes after we detected the problem (we promised within 3 minutes).',
+      due: '2026-03-01T12:00:00.000Z', metAt: '2026-03-01T08:02:00.000Z', status: 'met',
+      text: 'Confirmed 2 minutes after we detected the problem (we promised within 4 hours).',
     })
-    // Jumping to resolved meets the plan deadline too, but after it (3 h) and so late.
+    // Jumping to resolved meets the plan deadline too; here in time.
     expect(tl.sla.plan).toEqual({
-      due: '2026-03-01T10:00:00.000Z', metAt: '2026-03-01T12:02:00.000Z', status: 'late',
-      text: 'Visit planned 4 hours 2 minutes after we detected the problem, 2 hours 2 minutes later than our promise of 2 hours.',
+      due: '2026-03-01T16:00:00.000Z', metAt: '2026-03-01T12:02:00.000Z', status: 'met',
+      text: 'Visit planned 4 hours 2 minutes after we detected the problem (we promised within 8 hours).',
     })
-    expect(tl.sla.close).toMatchObject({ status: 'met', text: 'Finished 4 hours 2 minutes after we detected the problem (we promised within 3 days).' })
+    // Repair done before the earliest expected failure (216 h after detection).
+    expect(tl.sla.close).toMatchObject({ status: 'met', text: 'Finished 4 hours 2 minutes after we detected the problem (we promised within 9 days, before the expected breakdown).' })
     expect(tl.clock).toEqual({
       startedAt: '2026-03-01T08:00:00.000Z', stoppedAt: '2026-03-01T12:02:00.000Z', elapsedMinutes: 242,
       text: 'Closed 4 hours 2 minutes after we detected the problem.',
@@ -56,11 +60,47 @@ describe('ticket timeline', () => {
     expect(tl.steps.map((s) => s.state)).toEqual(['open'])
     expect(tl.headline).toBe('We found an early sign of trouble with your refrigerator and will contact you to confirm it.')
     expect(tl.clock).toEqual({ startedAt: '2026-03-01T08:00:00.000Z', stoppedAt: null, elapsedMinutes: 10, text: 'Open for 10 minutes since we detected the problem.' })
+    expect(tl.sla.confirm).toMatchObject({ status: 'pending', text: 'We promise to confirm the problem within 4 hours of detecting the problem: 3 hours 50 minutes left.' })
+    expect(tl.sla.plan).toMatchObject({ status: 'pending', text: 'We promise to plan the technician visit within 8 hours of detecting the problem: 7 hours 50 minutes left.' })
+    // The visit a day before the earliest expected failure, the repair done before it.
+    expect(tl.sla.respond).toMatchObject({ status: 'pending', text: 'We promise to have a technician with you within 8 days of detecting the problem, before the expected breakdown: 7 days 23 hours left.' })
+    expect(tl.sla.close).toMatchObject({ status: 'pending', text: 'We promise to finish the repair within 9 days of detecting the problem, before the expected breakdown: 8 days 23 hours left.' })
+  })
+
+  it('a breakdown (critical firmware code) runs the 3-3-3 tier clock in calendar time', () => {
+    const t = store.applyDetectorEvent(event(deviceId, { source: 'firmware', severity: 'critical', rul: null }), now).ticket!
+    const tl = timeline(t.id, T0 + 10 * MIN)
+    expect(tl.policy).toMatchObject({ kind: 'breakdown', escalated: false, text: 'Your appliance reported a fault that needs prompt repair: our breakdown service applies.' })
     expect(tl.sla.confirm).toMatchObject({ status: 'overdue', text: 'We promised to confirm the problem within 3 minutes; we are 7 minutes late. Sorry.' })
     expect(tl.sla.plan).toMatchObject({ status: 'pending', text: 'We promise to plan the technician visit within 2 hours of detecting the problem: 1 hour 50 minutes left.' })
+    expect(tl.sla.respond).toMatchObject({ status: 'pending', text: 'We promise to have a technician with you within 2 hours of detecting the problem: 1 hour 50 minutes left.' })
     expect(tl.sla.close).toMatchObject({ status: 'pending', text: 'We promise to finish the repair within 3 days of detecting the problem: 2 days 23 hours left.' })
-    // The priority of this fault (high impact, extended warranty) sets the on-site promise.
-    expect(tl.sla.respond.text).toMatch(/^We promise to have a technician with you within (2|4|24) hours of detecting the problem/)
+  })
+
+  it('a predicted failure reached before the visit switches to the breakdown clock, and a state change writes it down', () => {
+    const t = store.applyDetectorEvent(event(deviceId), now).ticket!
+    const failure = Date.parse(t.sla.failureExpectedAt!)
+    expect(failure).toBe(T0 + 216 * HOUR)
+    expect(timeline(t.id, failure - MIN).policy.kind).toBe('predicted')
+    const tl = timeline(t.id, failure + HOUR)
+    expect(tl.policy).toMatchObject({ kind: 'breakdown', escalated: true, startedAt: '2026-03-10T08:00:00.000Z' })
+    expect(tl.sla.confirm).toMatchObject({ status: 'overdue', text: 'We promised to confirm the problem within 3 minutes; we are 57 minutes late. Sorry.' })
+    expect(tl.sla.respond).toMatchObject({ due: '2026-03-10T10:00:00.000Z', status: 'pending', text: 'We promise to have a technician with you within 2 hours of the expected breakdown: 1 hour left.' })
+    now = failure + HOUR
+    store.transitionTicket(t.id, { state: 'acknowledged' })
+    const stored = store.getTicket(t.id)!
+    expect(stored.sla).toMatchObject({ policy: 'breakdown', breakdownAt: '2026-03-10T08:00:00.000Z', respondBy: '2026-03-10T10:00:00.000Z', onFailure: null, failureExpectedAt: '2026-03-10T08:00:00.000Z' })
+    expect(timeline(t.id).sla.confirm).toMatchObject({ status: 'late', metAt: '2026-03-10T09:00:00.000Z' })
+  })
+
+  it('a technician on site before the predicted failure keeps the predicted clock', () => {
+    const t = store.applyDetectorEvent(event(deviceId), now).ticket!
+    now += 2 * 86_400_000
+    store.transitionTicket(t.id, { state: 'in_progress' })
+    const tl = timeline(t.id, T0 + 300 * HOUR)
+    expect(tl.policy.kind).toBe('predicted')
+    expect(tl.sla.respond).toMatchObject({ status: 'met', metAt: '2026-03-03T08:00:00.000Z' })
+    expect(tl.sla.close.status).toBe('overdue')
   })
 
   it('during the visit and after a cancellation', () => {
@@ -103,8 +143,9 @@ describe('ticket timeline', () => {
       const r = await app.inject({ url: `/tickets/${t.id}/timeline`, headers: { authorization: `Bearer ${key}` } })
       expect(r.statusCode).toBe(200)
       const body = r.json() as ReturnType<typeof ticketTimeline>
-      expect(Object.keys(body).sort()).toEqual(['clock', 'headline', 'sla', 'state', 'steps', 'ticketId'])
-      expect(body.sla.confirm.text).toMatch(/^We promise to confirm the problem within 3 minutes/)
+      expect(Object.keys(body).sort()).toEqual(['clock', 'headline', 'policy', 'sla', 'state', 'steps', 'ticketId'])
+      expect(body.policy.kind).toBe('predicted')
+      expect(body.sla.confirm.text).toMatch(/^We promise to confirm the problem within \d+ (hours|minutes) of detecting the problem/)
       expect((await app.inject({ url: '/tickets/tk-none/timeline', headers: { authorization: `Bearer ${key}` } })).statusCode).toBe(404)
     } finally {
       await app.close()
