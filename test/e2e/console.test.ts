@@ -20,7 +20,7 @@ const bin = join(import.meta.dirname, '..', '..', 'bin', 'forewarn.js')
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8')
 const haveChromium = existsSync(CHROMIUM)
 
-interface Ticket { id: string; deviceId: string; state: string; evidence: Array<{ value: number }>; appliance: { serial: string }; fault: { code: string }; links: { status?: string } }
+interface Ticket { id: string; deviceId: string; state: string; evidence: Array<{ value: number }>; appliance: { serial: string }; fault: { code: string }; links: { status?: string }; sla: { policy?: string } }
 
 async function axeSerious(page: Page): Promise<Array<{ id: string; impact: string; nodes: number }>> {
   await page.evaluate(axeSource)
@@ -129,7 +129,15 @@ describe.skipIf(!haveChromium && process.env.CI !== 'true')('service console in 
     expect(listed).toBe(6)
     for (const d of devices.items) await expect(page.locator('table.devices').textContent()).resolves.toContain(d.id)
     await expect(page.locator('table.warnings').textContent()).resolves.toContain(ticket.id)
-    await expect(page.locator('[data-sla-row]', { hasText: ticket.id }).locator('.clock').textContent()).resolves.toMatch(/ (left|late)$/)
+    const row = page.locator('[data-sla-row]', { hasText: ticket.id })
+    await expect(row.locator('.clock').textContent()).resolves.toMatch(/ (left|late)$/)
+    // The board says which clock runs; a fault found early is on time or at risk by its own clock, not breached.
+    const { body: current } = await apiCall<Ticket>(base, ADMIN_KEY, `/tickets/${ticket.id}`)
+    await expect(row.locator('[data-sla-policy]').getAttribute('data-sla-policy')).resolves.toBe(current.sla.policy)
+    if (current.sla.policy === 'predicted') {
+      await expect(row.locator('[data-sla-policy]').textContent()).resolves.toBe('predicted fault: visit before the expected failure')
+      await expect(row.locator('[data-sla-badge]').textContent()).resolves.toMatch(/^(on time|at risk)$/)
+    }
     expect(await axeSerious(page)).toEqual([])
     await shoot(page, 'fleet')
 
@@ -177,6 +185,7 @@ describe.skipIf(!haveChromium && process.env.CI !== 'true')('service console in 
     const clock = page.locator('#sla-h + p .clock')
     await expect(clock.isVisible()).resolves.toBe(true)
     await expect(clock.textContent()).resolves.toMatch(/\d+ (s|min|h \d\d min|days \d+ h) (left|late)$/)
+    await expect(page.locator('#sla-h ~ p[data-sla-policy]').textContent()).resolves.toMatch(/^Service level: (predicted fault: visit before the expected failure|breakdown: P\d clock)\. (Predicted fault|Breakdown)/)
     await expect(page.locator('.facts').textContent()).resolves.toMatch(/Who pays.*(manufacturer|provider|customer)/s)
     await expect(page.locator('#delivery-h + * ').textContent()).resolves.toContain('pull feed')
     statusPath = (await page.locator('[data-status-link]').getAttribute('href')) ?? ''
@@ -204,6 +213,8 @@ describe.skipIf(!haveChromium && process.env.CI !== 'true')('service console in 
     expect(text).toContain('Found early')
     expect(text).toContain('Problem confirmed')
     expect(text).toMatch(/We promise|promised/)
+    expect(text).toMatch(/We found this early, before anything broke down|our breakdown service/)
+    expect(text).not.toMatch(/\bP[123]\b|working hours \(/)
     const html = await page.content()
     const { body: full } = await apiCall<Ticket>(base, ADMIN_KEY, `/tickets/${ticket.id}`)
     for (const secret of [ticket.id, ticket.deviceId, full.appliance.serial, full.fault.code, ADMIN_KEY, 'Bearer', ...full.evidence.map((e) => String(e.value))]) {
