@@ -2,6 +2,7 @@
  * What a Request Tracker ticket says: a subject a dispatcher can triage from the queue view, and a
  * plain-text body a technician can act on at the door (who pays, what broke, which part to bring).
  */
+import { evidenceWords, remainingLifeWords } from '../../domain/words.ts'
 import type { TicketForDelivery } from './types.ts'
 
 /** The marker the adapter searches RT for before creating: RT has no idempotency key of its own. */
@@ -94,14 +95,15 @@ export function rtBody(t: TicketForDelivery): string {
     row('What happens', f.description),
     '',
     'EVIDENCE',
+    // Plain words first; the raw feature and its deviation (in baseline spreads) for whoever reads the data.
     ...(t.evidence.length === 0 ? ['  (none recorded)'] : t.evidence.map((e) => {
       const trend = e.slopePerDay === null ? '' : `, trend ${num(e.slopePerDay)}/day`
-      return `  - ${e.feature} = ${num(e.value)} (baseline ${num(e.baseline)}, ${num(e.deviation)} spreads${trend}): ${e.detail}`
+      return `  - ${evidenceWords(a.type, e)}: ${e.detail}\n    [${e.feature} = ${num(e.value)}, baseline ${num(e.baseline)}, ${num(e.deviation)} spreads from baseline${trend}]`
     })),
     '',
     'HEALTH',
     row('Health score', t.healthScore === null ? 'not yet known' : `${num(t.healthScore)}/100`),
-    row('Remaining life', t.rul === null ? 'no estimate' : `about ${num(t.rul.medianHours)} h (between ${num(t.rul.lowHours)} h and ${num(t.rul.highHours)} h)`),
+    row('Remaining life', t.rul === null ? 'no estimate' : `failure expected ${remainingLifeWords(t.rul)} (about ${num(t.rul.medianHours)} h, between ${num(t.rul.lowHours)} h and ${num(t.rul.highHours)} h)`),
     '',
     'LIKELY PARTS (bring on the first visit)',
     ...(t.parts.length === 0 ? ['  (none listed — diagnose on site)'] : t.parts.map((p) => `  - ${p.partNumber}  ${p.name}`)),

@@ -50,7 +50,7 @@ describeService('request-tracker', 'a simulated fault becomes one Request Tracke
     })
     await fleet.done
     const { body: tickets } = await waitFor('a Forewarn ticket', async () => {
-      const r = await apiCall<{ items: { id: string; deviceId: string }[] }>(run!.apiUrl, ADMIN_KEY, '/tickets')
+      const r = await apiCall<{ items: { id: string; deviceId: string; sla: { policy?: string } }[] }>(run!.apiUrl, ADMIN_KEY, '/tickets')
       return r.body.items.length > 0 ? r : undefined
     }, 30_000)
     expect(tickets.items.map((t) => t.deviceId)).toEqual([faulty!.deviceId])
@@ -75,7 +75,9 @@ describeService('request-tracker', 'a simulated fault becomes one Request Tracke
         if (att.Content && att.ContentType === 'text/plain') text += Buffer.from(att.Content, 'base64').toString('utf8')
       }
     }
-    for (const expected of [`Serial:          RT-1`, 'REF-CFAN — Condenser fan failure', 'RF-CF-2210  Condenser fan motor 12 V', 'Who pays:        manufacturer', 'Remaining life:', 'On site by:']) {
+    // The text says which service level applies: a fault found early has a visit-by time, a breakdown an on-site time.
+    const level = tickets.items[0]!.sla.policy === 'predicted' ? ['SERVICE LEVEL: PREDICTED FAULT', 'Visit by:'] : ['SERVICE LEVEL: BREAKDOWN', 'On site by:']
+    for (const expected of [`Serial:          RT-1`, 'REF-CFAN — Condenser fan failure', 'RF-CF-2210  Condenser fan motor 12 V', 'Who pays:        manufacturer', 'Remaining life:', ...level]) {
       expect(text).toContain(expected)
     }
     if (process.env.FOREWARN_RT_SAMPLE) writeFileSync(process.env.FOREWARN_RT_SAMPLE, `Subject: ${rtTicket.Subject}\n\n${text}`)

@@ -50,8 +50,9 @@ describe('RT ticket text', () => {
     const body = rtBody(t)
     for (const needle of [
       'priority P1', 'Serial:          SIM-00005', 'Owner ref:       CUST-1042', 'Who pays:        manufacturer (warranty repair)',
-      'Code:            REF-CFAN — Condenser fan failure', 'condenser_fan_current_a = 0.05 (baseline 0.42, -9.3 spreads, trend -0.08/day)',
-      'Health score:    31/100', 'about 36 h (between 20 h and 60 h)', `Visit by:        ${t.sla.respondBy}`,
+      'Code:            REF-CFAN — Condenser fan failure',
+      '[condenser_fan_current_a = 0.05, baseline 0.42, -9.3 spreads from baseline, trend -0.08/day]',
+      'Health score:    31/100', 'failure expected in 1 to 3 days (about 36 h, between 20 h and 60 h)', `Visit by:        ${t.sla.respondBy}`,
       'Health record:   http://forewarn.test/devices/ref-sim00005aaaa',
     ]) expect(body).toContain(needle)
     for (const p of t.parts) expect(body).toContain(`  - ${p.partNumber}  ${p.name}`)
