@@ -148,10 +148,12 @@ export async function runPipeline(db: InfluxDBService): Promise<PipelineRun> {
       if (status !== 200) throw new Error(`ticket ${t.id} → ${state}: ${status} ${JSON.stringify(body)}`)
     }
     let atRisk: TicketRecord | null = null
+    const unconfirmed: TicketRecord[] = []
     for (const [i, m] of members.entries()) {
       const { role, outcome } = m.plan
       if (role !== 'resolved' && role !== 'at_risk' && role !== 'breached') continue
       const t = await ticketOf(devices[i] as RunDevice)
+      if (role === 'breached') unconfirmed.push(t)
       if (role === 'at_risk') {
         await transition(t, 'acknowledged')
         atRisk = t
@@ -163,14 +165,19 @@ export async function runPipeline(db: InfluxDBService): Promise<PipelineRun> {
     trace('tickets moved')
     if (atRisk === null) throw new Error('the plan has no at-risk ticket')
 
-    // The SLA clock moves on to 90 % of the acknowledged ticket's planning window: it is at risk,
-    // and the ticket nobody confirmed is long past its confirmation deadline.
+    // The SLA clock moves on to 90 % of the acknowledged ticket's planning window: it is at risk;
+    // then past the confirmation deadline of the tickets nobody confirmed: they are breached.
+    // (Predicted faults confirm within working hours per tier, so the two moments may lie apart.)
     const anchored = Date.parse(atRisk.sla.anchoredAt)
     const planBy = Date.parse(atRisk.sla.planBy)
-    const slaNowMs = planBy - 0.1 * (planBy - anchored)
-    const skewMs = slaNowMs - Date.now()
+    const atRiskMs = planBy - 0.1 * (planBy - anchored)
+    const breachMs = Math.max(atRiskMs, ...unconfirmed.map((t) => Date.parse(t.sla.confirmBy) + 60_000))
+    const slaNowMs = breachMs
+    let skewMs = atRiskMs - Date.now()
     const sink = await createInfluxSink({ api: 'v1', url: db.url, database: db.database, username: null, password: null }, { spoolDir: null, statsIntervalMs: 0 })
     const later = startInfluxReporting({ store: run.store, sink, log, now: () => Date.now() + skewMs })
+    await later.sweep()
+    skewMs = breachMs - Date.now()
     await later.sweep()
     await later.stop()
     await sink.close()
