@@ -132,12 +132,33 @@ export function isTimeZone(timeZone: string): boolean {
   }
 }
 
+const QUARTER_HOUR = 900_000
+const offsets = new Map<string, number>()
+
+/**
+ * Offset (ms ahead of UTC) of a zone at an instant. Every zone's offset is a multiple of 15
+ * minutes and changes on a quarter hour, so it is constant within each 15-minute slot of UTC and
+ * memoised per slot (Intl's formatToParts is the slow part of a deadline).
+ */
+function offsetOf(ms: number, timeZone: string): number {
+  if (timeZone === 'UTC') return 0
+  const slot = Math.floor(ms / QUARTER_HOUR) * QUARTER_HOUR
+  const key = `${timeZone}|${slot}`
+  const hit = offsets.get(key)
+  if (hit !== undefined) return hit
+  const p: Record<string, number> = {}
+  for (const part of formatter(timeZone).formatToParts(new Date(slot))) if (part.type !== 'literal') p[part.type] = Number(part.value)
+  const offset = Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!) - slot
+  if (offsets.size >= 50_000) offsets.clear()
+  offsets.set(key, offset)
+  return offset
+}
+
 /** Local calendar date and offset (ms ahead of UTC) of an instant in a zone. */
 function localOf(ms: number, timeZone: string): { y: number; m: number; d: number; offsetMs: number } {
-  const p: Record<string, number> = {}
-  for (const part of formatter(timeZone).formatToParts(new Date(ms))) if (part.type !== 'literal') p[part.type] = Number(part.value)
-  const asUtc = Date.UTC(p.year!, p.month! - 1, p.day!, p.hour!, p.minute!, p.second!)
-  return { y: p.year!, m: p.month!, d: p.day!, offsetMs: asUtc - (ms - (((ms % 1000) + 1000) % 1000)) }
+  const offsetMs = offsetOf(ms, timeZone)
+  const local = new Date(ms + offsetMs)
+  return { y: local.getUTCFullYear(), m: local.getUTCMonth() + 1, d: local.getUTCDate(), offsetMs }
 }
 
 /** The instant of a local wall-clock time (minutes after local midnight) on a local date. */
