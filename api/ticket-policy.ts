@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs'
 import Type, { type Static } from 'typebox'
 import { Compile } from 'typebox/compile'
 import {
-  applianceSpec, clockOf, defaultSla, ErrorCode, findFault, ForewarnError, isTimeZone, priorityFor, severityRank, slaClockFor, updateClock,
+  applianceSpec, clockOf, defaultSla, ErrorCode, findFault, ForewarnError, isTimeZone, priorityFor, settleSla, severityRank, slaClockFor, updateClock,
 } from '../domain/index.ts'
 import type { Coverage, Device, DetectorEvent, FaultImpact, Priority, PredictedTargets, Severity, SlaTargets, SparePart, TierTargets } from '../domain/index.ts'
 import type { TicketRecord } from './schemas.ts'
@@ -295,7 +295,7 @@ export function joinWarning(policy: TicketPolicy, ticket: TicketRecord, device: 
     priority,
     parts,
     evidence: [...ticket.evidence, ...event.evidence],
-    sla: updateClock(clockOf(ticket.sla), detectedAtMs, priority, event, policy.sla),
+    sla: updateClock(clockOf(settleSla(ticket, nowMs)), detectedAtMs, priority, event, policy.sla),
     updatedAt: new Date(nowMs).toISOString(),
   }
 }
@@ -311,7 +311,7 @@ export function escalateTicket(policy: TicketPolicy, ticket: TicketRecord, devic
     priority,
     fault: raise ? { ...ticket.fault, severity: event.severity } : ticket.fault,
     rul: event.episodeId === ticket.episodeId ? event.rul : ticket.rul,
-    sla: updateClock(clockOf(ticket.sla), detectedAtMs, priority, event, policy.sla),
+    sla: updateClock(clockOf(settleSla(ticket, nowMs)), detectedAtMs, priority, event, policy.sla),
     updatedAt: new Date(nowMs).toISOString(),
   }
 }

@@ -392,7 +392,7 @@ export function settleSla<S extends StoredSla>(t: { state: string; sla: S }, now
 export function clockOf(sla: StoredSla): SlaClock {
   return {
     anchoredAt: sla.anchoredAt, confirmBy: sla.confirmBy, planBy: sla.planBy, respondBy: sla.respondBy, closeBy: sla.closeBy,
-    policy: sla.policy ?? 'breakdown', reason: sla.reason ?? 'Breakdown (detection): tier clock.',
+    policy: sla.policy ?? 'breakdown', reason: sla.reason ?? 'Breakdown (opened on the tier clock from detection).',
     failureExpectedAt: sla.failureExpectedAt ?? null, breakdownAt: sla.breakdownAt ?? (sla.policy === 'predicted' ? null : sla.anchoredAt),
     onFailure: sla.onFailure ?? null,
   }

@@ -128,4 +128,13 @@ describe('ticket policy', () => {
     })
     expect(joined.sla.reason).toMatch(/^Breakdown \(the appliance reported a critical fault code\): P1 clock/)
   })
+
+  it('a warning joining after the predicted failure time keeps the breakdown clock that took over', () => {
+    const detected = at('2027-05-01T10:00:00Z')
+    const first = buildTicket(defaultTicketPolicy, { id: 'tk-1', device, event: event(device.id), detectedAtMs: detected, nowMs: detected, healthScore: null, publicUrl: '' })
+    const failure = Date.parse(first.sla.failureExpectedAt!)
+    const late = failure + 5 * H
+    const joined = joinWarning(defaultTicketPolicy, first, device, event(device.id, { faultCode: 'REF-DSEAL', component: 'door_seal', episodeId: 'e2' }), late, late)
+    expect(joined.sla).toMatchObject({ policy: 'breakdown', breakdownAt: first.sla.failureExpectedAt, respondBy: first.sla.onFailure!.respondBy, onFailure: null })
+  })
 })
