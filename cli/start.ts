@@ -367,7 +367,7 @@ export async function runStart(flags: StartFlags & Record<string, unknown>, proc
   const log = pino({ level: env.FOREWARN_LOG_LEVEL ?? 'warn' }, pino.destination(2))
   const running = await startForewarn(config, log, env)
   const out = process.stdout
-  out.write(`Forewarn is running\n  API      ${running.apiUrl}  (OpenAPI: ${running.apiUrl}/docs)\n  MQTT     ${running.mqttUrl}\n  data     ${resolve(config.dataDir)}\n`)
+  out.write(`Forewarn is running\n  console  ${running.apiUrl}/  (sign in with an API key)\n  API      ${running.apiUrl}  (OpenAPI: ${running.apiUrl}/docs)\n  MQTT     ${running.mqttUrl}\n  data     ${resolve(config.dataDir)}\n`)
   if (running.adminKey) out.write(`  admin API key (shown once, stored hashed): ${running.adminKey}\n`)
   else out.write('  admin API key: from FOREWARN_ADMIN_KEY or issued on first start\n')
   if (running.fleet?.resumed) out.write(`  simulated fleet: ${running.fleet.members.length} appliances from the earlier run, reconnected and reporting from the present\n`)

@@ -106,7 +106,7 @@ const promises = {
 /** The owner's words for the clock in force: never tiers, zones or internal reasons. */
 function policyWords(e: EffectiveSla, firmware: boolean): string {
   if (e.escalated) return 'The problem was expected to cause a breakdown about now, before our technician could come: our breakdown service now applies, with its faster promises.'
-  if (e.policy === 'predicted') return 'We found this early, before anything broke down: we will plan a technician visit with you during working hours, before the fault is expected to cause a breakdown.'
+  if (e.policy === 'predicted') return 'We found this early, before anything broke down: we will plan a technician visit with you before the fault is expected to cause a breakdown.'
   return firmware
     ? 'Your appliance reported a fault that needs prompt repair: our breakdown service applies.'
     : 'This fault needs prompt repair: our breakdown service applies.'

@@ -35,7 +35,7 @@ describe('ticket timeline', () => {
     ])
     expect(tl.headline).toBe('Repaired: the faulty part was replaced (Compressor 0.25 HP R600a).')
     expect(tl.policy).toMatchObject({ kind: 'predicted', escalated: false, startedAt: '2026-03-01T08:00:00.000Z' })
-    expect(tl.policy.text).toMatch(/^We found this early, before anything broke down: we will plan a technician visit with you during working hours/)
+    expect(tl.policy.text).toMatch(/^We found this early, before anything broke down: we will plan a technician visit with you before the fault is expected to cause a breakdown\.$/)
     // Confirm within 4 and plan within 8 working hours (P1: every day 08:00–20:00 UTC).
     expect(tl.sla.confirm).toEqual({
       due: '2026-03-01T12:00:00.000Z', metAt: '2026-03-01T08:02:00.000Z', status: 'met',
