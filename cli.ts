@@ -115,12 +115,15 @@ program
   .command('score-real')
   .description('the detection scorecard on real machine data (SKAB, C-MAPSS) through replay --format scores (docs/detection.md)')
   .option('--data <dir>', 'folder holding skab/ and cmapss-fd001/', '../shared/data')
+  .option('--held-out', 'also choose the engine\'s constants on half of the runs and engines and report the other half, then the reverse (docs/detection.md)', false)
   .option('--json', 'print the figures as one JSON object on the last line of stdout', false)
   .action(async (opts) => {
-    const { scoreReal, formatRealScore } = await import('./cli/score-real.ts')
+    const { scoreReal, formatRealScore, scoreHeldOut, formatHeldOut } = await import('./cli/score-real.ts')
     const score = await scoreReal(opts.data)
     process.stdout.write(`${formatRealScore(score)}\n`)
-    if (opts.json) process.stdout.write(`${JSON.stringify(score)}\n`)
+    const heldOut = opts.heldOut ? await scoreHeldOut(opts.data) : undefined
+    if (heldOut) process.stdout.write(`${formatHeldOut(heldOut)}\n`)
+    if (opts.json) process.stdout.write(`${JSON.stringify(heldOut ? { ...score, heldOut } : score)}\n`)
   })
 
 program

@@ -10,7 +10,7 @@
  * - scores: `timestamp,device,anomaly_score,remaining_life_h,remaining_life_low_h,remaining_life_high_h`
  *   per input row. The score is ≥ 0.5 exactly on the rows where a warning starts.
  */
-import { createEngine, type Engine, type EngineResult } from '../detectors/engine.ts'
+import { createEngine, type Engine, type EngineConfig, type EngineResult } from '../detectors/engine.ts'
 import { learnFailureModel, learnReference, offlineWarmupRows, type DeviceHistory, type FailureModel } from '../detectors/engine-fleet.ts'
 import type { BaselineModel } from '../detectors/engine.ts'
 import { describeIssues, deviceOf, parseTimestamp, readTable, unitOf, valuesOf, type Table } from './replay-table.ts'
@@ -26,6 +26,8 @@ export interface ReplayOptions {
   format: ReplayFormat
   reference?: string
   history?: string
+  /** Engine constants other than the recording's sizing (for measuring settings: score-real --held-out). */
+  engine?: Partial<EngineConfig>
 }
 
 const HOUR_MS = 3_600_000
@@ -60,13 +62,13 @@ export async function runReplay(opts: ReplayOptions, out: NodeJS.WritableStream,
     const r = await readTable(opts.reference, { timestampColumn, deviceColumn: opts.deviceColumn, metrics })
     err.write(describeIssues(r.table, r.issues))
     const devices = historiesOf(r.table)
-    reference = learnReference({ rows: devices.flatMap((h) => h.rows), timesMs: devices.flatMap((h) => h.timesMs) })
+    reference = learnReference({ rows: devices.flatMap((h) => h.rows), timesMs: devices.flatMap((h) => h.timesMs) }, opts.engine)
   }
   let failure: FailureModel | undefined
   if (opts.history) {
     const h = await readTable(opts.history, { timestampColumn, deviceColumn: opts.deviceColumn, metrics })
     err.write(describeIssues(h.table, h.issues))
-    failure = learnFailureModel(historiesOf(h.table))
+    failure = learnFailureModel(historiesOf(h.table), opts.engine)
   }
 
   const perDevice = new Map<string, number>()
@@ -75,6 +77,7 @@ export async function runReplay(opts: ReplayOptions, out: NodeJS.WritableStream,
   const engines = new Map<string, Engine>()
   for (const [id, n] of perDevice) {
     engines.set(id, createEngine({
+      ...opts.engine,
       warmupRows: offlineWarmupRows(n),
       rebaselineRows: Math.max(50, Math.round(0.1 * n)),
       clearRows: Math.max(30, Math.round(0.02 * n)),

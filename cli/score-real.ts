@@ -11,6 +11,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { PassThrough } from 'node:stream'
+import { defaultEngineConfig, type EngineConfig } from '../detectors/engine.ts'
 import { offlineWarmupRows } from '../detectors/engine-fleet.ts'
 import { median } from './bench/stats.ts'
 import { runReplay, type ReplayOptions } from './replay.ts'
@@ -61,16 +62,18 @@ function skabTable(file: string): { csv: string; labels: number[]; times: number
   }
 }
 
-async function scoreSkab(dataDir: string, work: string, reference?: string): Promise<SkabScore> {
+/** One SKAB run's outcome: a warning before the fault (false alarm), and the delay of the first one inside it. */
+export interface SkabRun { run: string; early: boolean; delayS: number | null }
+
+async function skabRuns(dataDir: string, work: string, reference?: string, engine?: Partial<EngineConfig>): Promise<SkabRun[]> {
   const dir = join(dataDir, 'skab', 'valve1')
   const files = readdirSync(dir).filter((f) => f.endsWith('.csv')).sort((a, b) => parseInt(a) - parseInt(b))
-  let clean = 0, falseAlarm = 0
-  const delays: number[] = []
+  const runs: SkabRun[] = []
   for (const f of files) {
     const { csv, labels, times } = skabTable(join(dir, f))
     const path = join(work, `skab-${f}`)
     writeFileSync(path, csv)
-    const rows = await scores({ file: path, timestampColumn: 'datetime', reference })
+    const rows = await scores({ file: path, timestampColumn: 'datetime', reference, engine })
     const warm = Math.round(0.15 * rows.length)
     const onset = labels.indexOf(1)
     let early = false, hit = -1
@@ -79,13 +82,15 @@ async function scoreSkab(dataDir: string, work: string, reference?: string): Pro
       if (i < onset) early = true
       else if (labels[i] === 1 && hit < 0) hit = i
     }
-    if (early) falseAlarm++
-    if (!early && hit >= 0) {
-      clean++
-      delays.push((times[hit]! - times[onset]!) / 1000)
-    }
+    runs.push({ run: f, early, delayS: hit >= 0 ? (times[hit]! - times[onset]!) / 1000 : null })
   }
-  return { runs: files.length, clean: clean / files.length, falseAlarm: falseAlarm / files.length, medianDelayS: medianOrNull(delays) }
+  return runs
+}
+
+function skabScore(runs: SkabRun[]): SkabScore {
+  const clean = runs.filter((r) => !r.early && r.delayS !== null)
+  const n = Math.max(1, runs.length)
+  return { runs: runs.length, clean: clean.length / n, falseAlarm: runs.filter((r) => r.early).length / n, medianDelayS: medianOrNull(clean.map((r) => r.delayS!)) }
 }
 
 const CMAPSS_COLUMNS = ['unit', 'cycle', 'setting1', 'setting2', 'setting3', ...Array.from({ length: 21 }, (_, i) => `s${i + 1}`)]
@@ -108,54 +113,86 @@ function cmapssCsv(engines: [number, number[][]][]): string {
   return head + engines.flatMap(([, rows]) => rows.map((r) => `${r[1]! * 3600},${r[0]},${r.slice(2).join(',')}`)).join('\n') + '\n'
 }
 
-async function scoreCmapss(dataDir: string, work: string): Promise<CmapssScore> {
-  const engines = [...cmapssEngines(dataDir)]
+/** One engine's first warning after warm-up: cycles left then (−1: none). */
+export interface CmapssEngine { unit: number; leftAtWarning: number }
+
+async function cmapssFirstWarnings(engines: [number, number[][]][], work: string, engine?: Partial<EngineConfig>): Promise<CmapssEngine[]> {
   const all = join(work, 'cmapss.csv')
   writeFileSync(all, cmapssCsv(engines))
-  const rows = await scores({ file: all, timestampColumn: 'timestamp', deviceColumn: 'unit' })
-  let timely = 0, early = 0, missed = 0
-  const left: number[] = []
+  const rows = await scores({ file: all, timestampColumn: 'timestamp', deviceColumn: 'unit', engine })
+  const out: CmapssEngine[] = []
   let at = 0
-  for (const [, list] of engines) {
+  for (const [unit, list] of engines) {
     const mine = rows.slice(at, at + list.length)
     at += list.length
     const warm = offlineWarmupRows(list.length)
     const first = mine.findIndex((r, i) => i >= warm && r.score >= 0.5)
-    const l = first < 0 ? -1 : list.length - 1 - first
-    if (first < 0 || l < 1) missed++
+    out.push({ unit, leftAtWarning: first < 0 ? -1 : list.length - 1 - first })
+  }
+  return out
+}
+
+function warningScore(list: CmapssEngine[]): Omit<CmapssScore, 'rmse' | 'rulCoverage'> {
+  let timely = 0, early = 0, missed = 0
+  const left: number[] = []
+  for (const { leftAtWarning: l } of list) {
+    if (l < 1) missed++
     else if (l > 125) early++
     else { timely++; left.push(l) }
   }
-  // Remaining life, engines left out: 5 folds, 5 seeded random cut-off points per engine.
+  const e = Math.max(1, list.length)
+  return { engines: list.length, timely: timely / e, early: early / e, missed: missed / e, medianLifeLeft: medianOrNull(left) }
+}
+
+/**
+ * Remaining-life errors per engine, engines left out: 5 folds (engine i in fold i mod 5), each
+ * scored with a history of the other folds, at 5 seeded random cut-off points per engine.
+ */
+async function rulErrors(engines: [number, number[][]][], work: string, engine?: Partial<EngineConfig>): Promise<Map<number, { se: number; n: number; none: number }>> {
   let seed = 12345
   const rand = (): number => (seed = (seed * 16807) % 2147483647) / 2147483647
-  let se = 0, n = 0, none = 0
+  const errors = new Map<number, { se: number; n: number; none: number }>()
   for (let fold = 0; fold < 5; fold++) {
     const test = engines.filter((_, i) => i % 5 === fold)
     const history = join(work, `history-${fold}.csv`)
     const file = join(work, `fold-${fold}.csv`)
     writeFileSync(history, cmapssCsv(engines.filter((_, i) => i % 5 !== fold)))
     writeFileSync(file, cmapssCsv(test))
-    const out = await scores({ file, timestampColumn: 'timestamp', deviceColumn: 'unit', history })
+    const out = await scores({ file, timestampColumn: 'timestamp', deviceColumn: 'unit', history, engine })
     let off = 0
-    for (const [, list] of test) {
+    for (const [unit, list] of test) {
       const warm = offlineWarmupRows(list.length)
+      const e = { se: 0, n: 0, none: 0 }
       for (let k = 0; k < 5; k++) {
         const cut = warm + Math.floor(rand() * (list.length - warm))
         const truth = Math.min(125, list.length - 1 - cut)
         const est = out[off + cut]!.life
-        if (est === null) { none++; continue }
-        se += (est - truth) ** 2
-        n++
+        if (est === null) { e.none++; continue }
+        e.se += (est - truth) ** 2
+        e.n++
       }
+      errors.set(unit, e)
       off += list.length
     }
   }
-  const e = engines.length
-  return {
-    engines: e, timely: timely / e, early: early / e, missed: missed / e, medianLifeLeft: medianOrNull(left),
-    rmse: n > 0 ? Math.sqrt(se / n) : NaN, rulCoverage: n / (n + none),
+  return errors
+}
+
+function rulScore(errors: Map<number, { se: number; n: number; none: number }>, units: number[]): { rmse: number; rulCoverage: number } {
+  let se = 0, n = 0, none = 0
+  for (const u of units) {
+    const e = errors.get(u)!
+    se += e.se
+    n += e.n
+    none += e.none
   }
+  return { rmse: n > 0 ? Math.sqrt(se / n) : NaN, rulCoverage: n / Math.max(1, n + none) }
+}
+
+async function scoreCmapss(dataDir: string, work: string): Promise<CmapssScore> {
+  const engines = [...cmapssEngines(dataDir)]
+  const errors = await rulErrors(engines, work)
+  return { ...warningScore(await cmapssFirstWarnings(engines, work)), ...rulScore(errors, engines.map(([u]) => u)) }
 }
 
 export async function scoreReal(dataDir: string): Promise<RealScore> {
@@ -164,13 +201,85 @@ export async function scoreReal(dataDir: string): Promise<RealScore> {
     const reference = join(work, 'reference.csv')
     writeFileSync(reference, skabTable(join(dataDir, 'skab', 'anomaly-free', 'anomaly-free.csv')).csv)
     return {
-      skab: await scoreSkab(dataDir, work),
-      skabWithReference: await scoreSkab(dataDir, work, reference),
+      skab: skabScore(await skabRuns(dataDir, work)),
+      skabWithReference: skabScore(await skabRuns(dataDir, work, reference)),
       cmapss: await scoreCmapss(dataDir, work),
     }
   } finally {
     rmSync(work, { recursive: true, force: true })
   }
+}
+
+/**
+ * The grid the engine's shared constants were chosen on (docs/detection.md): both multi-metric
+ * margins, the drift EWMA weight, and the per-metric floor. The first entry is the default.
+ */
+export function heldOutGrid(): Partial<EngineConfig>[] {
+  const grid: Partial<EngineConfig>[] = []
+  for (const margin of [defaultEngineConfig.driftMargin, 6, 11]) {
+    for (const ewmaWeight of [defaultEngineConfig.ewmaWeight, 0.05, 0.2]) {
+      for (const perMetricFloor of [defaultEngineConfig.perMetricFloor, 9, 25]) grid.push({ shiftMargin: margin, driftMargin: margin, ewmaWeight, perMetricFloor })
+    }
+  }
+  return grid
+}
+
+/** What a setting is chosen by, on the runs and engines it may see (higher is better). */
+function objective(skab: SkabScore, warn: Omit<CmapssScore, 'rmse' | 'rulCoverage'>): number {
+  return skab.clean - skab.falseAlarm + warn.timely - warn.early + (warn.medianLifeLeft ?? 0) / 125
+}
+
+export interface HeldOutFold { chosenOn: 'odd' | 'even'; setting: Partial<EngineConfig>; inSampleObjective: number }
+export interface HeldOutScore { grid: number; folds: HeldOutFold[]; skab: SkabScore; cmapss: CmapssScore }
+
+/**
+ * Held-out figures: the engine's constants are chosen on half of the runs and engines (odd
+ * positions) from `grid`, and scored on the other half; then the reverse. Every run and engine
+ * is thus scored once, with a setting chosen without it. Remaining life keeps its 5-fold
+ * history (engines left out), run with the setting chosen for the engine's half.
+ */
+export async function scoreHeldOut(dataDir: string, grid: Partial<EngineConfig>[] = heldOutGrid()): Promise<HeldOutScore> {
+  const work = mkdtempSync(join(tmpdir(), 'forewarn-heldout-'))
+  try {
+    const engines = [...cmapssEngines(dataDir)]
+    const results: { skab: SkabRun[]; cmapss: CmapssEngine[] }[] = []
+    for (const setting of grid) results.push({ skab: await skabRuns(dataDir, work, undefined, setting), cmapss: await cmapssFirstWarnings(engines, work, setting) })
+    const half = <T>(xs: T[], odd: boolean): T[] => xs.filter((_, i) => (i % 2 === 1) === odd)
+    const folds: HeldOutFold[] = []
+    const skabOut: SkabRun[] = []
+    const warnOut: CmapssEngine[] = []
+    let se = 0, n = 0, none = 0
+    for (const odd of [true, false]) {
+      let best = 0, bestJ = -Infinity
+      results.forEach((r, k) => {
+        const j = objective(skabScore(half(r.skab, odd)), warningScore(half(r.cmapss, odd)))
+        if (j > bestJ) { bestJ = j; best = k }
+      })
+      folds.push({ chosenOn: odd ? 'odd' : 'even', setting: grid[best]!, inSampleObjective: bestJ })
+      skabOut.push(...half(results[best]!.skab, !odd))
+      const scored = half(results[best]!.cmapss, !odd)
+      warnOut.push(...scored)
+      const rul = rulScore(await rulErrors(engines, work, grid[best]), scored.map((e) => e.unit))
+      const units = scored.length * rul.rulCoverage * 5
+      se += rul.rmse ** 2 * units
+      n += units
+      none += scored.length * 5 - units
+    }
+    return { grid: grid.length, folds, skab: skabScore(skabOut), cmapss: { ...warningScore(warnOut), rmse: Math.sqrt(se / n), rulCoverage: n / (n + none) } }
+  } finally {
+    rmSync(work, { recursive: true, force: true })
+  }
+}
+
+export function formatHeldOut(h: HeldOutScore): string {
+  const f = (x: number | null, d = 2): string => (x === null || !Number.isFinite(x) ? '—' : x.toFixed(d))
+  const setting = (s: Partial<EngineConfig>): string => Object.entries(s).map(([k, v]) => `${k} ${String(v)}`).join(', ')
+  return [
+    ...h.folds.map((fo) => `held-out: chosen on ${fo.chosenOn} runs/engines (${h.grid} settings): ${setting(fo.setting)}`),
+    `SKAB valve1, held out      clean ${f(h.skab.clean)}, false alarm ${f(h.skab.falseAlarm)}, median delay ${f(h.skab.medianDelayS, 0)} s (${h.skab.runs} runs)`,
+    `C-MAPSS FD001, held out    first warning timely ${f(h.cmapss.timely)}, early ${f(h.cmapss.early)}, missed ${f(h.cmapss.missed)}, median life left ${f(h.cmapss.medianLifeLeft, 0)} cycles (${h.cmapss.engines} engines)`,
+    `C-MAPSS FD001, held out    remaining life RMSE ${f(h.cmapss.rmse, 1)} cycles (estimate at ${f(100 * h.cmapss.rulCoverage, 0)} % of cut-offs)`,
+  ].join('\n')
 }
 
 export function formatRealScore(s: RealScore): string {
