@@ -132,14 +132,20 @@ program
   .requiredOption('--data <dir>', 'folder holding data/**/*.csv and labels/combined_windows.json; only the files present count')
   .option('--threshold <t>', 'anomaly_score at or above which a row is a detection', '0.5')
   .option('--results <dir>', 'score NAB results tables found at the same relative paths here instead of running replay')
+  .option('--held-out', 'also score each file with the single-metric setting chosen on the other files (leave one file out, docs/detection.md)', false)
   .option('--json', 'print the figures as one JSON object on the last line of stdout', false)
   .action(async (opts) => {
     const threshold = Number(opts.threshold)
     if (!(threshold > 0 && threshold <= 1)) throw new InvalidArgumentError('--threshold must be in (0, 1]')
-    const { scoreNab, formatNab } = await import('./cli/score-nab.ts')
+    const { scoreNab, formatNab, scoreNabHeldOut } = await import('./cli/score-nab.ts')
     const total = await scoreNab({ data: opts.data, threshold, results: opts.results })
     process.stdout.write(`${formatNab(total)}\n`)
-    if (opts.json) printJson(total)
+    const heldOut = opts.heldOut ? await scoreNabHeldOut({ data: opts.data, threshold }) : undefined
+    if (heldOut) {
+      const setting = (s: object): string => Object.entries(s).map(([k, v]) => `${k} ${String(v)}`).join(', ')
+      process.stdout.write(`held out (leave one file out, ${heldOut.grid} settings):\n${heldOut.chosen.map((c) => `  ${c.file}: ${setting(c.setting)}`).join('\n')}\n${formatNab(heldOut.total)}\n`)
+    }
+    if (opts.json) printJson(heldOut ? { ...total, heldOut } : total)
   })
 
 program

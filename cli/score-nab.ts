@@ -19,6 +19,7 @@ import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join, relative, sep } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { parseTimestamp } from './replay-table.ts'
+import { defaultEngineConfig, type EngineConfig } from '../detectors/engine.ts'
 import { runReplay } from './replay.ts'
 
 export interface NabProfile { tpWeight: number; fpWeight: number; fnWeight: number }
@@ -143,13 +144,13 @@ function parseResults(text: string): { times: number[]; scores: number[] } {
   return { times, scores }
 }
 
-async function replayNab(file: string): Promise<string> {
+async function replayNab(file: string, engine?: Partial<EngineConfig>): Promise<string> {
   const out = new PassThrough()
   const chunks: Buffer[] = []
   out.on('data', (c: Buffer) => chunks.push(c))
   const quiet = new PassThrough()
   quiet.resume()
-  await runReplay({ file, format: 'nab' }, out, quiet)
+  await runReplay({ file, format: 'nab', engine }, out, quiet)
   return Buffer.concat(chunks).toString('utf8')
 }
 
@@ -158,6 +159,8 @@ export interface ScoreNabOptions {
   threshold?: number
   /** Score NAB results tables (same relative paths as under DIR/data) instead of running replay. */
   results?: string
+  /** Engine constants for replay (for measuring settings: --held-out). */
+  engine?: Partial<EngineConfig>
 }
 
 export async function scoreNab(opts: ScoreNabOptions): Promise<NabTotal> {
@@ -170,12 +173,46 @@ export async function scoreNab(opts: ScoreNabOptions): Promise<NabTotal> {
     const key = relative(dataDir, path).split(sep).join('/')
     const limits = labels[key]
     if (!limits) { unlabelled.push(key); continue }
-    const text = opts.results ? readFileSync(join(opts.results, key), 'utf8') : await replayNab(path)
+    const text = opts.results ? readFileSync(join(opts.results, key), 'utf8') : await replayNab(path, opts.engine)
     const { times, scores } = parseResults(text)
     const windows = limits.map(([a, b]) => [parseTimestamp(a), parseTimestamp(b)] as const)
     files.push(scoreNabFile(key, times, scores.map((s) => s >= threshold), windows))
   }
   return totalNab(files, threshold, Object.keys(labels).length - files.length, unlabelled)
+}
+
+/** The single-metric settings the held-out figure chooses from (the first is the default). */
+export function nabHeldOutGrid(): Partial<EngineConfig>[] {
+  const grid: Partial<EngineConfig>[] = []
+  for (const singleMetricMargin of [defaultEngineConfig.singleMetricMargin, 1, 2, 3]) {
+    for (const tailRisk of [defaultEngineConfig.tailRisk, 1e-4, 1e-8]) grid.push({ singleMetricMargin, tailRisk })
+  }
+  return grid
+}
+
+export interface NabHeldOut { total: NabTotal; chosen: { file: string; setting: Partial<EngineConfig> }[]; grid: number }
+
+/**
+ * Leave one file out: for each file, the setting of `grid` that scores best on the other files
+ * (first in grid order on a tie) scores it. The total is over files each scored with a setting
+ * chosen without it.
+ */
+export async function scoreNabHeldOut(opts: ScoreNabOptions, grid: Partial<EngineConfig>[] = nabHeldOutGrid()): Promise<NabHeldOut> {
+  const runs: NabTotal[] = []
+  for (const engine of grid) runs.push(await scoreNab({ ...opts, results: undefined, engine }))
+  const base = runs[0]!
+  const chosen: NabHeldOut['chosen'] = []
+  const files = base.files.map((f, i) => {
+    let best = 0, bestScore = -Infinity
+    runs.forEach((r, k) => {
+      const others = r.files.filter((_, j) => j !== i)
+      const s = others.length > 0 ? totalNab(others, base.threshold, 0, []).score : 0
+      if (s > bestScore) { bestScore = s; best = k }
+    })
+    chosen.push({ file: f.file, setting: grid[best]! })
+    return runs[best]!.files[i]!
+  })
+  return { total: totalNab(files, base.threshold, base.missing, base.unlabelled), chosen, grid: grid.length }
 }
 
 export function formatNab(t: NabTotal): string {

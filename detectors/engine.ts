@@ -33,11 +33,14 @@ export interface EngineConfig {
   shiftMargin: number
   driftMargin: number
   /**
-   * Both margins for a single-metric series. The margins above were chosen on multi-metric machines
-   * (SKAB, C-MAPSS); with one metric there is no wandering neighbour to allow for, and 8 hid most
-   * anomalies of single-metric benchmark series (docs/detection.md, NAB).
+   * A single-metric series is thresholded on a tail fitted to its calibration values (peaks over
+   * threshold, exponential tail) rather than on their single worst value: on a spiky metric the
+   * warm-up's worst row is a spike, and margin × spike hid most anomalies of single-metric
+   * benchmark series (docs/detection.md, NAB). Threshold = this margin × the level that normal
+   * rows exceed with probability `tailRisk` each.
    */
   singleMetricMargin: number
+  tailRisk: number
   /** Calm rows (both ratios below `clearRatio`) before a warning ends. */
   clearRows: number
   clearRatio: number
@@ -60,7 +63,8 @@ export const defaultEngineConfig: EngineConfig = {
   levelWeight: 0.1,
   shiftMargin: 8,
   driftMargin: 8,
-  singleMetricMargin: 4,
+  singleMetricMargin: 1.5,
+  tailRisk: 1e-6,
   clearRows: 60,
   clearRatio: 0.5,
   rebaselineRows: 600,
@@ -149,6 +153,9 @@ interface DeviceState {
   /** Per metric, the largest squared deviation seen while calibrating. */
   calShiftM: Float64Array
   calDriftM: Float64Array
+  /** A single metric's calibration values, for the tail fit (empty otherwise, and once frozen). */
+  calShiftAll: number[]
+  calDriftAll: number[]
   model: Fitted | null
   /** EWMAs in the metrics' own units: drift, fast, level (see `stats`). */
   ewma: Float64Array
@@ -168,6 +175,23 @@ interface DeviceState {
 }
 
 const TREND_POINTS = 16
+
+/**
+ * Peaks over threshold with an exponential tail (a generalised Pareto tail of shape 0, which a
+ * squared Gaussian deviation has): the top 10 % of the values (at least 3) fit the tail above the
+ * next one, u, with mean excess β; the level exceeded with probability q per value is then
+ * u + β·ln(k / (n·q)). Fewer than 4 values: the largest.
+ */
+export function tailLevel(values: number[], q: number): number {
+  const v = [...values].sort((a, b) => b - a)
+  const n = v.length
+  if (n < 4) return v[0] ?? 0
+  const k = Math.max(3, Math.ceil(0.1 * n))
+  const u = v[Math.min(k, n - 1)]!
+  let excess = 0
+  for (let i = 0; i < k; i++) excess += v[i]! - u
+  return u + (excess / k) * Math.log(k / (n * q))
+}
 
 export interface Engine {
   readonly config: EngineConfig
@@ -275,7 +299,7 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
 
   function newDevice(d: number): DeviceState {
     return {
-      d, rows: 0, learner: newLearner(d), shiftLearner: newLearner(d), driftLearner: newLearner(d), probe: null, calShift: 0, calDrift: 0, calShiftM: new Float64Array(d), calDriftM: new Float64Array(d), model: null,
+      d, rows: 0, learner: newLearner(d), shiftLearner: newLearner(d), driftLearner: newLearner(d), probe: null, calShift: 0, calDrift: 0, calShiftM: new Float64Array(d), calDriftM: new Float64Array(d), calShiftAll: [], calDriftAll: [], model: null,
       ewma: new Float64Array(d), fast: new Float64Array(d), level: new Float64Array(d), episodes: 0, active: false, calmRows: 0,
       sinceHigh: -1, highest: 0, trendT: new Float64Array(TREND_POINTS), trendH: new Float64Array(TREND_POINTS), trendLen: 0, trendHead: 0,
     }
@@ -320,6 +344,8 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
     s.calDrift = 0
     s.calShiftM = new Float64Array(s.d)
     s.calDriftM = new Float64Array(s.d)
+    s.calShiftAll = []
+    s.calDriftAll = []
     s.model = null
     s.trendLen = 0
     s.trendHead = 0
@@ -336,6 +362,7 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
     if (n === calStart) s.probe = fit(s, s.d, driftVar, shiftVar)
     else if (s.probe && n > calStart) {
       const [sh, dr] = stats(s.probe, s)
+      if (s.d === 1) { s.calShiftAll.push(sh); s.calDriftAll.push(dr) }
       if (sh > s.calShift) s.calShift = sh
       if (dr > s.calDrift) s.calDrift = dr
       for (let i = 0; i < s.d; i++) {
@@ -345,14 +372,18 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
     }
     if (n >= warmup) {
       const m = fit(s, s.d, driftVar, shiftVar)
-      const shiftMargin = s.d === 1 ? cfg.singleMetricMargin : cfg.shiftMargin
-      const driftMargin = s.d === 1 ? cfg.singleMetricMargin : cfg.driftMargin
-      m.shiftThreshold = Math.max(shiftMargin * s.calShift, 2)
-      m.driftThreshold = Math.max(driftMargin * s.calDrift, 2)
-      if (cfg.perMetric) {
-        for (let i = 0; i < s.d; i++) {
-          m.shift.limit[i] = shiftMargin * Math.max(s.calShiftM[i]!, cfg.perMetricFloor)
-          m.drift.limit[i] = driftMargin * Math.max(s.calDriftM[i]!, cfg.perMetricFloor)
+      if (s.d === 1) {
+        // One metric: the statistic is the metric's own squared deviation, so the joint threshold is its limit.
+        m.shiftThreshold = Math.max(cfg.singleMetricMargin * tailLevel(s.calShiftAll, cfg.tailRisk), 2)
+        m.driftThreshold = Math.max(cfg.singleMetricMargin * tailLevel(s.calDriftAll, cfg.tailRisk), 2)
+      } else {
+        m.shiftThreshold = Math.max(cfg.shiftMargin * s.calShift, 2)
+        m.driftThreshold = Math.max(cfg.driftMargin * s.calDrift, 2)
+        if (cfg.perMetric) {
+          for (let i = 0; i < s.d; i++) {
+            m.shift.limit[i] = cfg.shiftMargin * Math.max(s.calShiftM[i]!, cfg.perMetricFloor)
+            m.drift.limit[i] = cfg.driftMargin * Math.max(s.calDriftM[i]!, cfg.perMetricFloor)
+          }
         }
       }
       s.model = m
@@ -361,6 +392,8 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
       s.learner = { n: s.learner.n, mean: EMPTY, comoment: EMPTY }
       s.shiftLearner = s.driftLearner = s.learner
       s.calShiftM = s.calDriftM = EMPTY
+      s.calShiftAll = []
+      s.calDriftAll = []
     }
   }
 
@@ -482,7 +515,7 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
       const snap: SnapshotV1 = {
         v: 1, d: s.d, rows: s.rows, episodes: s.episodes, active: s.active, calmRows: s.calmRows, sinceHigh: s.sinceHigh, highest: s.highest,
         learner: learner(s.learner), shiftLearner: learner(s.shiftLearner), driftLearner: learner(s.driftLearner),
-        probe: s.probe ? pack(s.probe) : null, calShift: s.calShift, calDrift: s.calDrift, calShiftM: [...s.calShiftM], calDriftM: [...s.calDriftM],
+        probe: s.probe ? pack(s.probe) : null, calShift: s.calShift, calDrift: s.calDrift, calShiftM: [...s.calShiftM], calDriftM: [...s.calDriftM], calShiftAll: [...s.calShiftAll], calDriftAll: [...s.calDriftAll],
         model: s.model ? pack(s.model) : null, ewma: [...s.ewma], fast: [...s.fast], level: [...s.level],
         trend: { t: [...s.trendT], h: [...s.trendH], len: s.trendLen, head: s.trendHead },
       }
@@ -497,7 +530,7 @@ export function createEngine(config: Partial<EngineConfig> = {}, options: Engine
         rows: o.rows, episodes: o.episodes, active: o.active, calmRows: o.calmRows, sinceHigh: o.sinceHigh, highest: o.highest,
         learner: learner(o.learner), shiftLearner: learner(o.shiftLearner), driftLearner: learner(o.driftLearner),
         probe: o.probe ? fromModel(o.probe) : null, calShift: o.calShift, calDrift: o.calDrift,
-        calShiftM: Float64Array.from(o.calShiftM), calDriftM: Float64Array.from(o.calDriftM), model: o.model ? fromModel(o.model) : null,
+        calShiftM: Float64Array.from(o.calShiftM), calDriftM: Float64Array.from(o.calDriftM), calShiftAll: o.calShiftAll ?? [], calDriftAll: o.calDriftAll ?? [], model: o.model ? fromModel(o.model) : null,
         ewma: Float64Array.from(o.ewma), fast: Float64Array.from(o.fast), level: Float64Array.from(o.level),
         trendT: Float64Array.from(o.trend.t), trendH: Float64Array.from(o.trend.h), trendLen: o.trend.len, trendHead: o.trend.head,
       })
@@ -533,6 +566,9 @@ interface SnapshotV1 {
   calDrift: number
   calShiftM: number[]
   calDriftM: number[]
+  /** Absent in snapshots taken before the single-metric tail fit. */
+  calShiftAll?: number[]
+  calDriftAll?: number[]
   model: PackedFitted | null
   ewma: number[]
   fast: number[]

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createEngine, type Engine, type EngineResult } from '../../detectors/engine.ts'
+import { createEngine, tailLevel, type Engine, type EngineResult } from '../../detectors/engine.ts'
 import { failureModelFrom, learnFailureModel, learnReference } from '../../detectors/engine-fleet.ts'
 import { rng } from '../../simulators/appliance.ts'
 
@@ -45,6 +45,26 @@ describe('detection engine', () => {
     expect(w.cause).toBe('drift')
     expect(w.moved[0]!.metric).toBe(0)
     expect(w.moved[0]!.spreads).toBeGreaterThan(0)
+  })
+
+  it('fits the tail of calibration values: the level an exponential sample exceeds with probability q', () => {
+    const r = rng(11)
+    const values = Array.from({ length: 4000 }, () => -Math.log(Math.max(1e-12, r())))
+    // Exponential(1): P(X > x) = e^−x, so the 1e-4 level is ln(10⁴) ≈ 9.2.
+    expect(tailLevel(values, 1e-4)).toBeGreaterThan(8)
+    expect(tailLevel(values, 1e-4)).toBeLessThan(10.5)
+    expect(tailLevel([1, 3, 2], 1e-6)).toBe(3)
+  })
+
+  it('on one spiky metric, keeps spikes like the warm-up\'s quiet and catches a sustained shift smaller than them', () => {
+    const g = gauss(rng(12))
+    const r = rng(13)
+    // A spike of 12 spreads about every 150 rows, all along; from row 3000, the level rises by 4 spreads.
+    const rows = Array.from({ length: 3400 }, (_, i) => [100 + g() + (r() < 1 / 150 ? 12 : 0) + (i >= 3000 ? 4 : 0)])
+    const { warnings } = run(createEngine({ warmupRows: 600 }), rows)
+    expect(warnings.length).toBeGreaterThan(0)
+    expect(warnings[0]!).toBeGreaterThanOrEqual(3000)
+    expect(warnings[0]!).toBeLessThan(3030)
   })
 
   it('catches an abrupt shift within a few rows and names the metric that moved', () => {
