@@ -144,6 +144,7 @@ program
     if (heldOut) {
       const setting = (s: object): string => Object.entries(s).map(([k, v]) => `${k} ${String(v)}`).join(', ')
       process.stdout.write(`held out (leave one file out, ${heldOut.grid} settings):\n${heldOut.chosen.map((c) => `  ${c.file}: ${setting(c.setting)}`).join('\n')}\n${formatNab(heldOut.total)}\n`)
+      process.stdout.write(`false warnings per stationary series (30 × 4,000 rows each):\n${heldOut.stationary.map((x) => `  ${setting(x.setting)}${x.setting === heldOut.stationary[0]!.setting ? ' (default)' : ''}: ${Object.entries(x.warnings).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`).join('\n')}\n`)
     }
     if (opts.json) printJson(heldOut ? { ...total, heldOut } : total)
   })

@@ -48,6 +48,11 @@ function historiesOf(t: Table): DeviceHistory[] {
   return [...byDevice.values()]
 }
 
+/** Engine sizing for a recording of `rows` rows of one device (see runReplay). */
+export function replaySizing(rows: number): Pick<EngineConfig, 'warmupRows' | 'rebaselineRows' | 'clearRows'> {
+  return { warmupRows: offlineWarmupRows(rows), rebaselineRows: Math.max(50, Math.round(0.1 * rows)), clearRows: Math.max(30, Math.round(0.02 * rows)) }
+}
+
 const csvCell = (s: string): string => (/[",\n]/.test(s) ? `"${s.replaceAll('"', '""')}"` : s)
 const hours = (ms: number): string => (Number.isFinite(ms) ? (ms / HOUR_MS).toFixed(2) : '')
 
@@ -76,12 +81,7 @@ export async function runReplay(opts: ReplayOptions, out: NodeJS.WritableStream,
   // Sized to the recording: learn from the first 15 %; a new normal after 10 % without a new high.
   const engines = new Map<string, Engine>()
   for (const [id, n] of perDevice) {
-    engines.set(id, createEngine({
-      ...opts.engine,
-      warmupRows: offlineWarmupRows(n),
-      rebaselineRows: Math.max(50, Math.round(0.1 * n)),
-      clearRows: Math.max(30, Math.round(0.02 * n)),
-    }, { reference, failure }))
+    engines.set(id, createEngine({ ...opts.engine, ...replaySizing(n) }, { reference, failure }))
   }
   const lastTime = new Map<string, number>()
   const values = new Float64Array(metrics.length)

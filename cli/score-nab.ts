@@ -19,8 +19,8 @@ import { readFileSync, readdirSync, statSync } from 'node:fs'
 import { join, relative, sep } from 'node:path'
 import { PassThrough } from 'node:stream'
 import { parseTimestamp } from './replay-table.ts'
-import { defaultEngineConfig, type EngineConfig } from '../detectors/engine.ts'
-import { runReplay } from './replay.ts'
+import { createEngine, defaultEngineConfig, type EngineConfig } from '../detectors/engine.ts'
+import { replaySizing, runReplay } from './replay.ts'
 
 export interface NabProfile { tpWeight: number; fpWeight: number; fnWeight: number }
 
@@ -190,7 +190,38 @@ export function nabHeldOutGrid(): Partial<EngineConfig>[] {
   return grid
 }
 
-export interface NabHeldOut { total: NabTotal; chosen: { file: string; setting: Partial<EngineConfig> }[]; grid: number }
+/** Warnings per series of seeded stationary noise, by kind: what a single-metric setting costs where nothing happens. */
+export type StationaryWarnings = Record<string, number>
+
+/**
+ * 30 seeded series of 4,000 rows for each kind of stationary noise (AR(1) with φ 0, 0.5, 0.9,
+ * 0.98, and heavy-tailed Student-t with 3 degrees of freedom), replayed with replay's sizing:
+ * every warning is a false one.
+ */
+export function stationaryWarnings(engine: Partial<EngineConfig> = {}, series = 30, rows = 4000): StationaryWarnings {
+  let seed = 42
+  const uniform = (): number => (seed = (seed * 16807) % 2147483647) / 2147483647
+  const gauss = (): number => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform())
+  const out: StationaryWarnings = {}
+  for (const kind of ['ar(1) 0', 'ar(1) 0.5', 'ar(1) 0.9', 'ar(1) 0.98', 'student-t 3']) {
+    const phi = kind.startsWith('ar') ? Number(kind.slice(6)) : 0
+    let warnings = 0
+    for (let k = 0; k < series; k++) {
+      const e = createEngine({ ...engine, ...replaySizing(rows) })
+      const row = [0]
+      let x = 0
+      for (let i = 0; i < rows; i++) {
+        x = kind.startsWith('ar') ? phi * x + gauss() * Math.sqrt(1 - phi * phi) : gauss() / Math.sqrt((gauss() ** 2 + gauss() ** 2 + gauss() ** 2) / 3)
+        row[0] = 10 + x
+        if (e.process('s', row, i * 60_000).warning) warnings++
+      }
+    }
+    out[kind] = warnings / series
+  }
+  return out
+}
+
+export interface NabHeldOut { total: NabTotal; chosen: { file: string; setting: Partial<EngineConfig> }[]; grid: number; stationary: { setting: Partial<EngineConfig>; warnings: StationaryWarnings }[] }
 
 /**
  * Leave one file out: for each file, the setting of `grid` that scores best on the other files
@@ -212,7 +243,9 @@ export async function scoreNabHeldOut(opts: ScoreNabOptions, grid: Partial<Engin
     chosen.push({ file: f.file, setting: grid[best]! })
     return runs[best]!.files[i]!
   })
-  return { total: totalNab(files, base.threshold, base.missing, base.unlabelled), chosen, grid: grid.length }
+  const settings = [grid[0]!, ...new Set(chosen.map((c) => c.setting))].filter((x, i, all) => all.indexOf(x) === i)
+  const stationary = settings.map((setting) => ({ setting, warnings: stationaryWarnings(setting) }))
+  return { total: totalNab(files, base.threshold, base.missing, base.unlabelled), chosen, grid: grid.length, stationary }
 }
 
 export function formatNab(t: NabTotal): string {
