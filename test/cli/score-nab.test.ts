@@ -2,7 +2,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { scaledSigmoid, scoreNab, scoreNabFile, totalNab } from '../../cli/score-nab.ts'
+import { scaledSigmoid, scoreNab, scoreNabFile, scoreNabHeldOut, totalNab } from '../../cli/score-nab.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'forewarn-score-nab-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -77,4 +77,29 @@ describe('NAB standard-profile scoring', () => {
     expect(t.unlabelled).toEqual(['cat/unlabelled.csv'])
     expect(t.score).toBeCloseTo(44.5212, 3)
   })
+
+  it('held out: scores each file with the setting chosen on the other files, and prices the settings on stationary noise', async () => {
+    const data = join(dir, 'nab-held-out')
+    mkdirSync(join(data, 'data', 'cat'), { recursive: true })
+    mkdirSync(join(data, 'labels'), { recursive: true })
+    const n = 1000
+    const at = (i: number): string => new Date(T0 + i * MIN).toISOString().replace('T', ' ').slice(0, 19)
+    // Two files, each a periodic level that steps up by 10 at row 700, inside a labelled window
+    // (deterministic: the test is about the choice, not about noise).
+    for (const [f, phase] of [['a', 0], ['b', 1]] as const) {
+      writeFileSync(join(data, 'data', 'cat', `${f}.csv`), `timestamp,value\n${Array.from({ length: n }, (_, i) => `${at(i)},${(50 + Math.sin(i / 3 + phase) + (i >= 700 ? 10 : 0)).toFixed(3)}`).join('\n')}\n`)
+    }
+    const window = [`${at(690)}.000000`, `${at(760)}.000000`]
+    writeFileSync(join(data, 'labels', 'combined_windows.json'), JSON.stringify({ 'cat/a.csv': [window], 'cat/b.csv': [window] }))
+    // A setting that never warns is listed first: each file's choice must come from the other file's score.
+    const deaf = { singleMetricMargin: 1e9 }
+    const normal = { singleMetricMargin: 1.5 }
+    const h = await scoreNabHeldOut({ data }, [deaf, normal])
+    expect(h.chosen).toEqual([{ file: 'cat/a.csv', setting: normal }, { file: 'cat/b.csv', setting: normal }])
+    expect(h.total.files.map((f) => [f.file, f.tp, f.fn])).toEqual([['cat/a.csv', 1, 0], ['cat/b.csv', 1, 0]])
+    // The first setting of the grid is priced too, and a deaf engine raises nothing on noise.
+    expect(h.stationary[0]!.setting).toBe(deaf)
+    expect(Object.values(h.stationary[0]!.warnings)).toEqual([0, 0, 0, 0, 0])
+    expect(Object.keys(h.stationary[1]!.warnings)).toEqual(['ar(1) 0', 'ar(1) 0.5', 'ar(1) 0.9', 'ar(1) 0.98', 'student-t 3'])
+  }, 60_000)
 })
