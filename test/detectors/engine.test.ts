@@ -144,6 +144,23 @@ describe('detection engine', () => {
     }
   })
 
+  it('resumes a single-metric device mid-calibration with the same threshold (its calibration values are in the snapshot)', () => {
+    const g = gauss(rng(21))
+    // Cut at row 250: inside the calibration half of a 300-row warm-up.
+    const rows = Array.from({ length: 1500 }, (_, i) => [20 + g() + (i >= 1200 ? 5 : 0)])
+    const a = createEngine({ warmupRows: 300 })
+    const b = createEngine({ warmupRows: 300 })
+    rows.slice(0, 250).forEach((r, i) => a.process('s', r, i * MIN))
+    b.restore('s', a.snapshot('s')!)
+    for (let i = 250; i < rows.length; i++) {
+      const ra = a.process('s', rows[i]!, i * MIN)
+      const rb = b.process('s', rows[i]!, i * MIN)
+      expect(rb.score).toBe(ra.score)
+      expect(rb.warning).toEqual(ra.warning)
+    }
+    expect(b.baseline('s')!.shiftThreshold).toBe(a.baseline('s')!.shiftThreshold)
+  })
+
   it('keeps an 8-metric device under 4 KiB once its baseline is frozen', () => {
     const engine = createEngine({ warmupRows: 200 })
     const g = gauss(rng(10))
