@@ -36,7 +36,15 @@ export const metricsPlugin = fp<{ registry?: Registry | undefined }>(async (app,
       name, help, registers,
       async collect() {
         const store = storeOf.get(registry)
-        if (store !== undefined) this.set((await store.counts())[key])
+        if (store === undefined) return
+        try {
+          this.set((await store.counts())[key])
+        } catch (err) {
+          // The records store is down: the count is unknown, so the series is left out of this
+          // scrape (no stale value), and the rest of /metrics — the store's retries above all — answers.
+          if ((err as { retriable?: unknown } | null)?.retriable !== true) throw err
+          this.reset()
+        }
       },
     }))
   }
