@@ -6,7 +6,7 @@ import { accessSync, constants } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { describe, it } from 'vitest'
 
-export type ServiceName = 'influxdb' | 'victoria-metrics' | 'mosquitto' | 'redis' | 'postgres' | 'request-tracker' | 'python3'
+export type ServiceName = 'influxdb' | 'victoria-metrics' | 'mosquitto' | 'redis' | 'postgres' | 'request-tracker' | 'nats' | 'python3'
 
 /** The binaries each server needs: a bare name is looked up on PATH, an absolute path as is. */
 export const serviceBinaries: Readonly<Record<ServiceName, readonly string[]>> = {
@@ -16,6 +16,7 @@ export const serviceBinaries: Readonly<Record<ServiceName, readonly string[]>> =
   redis: ['redis-server'],
   postgres: ['/usr/lib/postgresql/15/bin/initdb', '/usr/lib/postgresql/15/bin/postgres', 'pg_isready', 'runuser'],
   'request-tracker': ['/usr/sbin/rt-setup-database-5', '/usr/share/request-tracker5/libexec/rt-server'],
+  nats: ['/usr/sbin/nats-server'],
   // Not a server: the interpreter the Eclipse Paho interop suite runs on (test/broker/paho.test.ts).
   python3: ['python3'],
 }
@@ -27,6 +28,7 @@ export const servicePackages: Readonly<Record<ServiceName, string>> = {
   redis: 'redis-server',
   postgres: 'postgresql',
   'request-tracker': 'request-tracker5 rt5-standalone rt5-db-sqlite',
+  nats: 'nats-server',
   python3: 'python3',
 }
 
