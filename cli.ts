@@ -45,6 +45,8 @@ program
   .option('--influx-database <db>', 'v1 database (env INFLUX_DATABASE)')
   .option('--influx-username <user>', 'v1 user (env INFLUX_USERNAME); pass secrets (INFLUX_TOKEN, INFLUX_PASSWORD) by environment, not flags')
   .option('--catalogue <dir>', 'machine types from DIR/*.json, added to the shipped ones (same type: replaces it) (env FOREWARN_CATALOGUE_DIR)')
+  .option('--cluster <urls>', 'scale out over a NATS JetStream cluster: comma-separated nats:// URLs; records in PostgreSQL (DATABASE_URL) (env FOREWARN_CLUSTER; docs/scaling.md)')
+  .option('--roles <roles>', 'with --cluster: what this process runs, of edge,worker,api (env FOREWARN_ROLES, default all three)')
   .action(async (opts) => {
     const { runStart } = await import('./cli/start.ts')
     await runStart(opts, process.env)

@@ -40,6 +40,12 @@ export const StartConfig = Type.Object(
     catalogueDir: Type.Union([Type.String({ minLength: 1 }), Type.Null()]),
     /** How often each type's normal is relearnt from its healthy devices (fleet learning). */
     modelRefreshMs: Type.Integer({ minimum: 1000 }),
+    /** NATS URLs of the cluster (docs/scaling.md); null: one process, no NATS (the default). */
+    cluster: Type.Union([Type.Array(Type.String({ pattern: '^(nats|tls)://[^/\\s]+$' }), { minItems: 1 }), Type.Null()]),
+    /** What this process does in a cluster. */
+    roles: Type.Array(Type.Union([Type.Literal('edge'), Type.Literal('worker'), Type.Literal('api')]), { minItems: 1, uniqueItems: true }),
+    /** A worker's lease in the cluster lives this long without renewal. */
+    clusterLeaseTtlMs: Type.Integer({ minimum: 1000 }),
   },
   { additionalProperties: false },
 )
@@ -61,7 +67,12 @@ export interface StartFlags {
   key?: string
   wsPort?: string | number
   catalogue?: string
+  cluster?: string
+  roles?: string
 }
+
+const listOf = (v: string | undefined): string[] | undefined =>
+  v === undefined || v === '' ? undefined : v.split(',').map((s) => s.trim()).filter((s) => s !== '')
 
 function int(x: string | number | undefined, name: string): number | undefined {
   if (x === undefined || x === '') return undefined
@@ -103,10 +114,19 @@ export function loadStartConfig(flags: StartFlags, env: NodeJS.ProcessEnv): Star
     wsPort: int(flags.wsPort, '--ws-port') ?? int(env.FOREWARN_MQTT_WS_PORT, 'FOREWARN_MQTT_WS_PORT') ?? null,
     catalogueDir: flags.catalogue ?? (env.FOREWARN_CATALOGUE_DIR || null),
     modelRefreshMs: int(env.FOREWARN_MODEL_REFRESH_MS, 'FOREWARN_MODEL_REFRESH_MS') ?? 3_600_000,
+    cluster: listOf(flags.cluster ?? env.FOREWARN_CLUSTER) ?? null,
+    roles: listOf(flags.roles ?? env.FOREWARN_ROLES) ?? ['edge', 'worker', 'api'],
+    clusterLeaseTtlMs: int(env.FOREWARN_CLUSTER_LEASE_TTL_MS, 'FOREWARN_CLUSTER_LEASE_TTL_MS') ?? 6_000,
   }
   if (!check.Check(cfg)) {
     const errors = [...check.Errors(cfg)].map((e) => `${e.instancePath.slice(1) || 'config'} ${e.message}`)
     throw new ForewarnError(ErrorCode.CONFIG, `invalid configuration: ${errors.join('; ')}`)
+  }
+  if (cfg.cluster === null && (flags.roles ?? env.FOREWARN_ROLES ?? '') !== '') {
+    throw new ForewarnError(ErrorCode.CONFIG, '--roles (FOREWARN_ROLES) needs --cluster (FOREWARN_CLUSTER): one process without a cluster runs every role')
+  }
+  if (cfg.cluster !== null && cfg.brokerUrl !== null) {
+    throw new ForewarnError(ErrorCode.CONFIG, '--cluster runs the embedded broker as the edge; --broker (an external MQTT broker) is not supported with it yet')
   }
   // With an external broker, --cert and --key without --tls-port are the API's (production profile).
   const apiOnlyTls = cfg.brokerUrl !== null && cfg.tlsPort === null

@@ -34,6 +34,7 @@ import { createPipelineMetrics, registerIngestMetrics, registerStoreMetrics } fr
 import { startInfluxReporting } from './influx-reporting.ts'
 import { authenticatePrincipal, gatewayChanged, gatewayConnectionControl } from './gateways.ts'
 import { consoleTelemetryFromEnv } from './console-telemetry.ts'
+import { startClusterNode, type ClusterNode } from '../cluster/index.ts'
 
 export interface Running {
   config: StartConfig
@@ -49,6 +50,8 @@ export interface Running {
   /** Null when running against an external broker (`external`). */
   broker: EmbeddedBroker | null
   external: ExternalBroker | null
+  /** Null without --cluster (one process, no NATS). */
+  cluster: ClusterNode | null
   fleet: SimulatedFleet | null
   metrics: Registry
   stats(): RunningStats
@@ -120,6 +123,9 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   if (catalogueFiles.length > 0) log.info({ files: catalogueFiles.map((f) => f.file) }, 'machine catalogue files loaded')
   const externalConfig = config.brokerUrl === null ? null : externalBrokerConfigFromEnv(config.brokerUrl, env)
   const dataDir = resolve(config.dataDir)
+  if (config.cluster !== null && !env.DATABASE_URL) {
+    throw new ForewarnError(ErrorCode.CONFIG, '--cluster (FOREWARN_CLUSTER) needs PostgreSQL as the records store all processes share: set DATABASE_URL')
+  }
   restrictDataDir(dataDir)
   const adapters = deliveryAdaptersFromEnv(env)
   const policy = env.FOREWARN_TICKET_POLICY ? loadTicketPolicy(env.FOREWARN_TICKET_POLICY) : defaultTicketPolicy
@@ -149,20 +155,26 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   registerStoreMetrics(metrics, () => pipeline.storeOutage())
   await pipeline.preload()
 
+  // In a cluster the edge commits readings to the stream and workers consume them from there
+  // (docs/scaling.md); without one, ingest hands committed readings to this process's pipeline.
+  const cluster = config.cluster === null ? null : await startClusterNode({
+    urls: config.cluster, roles: config.roles, settings: { leaseTtlMs: config.clusterLeaseTtlMs }, log: log.child({ part: 'cluster' }),
+  })
   // The console's recent-telemetry window sees every reading the pipeline does (docs/console.md).
   const consoleTelemetry = consoleTelemetryFromEnv(env, influx, (id) => pipeline.lookupDevice(id)?.type)
   const ingest = createIngest({
     dataDir,
     lookupDevice: pipeline.lookupDevice,
-    onReadings: consoleTelemetry.window === null ? pipeline.onReadings : (batch) => {
+    onReadings: cluster ? () => undefined : consoleTelemetry.window === null ? pipeline.onReadings : (batch) => {
       consoleTelemetry.add(batch)
       return pipeline.onReadings(batch)
     },
     onStatus: pipeline.onStatus,
-    onDeviceEvent: pipeline.onDeviceEvent,
+    onDeviceEvent: cluster ? () => undefined : pipeline.onDeviceEvent,
     logger: log.child({ part: 'ingest' }),
+    ...(cluster?.has('edge') ? { writer: (journal) => cluster.edgeWriter(journal) } : {}),
   })
-  for (const [deviceId, snapshot] of ingest.loadSnapshots()) {
+  for (const [deviceId, snapshot] of cluster ? [] : ingest.loadSnapshots()) {
     const info = pipeline.lookupDevice(deviceId)
     if (info) detector.ensureDevice(deviceId, info.type, snapshot)
   }
@@ -213,6 +225,8 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
    * flight and later calls join it: the cursor cannot pass an effect that is not stored.
    */
   const checkpoint = (): Promise<void> => {
+    // In a cluster, workers checkpoint their partitions in KV (cluster/worker.ts).
+    if (cluster) return Promise.resolve()
     if (checkpointing) return checkpointing
     const cursor = ingest.stats().dispatchedCursor
     const snapshots = pipeline.takeSnapshots()
@@ -265,6 +279,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     await broker?.close()
     await external?.close()
     await ingest.close()
+    await cluster?.close()
     await sink?.close()
     await store.close()
     throw listenError(cause, config)
@@ -299,7 +314,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   }, 1000)
 
   return {
-    config, fleetModels, apiUrl, mqttUrl, mqttPort, apiPort, adminKey: newAdminKey, store, ingest, broker, external, fleet, metrics,
+    config, fleetModels, apiUrl, mqttUrl, mqttPort, apiPort, adminKey: newAdminKey, store, ingest, broker, external, cluster, fleet, metrics,
     stats() {
       return { devices: counts.devices, online: counts.online, readingsPerSec: Math.round(rate), readings: pipeline.readings(), warnings: counts.activeWarnings, tickets: counts.tickets }
     },
@@ -329,6 +344,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       // close() dispatches what is still committed but unprocessed; those rows are after the
       // last checkpoint, so a restart replays them into the restored detector (effects are idempotent).
       await ingest.close()
+      await cluster?.close()
       await pipeline.flushHealth()
       // Rejects only when writes were given up above; those readings are replayed at the next start.
       await pipeline.settled().catch(() => undefined)

@@ -2,7 +2,8 @@
  * Which worker owns a device: rendezvous (highest-random-weight) hashing, a pure function of the
  * device id and the worker set, so adding a worker moves only the devices it wins (DESIGN.md "Growth path").
  */
-function fnv1a(s: string): number {
+/** FNV-1a with a murmur3 finaliser: a stable 32-bit hash of a string, the same in every process. */
+export function fnv1a(s: string): number {
   let h = 0x811c9dc5
   for (let i = 0; i < s.length; i++) {
     h ^= s.charCodeAt(i)
@@ -29,4 +30,12 @@ export function ownerOf(deviceId: string, workers: readonly string[]): string {
     }
   }
   return best
+}
+
+/**
+ * The stream partition a device's readings go to: a pure function of its id, so one device's
+ * readings stay in order in one partition whatever edge they arrive at (docs/scaling.md).
+ */
+export function partitionOf(deviceId: string, partitions: number): number {
+  return fnv1a(deviceId) % partitions
 }

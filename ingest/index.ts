@@ -89,6 +89,11 @@ export interface IngestOptions {
    * event loop. Default: true.
    */
   commitInWorker?: boolean
+  /**
+   * Where group commits go instead of the journal (cluster mode: the replicated stream,
+   * cluster/stream-writer.ts). Given the local journal, which keeps the dead-letter table.
+   */
+  writer?: (journal: Journal) => JournalWriter
   /** Processed journal rows older than this are pruned; within it, redeliveries are dropped. */
   dedupeRetentionMs?: number
   /**
@@ -176,7 +181,7 @@ export function createIngest(opts: IngestOptions): Ingest {
   const maxRejects = opts.maxRejects ?? 10_000
   // The main thread's connection (schema, replay, checkpoints, rejects); commits go through `writer`.
   const journal: Journal = openJournal(opts.dataDir, maxRejects)
-  const writer: JournalWriter = opts.dataDir !== null && (opts.commitInWorker ?? true)
+  const writer: JournalWriter = opts.writer ? opts.writer(journal) : opts.dataDir !== null && (opts.commitInWorker ?? true)
     ? workerWriter(opts.dataDir, maxRejects)
     : inlineWriter(journal)
   const groupCommitMs = opts.groupCommitMs ?? (writer.pipelined ? 0 : 2)

@@ -16,6 +16,18 @@ describe('start configuration', () => {
     expect(() => loadStartConfig({ profile: 'staging' }, {})).toThrow(/profile/)
   })
 
+  it('cluster: --cluster and --roles from flags or environment, all roles by default, nothing without --cluster', () => {
+    const none = loadStartConfig({}, {})
+    expect([none.cluster, none.roles]).toEqual([null, ['edge', 'worker', 'api']])
+    const c = loadStartConfig({ cluster: 'nats://h1:4222, nats://h2:4222' }, { FOREWARN_ROLES: 'edge,worker' })
+    expect([c.cluster, c.roles]).toEqual([['nats://h1:4222', 'nats://h2:4222'], ['edge', 'worker']])
+    expect(loadStartConfig({}, { FOREWARN_CLUSTER: 'nats://h1:4222' }).cluster).toEqual(['nats://h1:4222'])
+    expect(() => loadStartConfig({ roles: 'edge' }, {})).toThrow('--roles (FOREWARN_ROLES) needs --cluster')
+    expect(() => loadStartConfig({ cluster: 'http://h1' }, {})).toThrow(/cluster/)
+    expect(() => loadStartConfig({ cluster: 'nats://h1:4222', roles: 'edge,cook' }, {})).toThrow(/roles/)
+    expect(() => loadStartConfig({ cluster: 'nats://h1:4222', broker: 'mqtt://b:1883' }, {})).toThrow('--broker (an external MQTT broker) is not supported')
+  })
+
   it('needs certificate, key and port together, and TLS in the production profile', () => {
     expect(() => loadStartConfig({ tlsPort: 8883 }, {})).toThrow('MQTT over TLS needs all of --tls-port, --cert and --key')
     expect(() => loadStartConfig({ profile: 'production' }, {})).toThrow('the production profile serves devices over TLS only')
