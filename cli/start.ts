@@ -35,6 +35,7 @@ import { startInfluxReporting } from './influx-reporting.ts'
 import { authenticatePrincipal, gatewayChanged, gatewayConnectionControl } from './gateways.ts'
 import { consoleTelemetryFromEnv } from './console-telemetry.ts'
 import { startClusterNode, type ClusterNode } from '../cluster/index.ts'
+import { startWorker, type Worker } from '../cluster/worker.ts'
 
 export interface Running {
   config: StartConfig
@@ -52,6 +53,8 @@ export interface Running {
   external: ExternalBroker | null
   /** Null without --cluster (one process, no NATS). */
   cluster: ClusterNode | null
+  /** This process's cluster worker (role `worker`), null otherwise. */
+  worker: Worker | null
   fleet: SimulatedFleet | null
   metrics: Registry
   stats(): RunningStats
@@ -180,6 +183,9 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   }
   registerIngestMetrics(metrics, ingest)
   await ingest.start()
+  const worker = cluster?.has('worker')
+    ? await startWorker({ node: cluster, pipeline, detector, store, log: log.child({ part: 'worker' }), checkpointMs: config.checkpointMs })
+    : null
   // The databases just opened or created (SQLite gives their -wal/-shm files the same mode).
   restrictDataDir(dataDir)
 
@@ -279,6 +285,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     await broker?.close()
     await external?.close()
     await ingest.close()
+    await worker?.stop()
     await cluster?.close()
     await sink?.close()
     await store.close()
@@ -314,7 +321,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   }, 1000)
 
   return {
-    config, fleetModels, apiUrl, mqttUrl, mqttPort, apiPort, adminKey: newAdminKey, store, ingest, broker, external, cluster, fleet, metrics,
+    config, fleetModels, apiUrl, mqttUrl, mqttPort, apiPort, adminKey: newAdminKey, store, ingest, broker, external, cluster, worker, fleet, metrics,
     stats() {
       return { devices: counts.devices, online: counts.online, readingsPerSec: Math.round(rate), readings: pipeline.readings(), warnings: counts.activeWarnings, tickets: counts.tickets }
     },
@@ -344,6 +351,8 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       // close() dispatches what is still committed but unprocessed; those rows are after the
       // last checkpoint, so a restart replays them into the restored detector (effects are idempotent).
       await ingest.close()
+      // Gives its partitions away after a final checkpoint (the pipeline's writes settle in it).
+      await worker?.stop()
       await cluster?.close()
       await pipeline.flushHealth()
       // Rejects only when writes were given up above; those readings are replayed at the next start.

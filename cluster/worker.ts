@@ -1,0 +1,319 @@
+/**
+ * A worker in a cluster (docs/scaling.md): owns partitions of the readings stream, chosen by
+ * rendezvous hashing over the live worker set, and feeds their readings to this process's
+ * pipeline (detector → records store), as ingest does in one process.
+ *
+ * - Live set: every worker puts `member.<id>` in the leases bucket (TTL) every third of the TTL;
+ *   the others watch those puts. A worker not heard from for a TTL is gone.
+ * - Claims: a partition is consumed only under `part.<p>`, taken with create (fails while held),
+ *   renewed with each heartbeat, deleted after the final checkpoint when given away, expired
+ *   after the TTL when its holder died. So two workers never consume one partition at once.
+ * - Checkpoint: per device `snap.<id>` = detector snapshot + the stream sequence of the last
+ *   message folded into it + how many readings it folded; then per partition `seq.<p>` = the
+ *   last stream sequence whose effects are stored. A new owner consumes from `seq.<p>` + 1 and
+ *   skips a device's messages at or below its recorded sequence: every message is folded into
+ *   a device's detector exactly once, and its baselines come with it (no new warm-up).
+ */
+import type { Logger } from 'pino'
+import { DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream'
+import { ownerOf, type ApplianceType, type DeviceEventV1, type Reading } from '../domain/index.ts'
+import type { Detector } from '../detectors/index.ts'
+import type { AsyncRecordsStore } from '../api/store/open.ts'
+import type { Pipeline } from '../cli/pipeline.ts'
+import { metricsOf } from '../ingest/index.ts'
+import { KIND_READING } from '../ingest/journal.ts'
+import type { ClusterNode } from './index.ts'
+import { subjectOf } from './nats.ts'
+import type { StreamRow } from './stream-writer.ts'
+
+/** What a device's checkpoint holds besides its snapshot. */
+export interface DeviceCheckpoint {
+  /** Stream sequence of the last message folded into the detector. */
+  q: number
+  /** Readings folded into this device's detector, across owners. */
+  n: number
+  snap: string | null
+}
+
+export interface WorkerOptions {
+  node: ClusterNode
+  pipeline: Pick<Pipeline, 'lookupDevice' | 'remember' | 'onReadings' | 'onDeviceEvent' | 'takeSnapshots' | 'markDirty' | 'flushHealth' | 'settled'>
+  detector: Pick<Detector, 'ensureDevice' | 'hasDevice' | 'removeDevice'>
+  store: Pick<AsyncRecordsStore, 'getDevice'>
+  log: Logger
+  checkpointMs: number
+}
+
+export interface Worker {
+  id: string
+  /** Partitions this worker consumes now. */
+  owned(): number[]
+  /** Live workers as this one sees them. */
+  members(): string[]
+  /** Readings folded into detectors by this worker, and messages skipped as already folded. */
+  stats(): { readings: number; skipped: number; takes: number; releases: number }
+  checkpoint(): Promise<void>
+  stop(): Promise<void>
+}
+
+interface Held {
+  p: number
+  claimRev: number
+  messages: ConsumerMessages | null
+  loop: Promise<void> | null
+  /** Last stream sequence folded (its effects queued in the pipeline). */
+  lastSeq: number
+  /** Last `seq.<p>` written. */
+  savedSeq: number
+  devices: Set<string>
+}
+
+const partitionKey = (p: number): string => `part.${p}`
+
+export async function startWorker(o: WorkerOptions): Promise<Worker> {
+  const { node, pipeline, detector, log } = o
+  const { names, leaseTtlMs } = node.settings
+  const me = node.id
+  const heartbeatMs = Math.max(200, Math.floor(leaseTtlMs / 3))
+  const seen = new Map<string, number>([[me, Date.now()]])
+  const held = new Map<number, Held>()
+  const taking = new Set<number>()
+  const devices = new Map<string, DeviceCheckpoint>()
+  const stats = { readings: 0, skipped: 0, takes: 0, releases: 0 }
+  let stopped = false
+
+  const live = (): string[] => {
+    const now = Date.now()
+    return [...seen].filter(([id, at]) => id === me || now - at < leaseTtlMs).map(([id]) => id).sort()
+  }
+
+  const memberValue = JSON.stringify({ roles: node.roles })
+  await node.leases.put(`member.${me}`, memberValue)
+  const watch = await node.leases.watch({ key: 'member.>' })
+  void (async () => {
+    for await (const e of watch) {
+      const id = e.key.slice('member.'.length)
+      if (e.operation === 'PUT') seen.set(id, Date.now())
+      else seen.delete(id)
+    }
+  })()
+
+  /** The device as of its last checkpoint, in this process's detector (replacing stale state). */
+  async function restore(deviceId: string, h: Held): Promise<DeviceCheckpoint | null> {
+    let info = pipeline.lookupDevice(deviceId)
+    if (!info) {
+      const d = await o.store.getDevice(deviceId)
+      if (!d) return null
+      pipeline.remember(d)
+      info = pipeline.lookupDevice(deviceId)
+      if (!info) return null
+    }
+    const entry = await node.checkpoints.get(`snap.${deviceId}`)
+    const cp: DeviceCheckpoint = entry && entry.operation === 'PUT' ? entry.json<DeviceCheckpoint>() : { q: 0, n: 0, snap: null }
+    if (detector.hasDevice(deviceId)) detector.removeDevice(deviceId)
+    detector.ensureDevice(deviceId, info.type as ApplianceType, cp.snap ?? undefined)
+    devices.set(deviceId, cp)
+    h.devices.add(deviceId)
+    return cp
+  }
+
+  async function handle(h: Held, m: JsMsg): Promise<void> {
+    const row = m.json<StreamRow>()
+    const cp = devices.get(row.d) ?? await restore(row.d, h)
+    if (cp === null) {
+      log.warn({ deviceId: row.d }, 'a reading of a device not in the registry: skipped')
+    } else if (m.seq <= cp.q) {
+      stats.skipped++
+    } else if (row.k === KIND_READING) {
+      const reading: Reading = { deviceId: row.d, boot: row.b, seq: row.s, ts: row.t, metrics: metricsOf(row.m, row.s) }
+      // Folded into the detector before onReadings' first await, so q and n describe the state.
+      const done = pipeline.onReadings([reading])
+      cp.q = m.seq
+      cp.n++
+      stats.readings++
+      h.lastSeq = m.seq
+      await done
+      return
+    } else {
+      const body = JSON.parse(row.m) as { code: string; detail?: string }
+      const ev: DeviceEventV1 = { v: 1, ts: row.t, code: body.code }
+      if (body.detail !== undefined) ev.detail = body.detail
+      pipeline.onDeviceEvent(row.d, ev)
+      cp.q = m.seq
+    }
+    h.lastSeq = m.seq
+  }
+
+  async function consume(h: Held): Promise<void> {
+    for (;;) {
+      if (stopped || !held.has(h.p)) return
+      try {
+        const consumer = await node.js.consumers.get(names.stream, {
+          filter_subjects: subjectOf(names, h.p),
+          ...(h.lastSeq > 0 ? { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: h.lastSeq + 1 } : { deliver_policy: DeliverPolicy.All }),
+        })
+        const messages = await consumer.consume({ max_messages: 512 })
+        h.messages = messages
+        if (!held.has(h.p)) messages.stop()
+        for await (const m of messages) await handle(h, m)
+        return
+      } catch (err) {
+        // A consumer cannot be created while the cluster elects leaders (a node went away): retry.
+        if (stopped || !held.has(h.p)) return
+        log.warn({ err, partition: h.p }, 'partition consumer failed; retrying')
+        await new Promise((r) => setTimeout(r, 500))
+      }
+    }
+  }
+
+  async function take(p: number): Promise<void> {
+    let claimRev: number
+    try {
+      claimRev = await node.leases.create(partitionKey(p), me)
+    } catch {
+      return // still held by its previous owner: retried at the next heartbeat
+    }
+    try {
+      const saved = await node.checkpoints.get(`seq.${p}`)
+      const seq = saved && saved.operation === 'PUT' ? Number(saved.string()) : 0
+      const h: Held = { p, claimRev, messages: null, loop: null, lastSeq: seq, savedSeq: seq, devices: new Set() }
+      held.set(p, h)
+      stats.takes++
+      h.loop = consume(h)
+      log.info({ partition: p, fromSeq: seq + 1 }, 'partition taken')
+    } catch (err) {
+      await node.leases.delete(partitionKey(p)).catch(() => undefined)
+      throw err
+    }
+  }
+
+  let checkpointing: Promise<void> | null = null
+  let again = false
+  async function writeCheckpoint(): Promise<void> {
+    const snaps = pipeline.takeSnapshots()
+    const records: [string, DeviceCheckpoint][] = []
+    for (const [id, snap] of snaps) {
+      const cp = devices.get(id)
+      if (cp) records.push([id, { q: cp.q, n: cp.n, snap }])
+    }
+    const seqs = [...held.values()].filter((h) => h.lastSeq > h.savedSeq).map((h) => [h, h.lastSeq] as const)
+    try {
+      await pipeline.flushHealth()
+      await pipeline.settled()
+      // Snapshots before sequences: a sequence must never pass a snapshot that is not stored.
+      await Promise.all(records.map(([id, cp]) => node.checkpoints.put(`snap.${id}`, JSON.stringify(cp))))
+      await Promise.all(seqs.map(([h, seq]) => node.checkpoints.put(`seq.${h.p}`, String(seq)).then(() => { h.savedSeq = Math.max(h.savedSeq, seq) })))
+    } catch (err) {
+      for (const [id] of snaps) pipeline.markDirty(id)
+      throw err
+    }
+  }
+  /** Runs a checkpoint that starts after now (joining one queued, not one in flight). */
+  function checkpoint(): Promise<void> {
+    if (checkpointing) {
+      again = true
+      return checkpointing.then(() => (checkpointing ? checkpointing : checkpoint()))
+    }
+    checkpointing = (async () => {
+      try {
+        do {
+          again = false
+          await writeCheckpoint()
+        } while (again)
+      } finally {
+        checkpointing = null
+      }
+    })()
+    return checkpointing
+  }
+
+  async function release(p: number, final: boolean): Promise<void> {
+    const h = held.get(p)
+    if (!h) return
+    held.delete(p)
+    h.messages?.stop()
+    await h.loop
+    // Still counted in the checkpoint: put it back for the final write, then drop it.
+    held.set(p, h)
+    try {
+      await checkpoint()
+    } finally {
+      held.delete(p)
+    }
+    for (const id of h.devices) {
+      devices.delete(id)
+      if (detector.hasDevice(id)) detector.removeDevice(id)
+    }
+    stats.releases++
+    if (final) await node.leases.delete(partitionKey(p))
+    log.info({ partition: p }, 'partition released')
+  }
+
+  let balancing = false
+  async function rebalance(): Promise<void> {
+    if (balancing || stopped) return
+    balancing = true
+    try {
+      const workers = live()
+      for (const [p, h] of held) {
+        if (ownerOf(`p${p}`, workers) !== me) await release(p, true)
+        else h.claimRev = await node.leases.update(partitionKey(p), me, h.claimRev).catch((err: unknown) => {
+          // Someone else holds it now (our lease lapsed): stop at once, without a checkpoint of ours.
+          log.error({ err, partition: p }, 'partition claim lost')
+          held.delete(p)
+          h.messages?.stop()
+          return h.claimRev
+        })
+      }
+      const wanted: number[] = []
+      for (let p = 0; p < names.partitions; p++) if (!held.has(p) && !taking.has(p) && ownerOf(`p${p}`, workers) === me) wanted.push(p)
+      await Promise.all(wanted.map(async (p) => {
+        taking.add(p)
+        try {
+          await take(p)
+        } catch (err) {
+          log.warn({ err, partition: p }, 'taking a partition failed; retrying')
+        } finally {
+          taking.delete(p)
+        }
+      }))
+    } finally {
+      balancing = false
+    }
+  }
+
+  const beat = async (): Promise<void> => {
+    if (stopped) return
+    try {
+      await node.leases.put(`member.${me}`, memberValue)
+      seen.set(me, Date.now())
+      await rebalance()
+    } catch (err) {
+      log.warn({ err }, 'worker heartbeat failed')
+    }
+  }
+  const heartbeat = setInterval(() => void beat(), heartbeatMs)
+  const checkpointTimer = setInterval(() => void checkpoint().catch((err: unknown) => log.error({ err }, 'cluster checkpoint failed; retried')), o.checkpointMs)
+  // Give the watch a moment to deliver the members already there, so the first rebalance does
+  // not take every partition only to give most of them back.
+  await new Promise((r) => setTimeout(r, Math.min(500, heartbeatMs)))
+  await rebalance()
+
+  return {
+    id: me,
+    owned: () => [...held.keys()].sort((a, b) => a - b),
+    members: live,
+    stats: () => ({ ...stats }),
+    checkpoint,
+    async stop() {
+      if (stopped) return
+      stopped = true
+      clearInterval(heartbeat)
+      clearInterval(checkpointTimer)
+      while (balancing) await new Promise((r) => setTimeout(r, 20))
+      for (const p of [...held.keys()]) await release(p, true).catch((err: unknown) => log.error({ err, partition: p }, 'releasing a partition failed'))
+      watch.stop()
+      await node.leases.delete(`member.${me}`).catch(() => undefined)
+    },
+  }
+}

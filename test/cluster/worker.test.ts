@@ -1,0 +1,168 @@
+/**
+ * Issue 17, the worker slice: two worker processes split the partitions; one is SIGKILLed mid-run.
+ * Its partitions move to the survivor, which restores each device's detector snapshot and resumes
+ * from the checkpointed stream sequence: every reading is folded into its device's detector
+ * exactly once (the per-device count carried in the checkpoint equals the readings sent, and the
+ * detector saw no repeated reading), and devices keep their baselines (no new warm-up: the
+ * readings after the kill span far less than the 72 h warm-up).
+ */
+import type { ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import mqtt from 'mqtt'
+import pg from 'pg'
+import pino from 'pino'
+import { connect, type NatsConnection } from '@nats-io/transport-node'
+import { Kvm } from '@nats-io/kv'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { loadStartConfig } from '../../cli/config.ts'
+import { startForewarn, type Running } from '../../cli/start.ts'
+import { partitionOf } from '../../domain/index.ts'
+import { createSimAppliance } from '../../simulators/appliance.ts'
+import { defaultNames } from '../../cluster/nats.ts'
+import type { DeviceCheckpoint } from '../../cluster/worker.ts'
+import { describeService } from '../services/availability.ts'
+import { startNatsCluster, type NatsClusterService } from '../services/nats.ts'
+import { startPostgres, type PostgresService } from '../services/postgres.ts'
+import { freePort } from '../services/process.ts'
+import { offlineWill, provision, spawnForewarn, waitFor } from '../e2e/helpers.ts'
+
+const ADMIN_KEY = 'cluster-worker-admin-key-0123456789'
+const DEVICES = 4
+/** Simulated refrigerators report once a minute; about 4,200 readings (70 h) warm a detector up. */
+const BEFORE_KILL = 4_400
+/** 300 readings (5 h of event time) after the kill: a new warm-up would not be over by the end. */
+const READINGS = 4_700
+/** Readings per MQTT message (the telemetry batch form); the stream holds one message per reading. */
+const BATCH = 100
+
+async function claims(nc: NatsConnection): Promise<Map<number, string>> {
+  const kv = await new Kvm(nc).open(defaultNames.leases)
+  const out = new Map<number, string>()
+  for (let p = 0; p < defaultNames.partitions; p++) {
+    const e = await kv.get(`part.${p}`)
+    if (e && e.operation === 'PUT') out.set(p, e.string())
+  }
+  return out
+}
+
+async function deviceCheckpoints(nc: NatsConnection, ids: readonly string[]): Promise<Map<string, DeviceCheckpoint | null>> {
+  const kv = await new Kvm(nc).open(defaultNames.checkpoints)
+  const out = new Map<string, DeviceCheckpoint | null>()
+  for (const id of ids) {
+    const e = await kv.get(`snap.${id}`)
+    out.set(id, e && e.operation === 'PUT' ? e.json<DeviceCheckpoint>() : null)
+  }
+  return out
+}
+
+describeService(['nats', 'postgres'], 'cluster worker: a killed worker\'s partitions move without loss, repeats or a new warm-up', () => {
+  let nats: NatsClusterService
+  let postgres: PostgresService
+  let edge: Running | undefined
+  const workers: ChildProcess[] = []
+  const dirs: string[] = []
+  const dir = (): string => {
+    const d = mkdtempSync(join(tmpdir(), 'forewarn-cluster-worker-'))
+    dirs.push(d)
+    return d
+  }
+  let databaseUrl = ''
+  beforeAll(async () => {
+    nats = await startNatsCluster(3)
+    postgres = await startPostgres()
+    const c = new pg.Client({ connectionString: postgres.url })
+    await c.connect()
+    await c.query('CREATE DATABASE worker')
+    await c.end()
+    databaseUrl = postgres.url.replace(/\/postgres$/, '/worker')
+  }, 60_000)
+  afterAll(async () => {
+    for (const w of workers) w.kill('SIGKILL')
+    await edge?.stop()
+    await nats?.stop()
+    await postgres?.stop()
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  })
+
+  it('moves a SIGKILLed worker\'s partitions; each reading is folded exactly once per device, baselines kept', async () => {
+    // The edge (and API) in this process; two workers as processes of their own.
+    const config = loadStartConfig({ dataDir: dir(), mqttPort: 0, apiPort: 0, simulate: 0, cluster: nats.urls, roles: 'edge,api' }, { FOREWARN_ADMIN_KEY: ADMIN_KEY })
+    edge = await startForewarn(config, pino({ level: 'silent' }), { DATABASE_URL: databaseUrl })
+    expect(edge.worker).toBeNull()
+    const devices = await provision(edge.apiUrl, ADMIN_KEY, Array.from({ length: DEVICES }, () => 'refrigerator' as const), 'WORK')
+    const env = { DATABASE_URL: databaseUrl, FOREWARN_ADMIN_KEY: ADMIN_KEY, FOREWARN_CLUSTER_LEASE_TTL_MS: '1500', FOREWARN_CHECKPOINT_MS: '300' }
+    for (let i = 0; i < 2; i++) {
+      workers.push(await spawnForewarn(['--cluster', nats.urls, '--roles', 'worker', '--mqtt-port', '0', '--data-dir', dir()], env, await freePort()))
+    }
+    const nc = await connect({ servers: nats.urls.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 100 })
+    const clients = await Promise.all(devices.map((d) => mqtt.connectAsync(edge!.mqttUrl, {
+      clientId: d.username, username: d.username, password: d.password, will: offlineWill(d.deviceId), reconnectPeriod: 200,
+    })))
+    try {
+      // Both workers hold partitions: 64 claims between two owners.
+      const split = await waitFor('partitions split between both workers', async () => {
+        const c = await claims(nc)
+        return c.size === defaultNames.partitions && new Set(c.values()).size === 2 ? c : undefined
+      }, 30_000, 200)
+      const ownerPid = (owner: string): number => Number(owner.split('-').at(-2))
+      expect(new Set([...split.values()].map(ownerPid))).toEqual(new Set(workers.map((w) => w.pid)))
+      // The victim: the owner of the first device's partition.
+      const victimId = split.get(partitionOf(devices[0]!.deviceId, defaultNames.partitions)) as string
+      const victim = workers.find((w) => w.pid === ownerPid(victimId)) as ChildProcess
+      const survivorId = [...new Set(split.values())].find((id) => id !== victimId) as string
+
+      const start = Date.now() - 10 * 86_400_000
+      const lastTs = new Map<string, number>()
+      let killed = false
+      await Promise.all(devices.map(async (d, i) => {
+        const sim = createSimAppliance({ deviceId: d.deviceId, type: 'refrigerator', seed: 7 + i, startMs: start, disturbances: false })
+        for (let seq = 0; seq < READINGS; seq += BATCH) {
+          if (i === 0 && seq === BEFORE_KILL) {
+            // Let the victim checkpoint the warmed-up device, then kill it mid-run.
+            await waitFor('the victim to checkpoint the warmed-up device', async () => ((await deviceCheckpoints(nc, [d.deviceId])).get(d.deviceId)?.n ?? 0) >= BEFORE_KILL - BATCH ? true : undefined, 60_000, 100)
+            victim.kill('SIGKILL')
+            killed = true
+          }
+          const readings = Array.from({ length: BATCH }, (_, k) => {
+            const r = sim.next()
+            return { ts: r.ts, seq: seq + k, metrics: r.metrics }
+          })
+          lastTs.set(d.deviceId, (readings.at(-1) as { ts: number }).ts)
+          await clients[i]!.publishAsync(`appliances/${d.deviceId}/telemetry`, JSON.stringify({ v: 1, boot: 1, readings }), { qos: 1 })
+        }
+      }))
+      expect(killed).toBe(true)
+
+      // The survivor takes every partition once the victim's claims expire.
+      await waitFor('the survivor to own every partition', async () => {
+        const c = await claims(nc)
+        return c.size === defaultNames.partitions && [...c.values()].every((o) => o === survivorId) ? true : undefined
+      }, 30_000, 200)
+      // Every device's checkpoint counts exactly READINGS readings folded into its detector.
+      const ids = devices.map((d) => d.deviceId)
+      await waitFor('every reading checkpointed', async () => {
+        const cps = await deviceCheckpoints(nc, ids)
+        return ids.every((id) => (cps.get(id)?.n ?? 0) >= READINGS) ? true : undefined
+      }, 60_000, 200)
+      await new Promise((r) => setTimeout(r, 1_000))
+      const cps = await deviceCheckpoints(nc, ids)
+      expect(Object.fromEntries(ids.map((id) => [id, cps.get(id)?.n]))).toEqual(Object.fromEntries(ids.map((id) => [id, READINGS])))
+
+      // The health records (written by whichever worker held the device) show the last reading,
+      // a detector past warm-up, and no reading seen twice.
+      for (const id of ids) {
+        const rec = await waitFor(`the health record of ${id} at its last reading`, async () => {
+          const r = await edge!.store.getHealthRecord(id)
+          return r?.health?.lastEventTime === lastTs.get(id) ? r : undefined
+        }, 30_000, 200)
+        expect(rec?.health?.warmingUp).toBe(false)
+        expect(rec?.health?.input?.dropped ?? 0).toBe(0)
+      }
+    } finally {
+      for (const c of clients) await c.endAsync(true)
+      await nc.close()
+    }
+  }, 180_000)
+})
