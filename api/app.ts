@@ -22,6 +22,7 @@ import { catalogueRoutes, type TypeModelSource } from './routes/catalogue.ts'
 import type { Registry } from 'prom-client'
 import { consoleRoutes, type ConsoleOptions } from './routes/console.ts'
 import { statusLinkRoutes } from './routes/status-page.ts'
+import { clusterRoutes, type ClusterSource } from './routes/cluster.ts'
 
 export interface ApiDeps {
   /** Either store shape: the embedded (synchronous) one or an asynchronous one such as PostgreSQL. */
@@ -43,6 +44,8 @@ export interface ApiDeps {
   typeModels?: TypeModelSource | undefined
   /** The console at `/` (issue 15): where its charts read recent telemetry. */
   console?: ConsoleOptions | undefined
+  /** The cluster this process is part of, for GET /cluster (docs/scaling.md); absent: one process. */
+  cluster?: ClusterSource | undefined
 }
 
 export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
@@ -78,6 +81,7 @@ export async function buildApi(deps: ApiDeps): Promise<FastifyInstance> {
   await app.register(ingestRoutes, { rejects: deps.rejects })
   await app.register(catalogueRoutes, { models: deps.typeModels })
   await app.register(statusLinkRoutes)
+  await app.register(clusterRoutes, { cluster: deps.cluster })
   await app.register(consoleRoutes, deps.console ?? {})
   for (const extra of deps.extraRoutes ?? []) await app.register(extra)
   await app.ready()

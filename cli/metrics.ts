@@ -74,3 +74,28 @@ export function registerStoreMetrics(registry: Registry, outage: () => StoreOuta
     collect() { this.set(outage() === null ? 0 : 1) },
   })
 }
+
+/** A cluster worker's partitions and their lag, read at scrape time (docs/scaling.md). */
+export function registerClusterMetrics(registry: Registry, worker: { lag(): Map<number, number>; stats(): { readings: number; skipped: number } }): void {
+  const registers = [registry]
+  new Gauge({
+    name: 'forewarn_cluster_partition_lag', help: 'Messages in a partition of the readings stream after the last one this worker received, per owned partition.',
+    labelNames: ['partition'], registers,
+    collect() {
+      this.reset()
+      for (const [p, lag] of worker.lag()) this.set({ partition: String(p) }, lag)
+    },
+  })
+  new Gauge({
+    name: 'forewarn_cluster_partitions_owned', help: 'Partitions of the readings stream this worker owns.', registers,
+    collect() { this.set(worker.lag().size) },
+  })
+  new Gauge({
+    name: 'forewarn_cluster_readings_folded', help: 'Stream readings this worker folded into detectors since start.', registers,
+    collect() { this.set(worker.stats().readings) },
+  })
+  new Gauge({
+    name: 'forewarn_cluster_messages_skipped', help: 'Stream messages skipped as already folded (replayed after a take-over) since start.', registers,
+    collect() { this.set(worker.stats().skipped) },
+  })
+}

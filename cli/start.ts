@@ -30,7 +30,7 @@ import { createFleetModels, type FleetModels } from './fleet-models.ts'
 import {
   externalBrokerConfigFromEnv, startExternalBroker, withBrokerProvisioning, type ExternalBroker, type ExternalBrokerConfig,
 } from './external-broker.ts'
-import { createPipelineMetrics, registerIngestMetrics, registerStoreMetrics } from './metrics.ts'
+import { createPipelineMetrics, registerClusterMetrics, registerIngestMetrics, registerStoreMetrics } from './metrics.ts'
 import { startInfluxReporting } from './influx-reporting.ts'
 import { authenticatePrincipal, gatewayChanged, gatewayConnectionControl } from './gateways.ts'
 import { consoleTelemetryFromEnv } from './console-telemetry.ts'
@@ -186,6 +186,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   const worker = cluster?.has('worker')
     ? await startWorker({ node: cluster, pipeline, detector, store, log: log.child({ part: 'worker' }), checkpointMs: config.checkpointMs })
     : null
+  if (worker) registerClusterMetrics(metrics, worker)
   // The databases just opened or created (SQLite gives their -wal/-shm files the same mode).
   restrictDataDir(dataDir)
 
@@ -265,6 +266,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     console: { telemetry: consoleTelemetry.source ?? undefined },
     rejects: (o) => ingest.rejects(o),
     typeModels: (type) => fleetModels.info(type),
+    cluster: cluster ? () => cluster.view() : undefined,
     readiness: async () => ({
       broker: { ok: broker !== null || external?.connected() === true },
       ingest: { ok: true, detail: JSON.stringify(ingest.stats()) },

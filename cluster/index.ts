@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto'
 import type { Logger } from 'pino'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream'
-import type { KV } from '@nats-io/kv'
+import type { KV, KvWatchEntry } from '@nats-io/kv'
+import type { QueuedIterator } from '@nats-io/transport-node'
 import type { Journal } from '../ingest/journal.ts'
 import type { JournalWriter } from '../ingest/journal-writer.ts'
 import { connectCluster, defaultSettings, ensureClusterResources, type ClusterSettings } from './nats.ts'
@@ -23,6 +24,22 @@ export interface ClusterNodeOptions {
   log: Logger
 }
 
+/** What a process says about itself in its `member.<id>` lease. */
+export interface MemberReport {
+  roles: Role[]
+  /** A worker's partitions, each with its lag: messages in the stream not yet folded. */
+  partitions?: Record<string, number>
+}
+
+export interface Member extends MemberReport { id: string }
+
+/** GET /cluster (docs/scaling.md). */
+export interface ClusterView {
+  self: string
+  members: Member[]
+  partitions: { partition: number; owner: string | null; lag: number | null }[]
+}
+
 export interface ClusterNode {
   /** This process in the cluster: `<host>-<pid>-<random>`. */
   id: string
@@ -33,6 +50,13 @@ export interface ClusterNode {
   leases: KV
   checkpoints: KV
   has(role: Role): boolean
+  /** Live processes (their lease put seen within the TTL), this one included, sorted by id. */
+  members(): Member[]
+  /** What this process reports in its lease besides its roles (the worker's partitions). */
+  report(fn: () => Omit<MemberReport, 'roles'>): void
+  /** Puts this process's lease now (the heartbeat does it every third of the TTL). */
+  beat(): Promise<void>
+  view(): ClusterView
   /** The edge's commit point, for `createIngest({ writer })`. */
   edgeWriter(journal: Journal): JournalWriter
   edgeStats(): StreamWriterStats
@@ -58,16 +82,67 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
   }
   const js = jetstream(nc)
   let writer: ReturnType<typeof streamWriter> | null = null
+  const { leases } = resources
+
+  // Membership: every process puts `member.<id>` every third of the TTL and watches the others'.
+  // NATS 2.9 drops an expired entry without a delete marker, so a crash is seen as silence.
+  const seen = new Map<string, { at: number; report: MemberReport }>()
+  let extra: () => Omit<MemberReport, 'roles'> = () => ({})
+  const ownReport = (): MemberReport => ({ roles: [...o.roles], ...extra() })
+  const beat = async (): Promise<void> => {
+    const r = ownReport()
+    await leases.put(`member.${id}`, JSON.stringify(r))
+    seen.set(id, { at: Date.now(), report: r })
+  }
+  let watch: QueuedIterator<KvWatchEntry>
+  try {
+    await beat()
+    watch = await leases.watch({ key: 'member.>' })
+  } catch (err) {
+    await nc.close()
+    throw err
+  }
+  void (async () => {
+    for await (const e of watch) {
+      const member = e.key.slice('member.'.length)
+      if (e.operation === 'PUT') seen.set(member, { at: Date.now(), report: e.json<MemberReport>() })
+      else seen.delete(member)
+    }
+  })()
+  const heartbeat = setInterval(() => void beat().catch((err: unknown) => log.warn({ err }, 'cluster lease put failed')), Math.max(200, Math.floor(settings.leaseTtlMs / 3)))
+  const members = (): Member[] => {
+    const now = Date.now()
+    return [...seen].filter(([m, v]) => m === id || now - v.at < settings.leaseTtlMs)
+      .map(([m, v]) => ({ id: m, ...(m === id ? ownReport() : v.report) }))
+      .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+  }
+
   return {
-    id, roles: o.roles, settings, nc, js, leases: resources.leases, checkpoints: resources.checkpoints,
+    id, roles: o.roles, settings, nc, js, leases, checkpoints: resources.checkpoints,
     has: (role) => o.roles.includes(role),
+    members,
+    report(fn) {
+      extra = fn
+    },
+    beat,
+    view() {
+      const ms = members()
+      const partitions = Array.from({ length: settings.names.partitions }, (_, p) => {
+        const owner = ms.find((m) => m.partitions?.[p] !== undefined)
+        return { partition: p, owner: owner?.id ?? null, lag: owner?.partitions?.[p] ?? null }
+      })
+      return { self: id, members: ms, partitions }
+    },
     edgeWriter(journal) {
       writer = streamWriter({ js, names: settings.names, journal })
       return writer
     },
     edgeStats: () => writer?.stats() ?? { published: 0, duplicates: 0, failedPublishes: 0 },
     async close() {
+      clearInterval(heartbeat)
       if (nc.isClosed()) return
+      watch.stop()
+      await leases.delete(`member.${id}`).catch(() => undefined)
       await nc.drain().catch(() => nc.close())
     },
   }

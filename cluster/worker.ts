@@ -3,8 +3,8 @@
  * rendezvous hashing over the live worker set, and feeds their readings to this process's
  * pipeline (detector → records store), as ingest does in one process.
  *
- * - Live set: every worker puts `member.<id>` in the leases bucket (TTL) every third of the TTL;
- *   the others watch those puts. A worker not heard from for a TTL is gone.
+ * - Live set: the live members (cluster/index.ts) with the worker role. Each reports its
+ *   partitions and their lag in its lease, which is what GET /cluster shows.
  * - Claims: a partition is consumed only under `part.<p>`, taken with create (fails while held),
  *   renewed with each heartbeat, deleted after the final checkpoint when given away, expired
  *   after the TTL when its holder died. So two workers never consume one partition at once.
@@ -50,6 +50,8 @@ export interface Worker {
   owned(): number[]
   /** Live workers as this one sees them. */
   members(): string[]
+  /** Per owned partition: messages in the stream after the last one folded. */
+  lag(): Map<number, number>
   /** Readings folded into detectors by this worker, and messages skipped as already folded. */
   stats(): { readings: number; skipped: number; takes: number; releases: number }
   checkpoint(): Promise<void>
@@ -65,6 +67,8 @@ interface Held {
   lastSeq: number
   /** Last `seq.<p>` written. */
   savedSeq: number
+  /** Messages in the partition after the last one received (the consumer's count). */
+  pending: number
   devices: Set<string>
 }
 
@@ -75,28 +79,15 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const { names, leaseTtlMs } = node.settings
   const me = node.id
   const heartbeatMs = Math.max(200, Math.floor(leaseTtlMs / 3))
-  const seen = new Map<string, number>([[me, Date.now()]])
   const held = new Map<number, Held>()
   const taking = new Set<number>()
   const devices = new Map<string, DeviceCheckpoint>()
   const stats = { readings: 0, skipped: 0, takes: 0, releases: 0 }
   let stopped = false
 
-  const live = (): string[] => {
-    const now = Date.now()
-    return [...seen].filter(([id, at]) => id === me || now - at < leaseTtlMs).map(([id]) => id).sort()
-  }
-
-  const memberValue = JSON.stringify({ roles: node.roles })
-  await node.leases.put(`member.${me}`, memberValue)
-  const watch = await node.leases.watch({ key: 'member.>' })
-  void (async () => {
-    for await (const e of watch) {
-      const id = e.key.slice('member.'.length)
-      if (e.operation === 'PUT') seen.set(id, Date.now())
-      else seen.delete(id)
-    }
-  })()
+  const live = (): string[] => node.members().filter((m) => m.id === me || m.roles.includes('worker')).map((m) => m.id)
+  const lag = (): Map<number, number> => new Map([...held.values()].map((h) => [h.p, h.pending]))
+  node.report(() => ({ partitions: Object.fromEntries(lag()) }))
 
   /** The device as of its last checkpoint, in this process's detector (replacing stale state). */
   async function restore(deviceId: string, h: Held): Promise<DeviceCheckpoint | null> {
@@ -118,6 +109,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   }
 
   async function handle(h: Held, m: JsMsg): Promise<void> {
+    h.pending = m.info.pending
     const row = m.json<StreamRow>()
     const cp = devices.get(row.d) ?? await restore(row.d, h)
     if (cp === null) {
@@ -176,7 +168,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     try {
       const saved = await node.checkpoints.get(`seq.${p}`)
       const seq = saved && saved.operation === 'PUT' ? Number(saved.string()) : 0
-      const h: Held = { p, claimRev, messages: null, loop: null, lastSeq: seq, savedSeq: seq, devices: new Set() }
+      const h: Held = { p, claimRev, messages: null, loop: null, lastSeq: seq, savedSeq: seq, pending: 0, devices: new Set() }
       held.set(p, h)
       stats.takes++
       h.loop = consume(h)
@@ -282,17 +274,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     }
   }
 
-  const beat = async (): Promise<void> => {
-    if (stopped) return
-    try {
-      await node.leases.put(`member.${me}`, memberValue)
-      seen.set(me, Date.now())
-      await rebalance()
-    } catch (err) {
-      log.warn({ err }, 'worker heartbeat failed')
-    }
-  }
-  const heartbeat = setInterval(() => void beat(), heartbeatMs)
+  const heartbeat = setInterval(() => void rebalance().catch((err: unknown) => log.warn({ err }, 'rebalancing failed; retried')), heartbeatMs)
   const checkpointTimer = setInterval(() => void checkpoint().catch((err: unknown) => log.error({ err }, 'cluster checkpoint failed; retried')), o.checkpointMs)
   // Give the watch a moment to deliver the members already there, so the first rebalance does
   // not take every partition only to give most of them back.
@@ -303,6 +285,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     id: me,
     owned: () => [...held.keys()].sort((a, b) => a - b),
     members: live,
+    lag,
     stats: () => ({ ...stats }),
     checkpoint,
     async stop() {
@@ -312,8 +295,8 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       clearInterval(checkpointTimer)
       while (balancing) await new Promise((r) => setTimeout(r, 20))
       for (const p of [...held.keys()]) await release(p, true).catch((err: unknown) => log.error({ err, partition: p }, 'releasing a partition failed'))
-      watch.stop()
-      await node.leases.delete(`member.${me}`).catch(() => undefined)
+      node.report(() => ({}))
+      await node.beat().catch(() => undefined)
     },
   }
 }

@@ -155,7 +155,7 @@ describe('api', () => {
     expect(r.statusCode).toBe(200)
     const doc = r.json() as { paths: Record<string, unknown>; components: { securitySchemes: Record<string, unknown> } }
     expect(Object.keys(doc.paths).sort()).toEqual([
-      '/api-keys', '/api-keys/{id}', '/catalogue', '/catalogue/{type}', '/catalogue/{type}/model', '/deliveries/dead', '/deliveries/{jobId}/replay',
+      '/api-keys', '/api-keys/{id}', '/catalogue', '/catalogue/{type}', '/catalogue/{type}/model', '/cluster', '/deliveries/dead', '/deliveries/{jobId}/replay',
       '/devices', '/devices/{id}', '/devices/{id}/credentials', '/devices/{id}/history', '/devices/{id}/history/verify',
       '/devices/{id}/revoke', '/gateways', '/gateways/{id}', '/gateways/{id}/credentials', '/gateways/{id}/revoke', '/healthz', '/ingest/rejects', '/metrics', '/readyz', '/tickets', '/tickets/feed', '/tickets/precision',
       '/tickets/{id}', '/tickets/{id}/status-link/revoke', '/tickets/{id}/timeline', '/tickets/{id}/transitions', '/warnings',

@@ -39,7 +39,7 @@ describe('OpenAPI document', () => {
     expect(served.length).toBeGreaterThanOrEqual(22)
     expect(served.filter((r) => !documented.includes(r))).toEqual([])
     for (const r of ['GET /catalogue', 'GET /catalogue/:type', 'GET /catalogue/:type/model', 'GET /deliveries/dead', 'POST /deliveries/:jobId/replay', 'POST /api-keys', 'GET /api-keys', 'DELETE /api-keys/:id',
-      'GET /ingest/rejects', 'GET /metrics', 'GET /tickets/precision', 'GET /tickets/:id/timeline',
+      'GET /ingest/rejects', 'GET /cluster', 'GET /metrics', 'GET /tickets/precision', 'GET /tickets/:id/timeline',
       'POST /gateways', 'GET /gateways', 'GET /gateways/:id', 'POST /gateways/:id/revoke', 'POST /gateways/:id/credentials']) expect(documented).toContain(r)
   })
 

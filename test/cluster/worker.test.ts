@@ -26,7 +26,14 @@ import { describeService } from '../services/availability.ts'
 import { startNatsCluster, type NatsClusterService } from '../services/nats.ts'
 import { startPostgres, type PostgresService } from '../services/postgres.ts'
 import { freePort } from '../services/process.ts'
-import { offlineWill, provision, spawnForewarn, waitFor } from '../e2e/helpers.ts'
+import { apiCall, offlineWill, provision, spawnForewarn, waitFor } from '../e2e/helpers.ts'
+
+interface ClusterBody {
+  clustered: boolean
+  self: string
+  members: { id: string; roles: string[]; partitions: number[] }[]
+  partitions: { partition: number; owner: string | null; lag: number | null }[]
+}
 
 const ADMIN_KEY = 'cluster-worker-admin-key-0123456789'
 const DEVICES = 4
@@ -93,8 +100,11 @@ describeService(['nats', 'postgres'], 'cluster worker: a killed worker\'s partit
     expect(edge.worker).toBeNull()
     const devices = await provision(edge.apiUrl, ADMIN_KEY, Array.from({ length: DEVICES }, () => 'refrigerator' as const), 'WORK')
     const env = { DATABASE_URL: databaseUrl, FOREWARN_ADMIN_KEY: ADMIN_KEY, FOREWARN_CLUSTER_LEASE_TTL_MS: '1500', FOREWARN_CHECKPOINT_MS: '300' }
+    const workerApis: string[] = []
     for (let i = 0; i < 2; i++) {
-      workers.push(await spawnForewarn(['--cluster', nats.urls, '--roles', 'worker', '--mqtt-port', '0', '--data-dir', dir()], env, await freePort()))
+      const apiPort = await freePort()
+      workers.push(await spawnForewarn(['--cluster', nats.urls, '--roles', 'worker', '--mqtt-port', '0', '--data-dir', dir()], env, apiPort))
+      workerApis.push(`http://127.0.0.1:${apiPort}`)
     }
     const nc = await connect({ servers: nats.urls.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 100 })
     const clients = await Promise.all(devices.map((d) => mqtt.connectAsync(edge!.mqttUrl, {
@@ -112,6 +122,16 @@ describeService(['nats', 'postgres'], 'cluster worker: a killed worker\'s partit
       const victimId = split.get(partitionOf(devices[0]!.deviceId, defaultNames.partitions)) as string
       const victim = workers.find((w) => w.pid === ownerPid(victimId)) as ChildProcess
       const survivorId = [...new Set(split.values())].find((id) => id !== victimId) as string
+
+      // GET /cluster on the edge: three live processes with their roles, every partition owned.
+      const view = await waitFor('GET /cluster to show both workers\' partitions', async () => {
+        const { body } = await apiCall<ClusterBody>(edge!.apiUrl, ADMIN_KEY, '/cluster')
+        return body.partitions.every((p) => p.owner !== null) && body.members.length === 3 ? body : undefined
+      }, 15_000, 200)
+      expect(view.clustered).toBe(true)
+      expect(view.members.map((m) => m.roles.join(',')).sort()).toEqual(['edge,api', 'worker', 'worker'])
+      expect(view.members.flatMap((m) => m.partitions).sort((a, b) => a - b)).toEqual(Array.from({ length: 64 }, (_, p) => p))
+      expect(Object.fromEntries(view.partitions.map((p) => [p.partition, p.owner]))).toEqual(Object.fromEntries(split))
 
       const start = Date.now() - 10 * 86_400_000
       const lastTs = new Map<string, number>()
@@ -140,6 +160,9 @@ describeService(['nats', 'postgres'], 'cluster worker: a killed worker\'s partit
         const c = await claims(nc)
         return c.size === defaultNames.partitions && [...c.values()].every((o) => o === survivorId) ? true : undefined
       }, 30_000, 200)
+      const after = (await apiCall<ClusterBody>(edge.apiUrl, ADMIN_KEY, '/cluster')).body
+      expect(after.members.map((m) => m.id).sort()).toEqual([after.self, survivorId].sort())
+      expect(after.partitions.every((p) => p.owner === survivorId && Number.isInteger(p.lag))).toBe(true)
       // Every device's checkpoint counts exactly READINGS readings folded into its detector.
       const ids = devices.map((d) => d.deviceId)
       await waitFor('every reading checkpointed', async () => {
@@ -148,6 +171,9 @@ describeService(['nats', 'postgres'], 'cluster worker: a killed worker\'s partit
       }, 60_000, 200)
       await new Promise((r) => setTimeout(r, 1_000))
       const cps = await deviceCheckpoints(nc, ids)
+      const metrics = await (await fetch(`${workerApis[workers.indexOf(victim) === 0 ? 1 : 0]}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text()
+      expect(metrics).toMatch(/^forewarn_cluster_partitions_owned 64$/m)
+      expect(metrics).toMatch(/^forewarn_cluster_partition_lag\{partition="0"\} 0$/m)
       expect(Object.fromEntries(ids.map((id) => [id, cps.get(id)?.n]))).toEqual(Object.fromEntries(ids.map((id) => [id, READINGS])))
 
       // The health records (written by whichever worker held the device) show the last reading,
