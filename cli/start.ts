@@ -149,20 +149,24 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   const fleetModels = createFleetModels({ store, detector, log: log.child({ part: 'fleet-models' }), config: { refreshMs: config.modelRefreshMs } })
   await fleetModels.load()
 
-  let broker: EmbeddedBroker | null = null
-  let external: ExternalBroker | null = null
-  const pipeline = createPipeline({
-    store, detector, sink, log, offlineAfterIntervals: config.offlineAfterIntervals, metrics: createPipelineMetrics(metrics),
-    publish: (topic, payload) => (broker ? broker.publish(topic, payload, { qos: 1 }) : external ? external.publish(topic, payload) : Promise.resolve()),
-  })
-  registerStoreMetrics(metrics, () => pipeline.storeOutage())
-  await pipeline.preload()
-
   // In a cluster the edge commits readings to the stream and workers consume them from there
   // (docs/scaling.md); without one, ingest hands committed readings to this process's pipeline.
   const cluster = config.cluster === null ? null : await startClusterNode({
     urls: config.cluster, roles: config.roles, settings: { leaseTtlMs: config.clusterLeaseTtlMs }, log: log.child({ part: 'cluster' }),
   })
+  let broker: EmbeddedBroker | null = null
+  let external: ExternalBroker | null = null
+  const pipeline = createPipeline({
+    store, detector, sink, log, offlineAfterIntervals: config.offlineAfterIntervals, metrics: createPipelineMetrics(metrics),
+    publish: (topic, payload) => {
+      // In a cluster every edge publishes it, wherever the raising worker runs (docs/scaling.md).
+      if (cluster) return Promise.resolve(cluster.publishOut(topic, payload))
+      return broker ? broker.publish(topic, payload, { qos: 1 }) : external ? external.publish(topic, payload) : Promise.resolve()
+    },
+  })
+  registerStoreMetrics(metrics, () => pipeline.storeOutage())
+  await pipeline.preload()
+
   // The console's recent-telemetry window sees every reading the pipeline does (docs/console.md).
   const consoleTelemetry = consoleTelemetryFromEnv(env, influx, (id) => pipeline.lookupDevice(id)?.type)
   const ingest = createIngest({
@@ -220,6 +224,12 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       await ingest.accept(deviceId, kind, payload)
     },
   })
+
+  // The bus between edges: warnings raised by a worker anywhere are published on this broker too.
+  if (cluster?.has('edge') && broker) {
+    const b = broker
+    cluster.onOut((topic, payload) => b.publish(topic, payload, { qos: 1 }))
+  }
 
   let stopped = false
   let checkpointing: Promise<void> | null = null

@@ -9,13 +9,17 @@ import type { Logger } from 'pino'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { jetstream, type JetStreamClient } from '@nats-io/jetstream'
 import type { KV, KvWatchEntry } from '@nats-io/kv'
-import type { QueuedIterator } from '@nats-io/transport-node'
+import { headers, type QueuedIterator } from '@nats-io/transport-node'
 import type { Journal } from '../ingest/journal.ts'
 import type { JournalWriter } from '../ingest/journal-writer.ts'
 import { connectCluster, defaultSettings, ensureClusterResources, type ClusterSettings } from './nats.ts'
 import { streamWriter, type StreamWriterStats } from './stream-writer.ts'
 
 export type Role = 'edge' | 'worker' | 'api'
+
+/** Core NATS (at most once, like a QoS 1 publish to a client that is not connected). */
+const OUT_SUBJECT = 'forewarn.out'
+const TOPIC_HEADER = 'Forewarn-Mqtt-Topic'
 
 export interface ClusterNodeOptions {
   urls: readonly string[]
@@ -57,6 +61,13 @@ export interface ClusterNode {
   /** Puts this process's lease now (the heartbeat does it every third of the TTL). */
   beat(): Promise<void>
   view(): ClusterView
+  /**
+   * The bus between edges: an MQTT message for devices or service clients (a warning) goes to
+   * every edge, which publishes it on its own broker, so it reaches a client on any edge.
+   */
+  publishOut(topic: string, payload: Buffer): void
+  /** An edge's side of the bus: `deliver` publishes on this process's broker. */
+  onOut(deliver: (topic: string, payload: Buffer) => Promise<void>): void
   /** The edge's commit point, for `createIngest({ writer })`. */
   edgeWriter(journal: Journal): JournalWriter
   edgeStats(): StreamWriterStats
@@ -138,6 +149,20 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       return writer
     },
     edgeStats: () => writer?.stats() ?? { published: 0, duplicates: 0, failedPublishes: 0 },
+    publishOut(topic, payload) {
+      const h = headers()
+      h.set(TOPIC_HEADER, topic)
+      nc.publish(OUT_SUBJECT, payload, { headers: h })
+    },
+    onOut(deliver) {
+      const sub = nc.subscribe(OUT_SUBJECT)
+      void (async () => {
+        for await (const m of sub) {
+          const topic = m.headers?.get(TOPIC_HEADER)
+          if (topic) await deliver(topic, Buffer.from(m.data)).catch((err: unknown) => log.warn({ err, topic }, 'forwarding a cluster message to MQTT failed'))
+        }
+      })()
+    },
     async close() {
       clearInterval(heartbeat)
       if (nc.isClosed()) return

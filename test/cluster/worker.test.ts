@@ -160,7 +160,12 @@ describeService(['nats', 'postgres'], 'cluster worker: a killed worker\'s partit
         const c = await claims(nc)
         return c.size === defaultNames.partitions && [...c.values()].every((o) => o === survivorId) ? true : undefined
       }, 30_000, 200)
-      const after = (await apiCall<ClusterBody>(edge.apiUrl, ADMIN_KEY, '/cluster')).body
+      // Each process judges liveness by its own clock, and a worker reports its partitions with
+      // its next lease put: GET /cluster shows the new state within a TTL.
+      const after = await waitFor('GET /cluster without the victim, every partition with the survivor', async () => {
+        const { body } = await apiCall<ClusterBody>(edge!.apiUrl, ADMIN_KEY, '/cluster')
+        return body.members.length === 2 && body.partitions.every((p) => p.owner === survivorId) ? body : undefined
+      }, 10_000, 100)
       expect(after.members.map((m) => m.id).sort()).toEqual([after.self, survivorId].sort())
       expect(after.partitions.every((p) => p.owner === survivorId && Number.isInteger(p.lag))).toBe(true)
       // Every device's checkpoint counts exactly READINGS readings folded into its detector.
