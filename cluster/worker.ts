@@ -53,14 +53,13 @@ export interface Worker {
   /** Per owned partition: messages in the stream after the last one folded. */
   lag(): Map<number, number>
   /** Readings folded into detectors by this worker, and messages skipped as already folded. */
-  stats(): { readings: number; skipped: number; takes: number; releases: number }
+  stats(): { readings: number; skipped: number; takes: number; releases: number; lostClaims: number; claims: number; rebalancing: boolean }
   checkpoint(): Promise<void>
   stop(): Promise<void>
 }
 
 interface Held {
   p: number
-  claimRev: number
   messages: ConsumerMessages | null
   loop: Promise<void> | null
   /** Last stream sequence folded (its effects queued in the pipeline). */
@@ -81,8 +80,10 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const heartbeatMs = Math.max(200, Math.floor(leaseTtlMs / 3))
   const held = new Map<number, Held>()
   const taking = new Set<number>()
+  /** Claims this worker holds (partition → KV revision), renewed on their own timer. */
+  const claims = new Map<number, number>()
   const devices = new Map<string, DeviceCheckpoint>()
-  const stats = { readings: 0, skipped: 0, takes: 0, releases: 0 }
+  const stats = { readings: 0, skipped: 0, takes: 0, releases: 0, lostClaims: 0 }
   let stopped = false
 
   const live = (): string[] => node.members().filter((m) => m.id === me || m.roles.includes('worker')).map((m) => m.id)
@@ -159,23 +160,73 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   }
 
   async function take(p: number): Promise<void> {
-    let claimRev: number
     try {
-      claimRev = await node.leases.create(partitionKey(p), me)
+      claims.set(p, await node.leases.create(partitionKey(p), me))
     } catch {
       return // still held by its previous owner: retried at the next heartbeat
     }
     try {
       const saved = await node.checkpoints.get(`seq.${p}`)
       const seq = saved && saved.operation === 'PUT' ? Number(saved.string()) : 0
-      const h: Held = { p, claimRev, messages: null, loop: null, lastSeq: seq, savedSeq: seq, pending: 0, devices: new Set() }
+      const h: Held = { p, messages: null, loop: null, lastSeq: seq, savedSeq: seq, pending: 0, devices: new Set() }
       held.set(p, h)
       stats.takes++
       h.loop = consume(h)
       log.info({ partition: p, fromSeq: seq + 1 }, 'partition taken')
     } catch (err) {
+      claims.delete(p)
       await node.leases.delete(partitionKey(p)).catch(() => undefined)
       throw err
+    }
+  }
+
+  /** Drops what this process knows of a partition's devices (a later take restores them). */
+  function forgetDevices(h: Held): void {
+    for (const id of h.devices) {
+      devices.delete(id)
+      if (detector.hasDevice(id)) detector.removeDevice(id)
+    }
+  }
+
+  /**
+   * Renews every claim, including those of partitions being given away (their final checkpoint
+   * must finish under the claim). A claim that lapsed (this process stalled longer than the TTL)
+   * is created again if nobody took it meanwhile; otherwise the partition stops here at once,
+   * without a checkpoint of ours: its new owner resumes from the last one.
+   */
+  let renewing = false
+  async function renewClaims(): Promise<void> {
+    if (renewing) return
+    renewing = true
+    try {
+      await Promise.all([...claims].map(async ([p, rev]) => {
+        // A claim given up meanwhile (release) must not come back: check after every await.
+        try {
+          const next = await node.leases.update(partitionKey(p), me, rev)
+          if (claims.has(p)) claims.set(p, next)
+        } catch {
+          if (!claims.has(p)) return
+          try {
+            const again = await node.leases.create(partitionKey(p), me)
+            if (claims.has(p)) claims.set(p, again)
+            else await node.leases.delete(partitionKey(p))
+          } catch (err) {
+            if (!claims.has(p)) return
+            log.error({ err, partition: p }, 'partition claim lost to another worker; stopping it')
+            stats.lostClaims++
+            claims.delete(p)
+            const h = held.get(p)
+            if (h) {
+              held.delete(p)
+              h.messages?.stop()
+              await h.loop
+              forgetDevices(h)
+            }
+          }
+        }
+      }))
+    } finally {
+      renewing = false
     }
   }
 
@@ -219,7 +270,8 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     return checkpointing
   }
 
-  async function release(p: number, final: boolean): Promise<void> {
+  /** Stops consuming, writes the final checkpoint under the claim, then gives the claim up. */
+  async function release(p: number): Promise<void> {
     const h = held.get(p)
     if (!h) return
     held.delete(p)
@@ -229,15 +281,18 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     held.set(p, h)
     try {
       await checkpoint()
-    } finally {
-      held.delete(p)
+    } catch (err) {
+      // Not given away without its checkpoint: keep consuming it and try again later.
+      if (stopped) held.delete(p)
+      else h.loop = consume(h)
+      throw err
     }
-    for (const id of h.devices) {
-      devices.delete(id)
-      if (detector.hasDevice(id)) detector.removeDevice(id)
-    }
+    held.delete(p)
+    forgetDevices(h)
     stats.releases++
-    if (final) await node.leases.delete(partitionKey(p))
+    // Forgotten before the key goes, so a renewal in flight cannot create it again.
+    claims.delete(p)
+    await node.leases.delete(partitionKey(p))
     log.info({ partition: p }, 'partition released')
   }
 
@@ -247,16 +302,9 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     balancing = true
     try {
       const workers = live()
-      for (const [p, h] of held) {
-        if (ownerOf(`p${p}`, workers) !== me) await release(p, true)
-        else h.claimRev = await node.leases.update(partitionKey(p), me, h.claimRev).catch((err: unknown) => {
-          // Someone else holds it now (our lease lapsed): stop at once, without a checkpoint of ours.
-          log.error({ err, partition: p }, 'partition claim lost')
-          held.delete(p)
-          h.messages?.stop()
-          return h.claimRev
-        })
-      }
+      // Given away together: their final checkpoints share one write.
+      const leaving = [...held.keys()].filter((p) => ownerOf(`p${p}`, workers) !== me)
+      await Promise.all(leaving.map((p) => release(p).catch((err: unknown) => log.error({ err, partition: p }, 'giving a partition away failed; retried'))))
       const wanted: number[] = []
       for (let p = 0; p < names.partitions; p++) if (!held.has(p) && !taking.has(p) && ownerOf(`p${p}`, workers) === me) wanted.push(p)
       await Promise.all(wanted.map(async (p) => {
@@ -275,6 +323,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   }
 
   const heartbeat = setInterval(() => void rebalance().catch((err: unknown) => log.warn({ err }, 'rebalancing failed; retried')), heartbeatMs)
+  const renewal = setInterval(() => void renewClaims(), heartbeatMs)
   const checkpointTimer = setInterval(() => void checkpoint().catch((err: unknown) => log.error({ err }, 'cluster checkpoint failed; retried')), o.checkpointMs)
   // Give the watch a moment to deliver the members already there, so the first rebalance does
   // not take every partition only to give most of them back.
@@ -286,15 +335,16 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     owned: () => [...held.keys()].sort((a, b) => a - b),
     members: live,
     lag,
-    stats: () => ({ ...stats }),
+    stats: () => ({ ...stats, claims: claims.size, rebalancing: balancing }),
     checkpoint,
     async stop() {
       if (stopped) return
       stopped = true
       clearInterval(heartbeat)
       clearInterval(checkpointTimer)
+      clearInterval(renewal)
       while (balancing) await new Promise((r) => setTimeout(r, 20))
-      for (const p of [...held.keys()]) await release(p, true).catch((err: unknown) => log.error({ err, partition: p }, 'releasing a partition failed'))
+      for (const p of [...held.keys()]) await release(p).catch((err: unknown) => log.error({ err, partition: p }, 'releasing a partition failed'))
       node.report(() => ({}))
       await node.beat().catch(() => undefined)
     },
