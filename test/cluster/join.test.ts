@@ -54,7 +54,7 @@ describeService(['nats', 'postgres'], 'cluster: a worker joining takes its parti
     const dataDir = mkdtempSync(join(tmpdir(), 'forewarn-cluster-join-'))
     dirs.push(dataDir)
     const run = await startForewarn(
-      loadStartConfig({ dataDir, mqttPort: 0, apiPort: 0, simulate: 0, cluster: nats.urls, roles }, { FOREWARN_ADMIN_KEY: ADMIN_KEY, FOREWARN_CLUSTER_LEASE_TTL_MS: '1500', FOREWARN_CHECKPOINT_MS: '300' }),
+      loadStartConfig({ dataDir, mqttPort: 0, apiPort: 0, simulate: 0, cluster: nats.urls, roles }, { FOREWARN_ADMIN_KEY: ADMIN_KEY, FOREWARN_CLUSTER_LEASE_TTL_MS: '3000', FOREWARN_CHECKPOINT_MS: '300' }),
       pino({ level: 'silent' }), { DATABASE_URL: databaseUrl },
     )
     runs.push(run)
@@ -117,7 +117,16 @@ describeService(['nats', 'postgres'], 'cluster: a worker joining takes its parti
       }
       // A hand-over resumes at the final checkpoint: nothing replayed, so nothing skipped.
       expect(a.worker!.stats().skipped + second!.worker!.stats().skipped).toBe(0)
-      expect(a.worker!.stats().readings + second!.worker!.stats().readings).toBe(DEVICES * BATCH * BATCHES)
+      // Work done: each reading once, unless a claim lapsed (a process starved past the lease TTL
+      // on a loaded machine): then the lapsed owner's folds after its last checkpoint are thrown
+      // away and redone by the new owner, which the checkpointed counts above prove exact anyway.
+      const lapsed = a.worker!.stats().lostClaims + second!.worker!.stats().lostClaims
+      const work = a.worker!.stats().readings + second!.worker!.stats().readings
+      if (lapsed === 0) expect(work).toBe(DEVICES * BATCH * BATCHES)
+      else {
+        console.log(`join: ${lapsed} claim(s) lapsed under load; ${work - DEVICES * BATCH * BATCHES} readings folded again by their new owner`)
+        expect(work).toBeGreaterThan(DEVICES * BATCH * BATCHES)
+      }
       const warnings = await apiCall<{ items: { deviceId: string }[] }>(a.apiUrl, ADMIN_KEY, '/warnings?limit=100')
       expect(warnings.body.items.map((w) => w.deviceId).sort()).toEqual(devices.map((d) => d.deviceId).sort())
     } finally {
