@@ -292,7 +292,8 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     typeModels: (type) => fleetModels.info(type),
     cluster: cluster ? () => cluster.view() : undefined,
     readiness: async () => ({
-      broker: { ok: broker !== null || external?.connected() === true },
+      // Only an edge has a broker to be ready (an api-only process is ready without one).
+      ...(hasEdge ? { broker: { ok: broker !== null || external?.connected() === true } } : {}),
       ingest: { ok: true, detail: JSON.stringify(ingest.stats()) },
       records: recordsReadiness(pipeline),
       ...(sink ? { [sink.name]: { ok: sink.state().state !== 'off', detail: JSON.stringify(sink.state()) } } : {}),

@@ -50,7 +50,7 @@ describeService(['nats', 'postgres'], 'cluster roles: each role opens its own po
   })
 
   /** Starts a process with fixed free ports and reports which of them listen. */
-  const probe = async (roles: string | undefined, check: (run: Running) => void): Promise<{ mqtt: boolean; http: boolean }> => {
+  const probe = async (roles: string | undefined, check: (run: Running) => void | Promise<void>): Promise<{ mqtt: boolean; http: boolean }> => {
     const dataDir = mkdtempSync(join(tmpdir(), 'forewarn-cluster-roles-'))
     dirs.push(dataDir)
     const mqttPort = await freePort()
@@ -60,7 +60,7 @@ describeService(['nats', 'postgres'], 'cluster roles: each role opens its own po
       pino({ level: 'silent' }), { DATABASE_URL: databaseUrl },
     )
     try {
-      check(run)
+      await check(run)
       return { mqtt: await listening(mqttPort), http: await listening(apiPort) }
     } finally {
       await run.stop()
@@ -78,14 +78,17 @@ describeService(['nats', 'postgres'], 'cluster roles: each role opens its own po
     expect(ports).toEqual({ mqtt: false, http: false })
   }, 60_000)
 
-  it('edge opens MQTT only, api opens HTTP only; neither runs a worker', async () => {
+  it('edge opens MQTT only, api opens HTTP only (and is ready without a broker); neither runs a worker', async () => {
     expect(await probe('edge', (run) => {
       expect(run.worker).toBeNull()
       expect(() => run.apiUrl).toThrow(/no api role/)
     })).toEqual({ mqtt: true, http: false })
-    expect(await probe('api', (run) => {
+    expect(await probe('api', async (run) => {
       expect(run.worker).toBeNull()
       expect(run.broker).toBeNull()
+      // Ready without a broker of its own: the broker check is an edge's.
+      const ready = await fetch(`${run.apiUrl}/readyz`)
+      expect([ready.status, Object.keys(((await ready.json()) as { checks: object }).checks).sort()]).toEqual([200, ['database', 'ingest', 'records']])
     })).toEqual({ mqtt: false, http: true })
   }, 60_000)
 
