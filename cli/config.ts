@@ -125,6 +125,9 @@ export function loadStartConfig(flags: StartFlags, env: NodeJS.ProcessEnv): Star
   if (cfg.cluster === null && (flags.roles ?? env.FOREWARN_ROLES ?? '') !== '') {
     throw new ForewarnError(ErrorCode.CONFIG, '--roles (FOREWARN_ROLES) needs --cluster (FOREWARN_CLUSTER): one process without a cluster runs every role')
   }
+  if (cfg.cluster !== null && cfg.simulate > 0 && !(cfg.roles.includes('edge') && cfg.roles.includes('api'))) {
+    throw new ForewarnError(ErrorCode.CONFIG, '--simulate provisions through the API and connects to the broker: with --cluster it needs the roles edge and api in this process')
+  }
   if (cfg.cluster !== null && cfg.brokerUrl !== null) {
     throw new ForewarnError(ErrorCode.CONFIG, '--cluster runs the embedded broker as the edge; --broker (an external MQTT broker) is not supported with it yet')
   }

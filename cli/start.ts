@@ -34,9 +34,16 @@ import { createPipelineMetrics, registerClusterMetrics, registerIngestMetrics, r
 import { startInfluxReporting } from './influx-reporting.ts'
 import { authenticatePrincipal, gatewayChanged, gatewayConnectionControl } from './gateways.ts'
 import { consoleTelemetryFromEnv } from './console-telemetry.ts'
-import { startClusterNode, type ClusterNode } from '../cluster/index.ts'
+import { startClusterNode, type ClusterNode, type Role } from '../cluster/index.ts'
 import { startWorker, type Worker } from '../cluster/worker.ts'
 
+/**
+ * What one process runs. Without --cluster: everything. In a cluster, `--roles` decides
+ * (docs/scaling.md): `edge` is the MQTT broker and ingest to the stream, `worker` the partitions
+ * and their detectors, `api` the HTTP API, console and ticket delivery. A process without a role
+ * opens none of its port: reading `apiUrl`/`apiPort` without `api`, or `mqttUrl`/`mqttPort`
+ * without `edge`, throws.
+ */
 export interface Running {
   config: StartConfig
   /** What engine-watched types learnt from their fleet (refresh() relearns every type's normal now). */
@@ -126,6 +133,8 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   if (catalogueFiles.length > 0) log.info({ files: catalogueFiles.map((f) => f.file) }, 'machine catalogue files loaded')
   const externalConfig = config.brokerUrl === null ? null : externalBrokerConfigFromEnv(config.brokerUrl, env)
   const dataDir = resolve(config.dataDir)
+  const hasEdge = config.cluster === null || config.roles.includes('edge')
+  const hasApi = config.cluster === null || config.roles.includes('api')
   if (config.cluster !== null && !env.DATABASE_URL) {
     throw new ForewarnError(ErrorCode.CONFIG, '--cluster (FOREWARN_CLUSTER) needs PostgreSQL as the records store all processes share: set DATABASE_URL')
   }
@@ -205,7 +214,9 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     if (events.length > 0) void pipeline.applyEvents(events)
   })
 
-  if (config.brokerUrl !== null) {
+  if (!hasEdge) {
+    // A process without the edge role accepts no devices: no broker, no MQTT port.
+  } else if (config.brokerUrl !== null) {
     external = await startExternalBroker({ config: externalConfig as ExternalBrokerConfig, ingest, sink, store, log: log.child({ part: 'broker' }) })
   } else broker = await createEmbeddedBroker({
     port: config.mqttPort,
@@ -267,8 +278,11 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   const checkpointTimer = setInterval(() => void checkpoint(), config.checkpointMs)
   const offlineTimer = setInterval(() => void pipeline.markSilentOffline().catch((err: unknown) => log.warn({ err }, 'offline sweep failed')), 30_000)
 
-  const app = await buildApi({
-    store: external ? withBrokerProvisioning(store, external.provisioning, pipeline) : withConnectionControl(store, broker as EmbeddedBroker, pipeline),
+  // Without the edge role there is no broker here to disconnect a revoked device from: the
+  // revocation reaches the edges' device caches only when they reload (docs/scaling.md).
+  const apiStore = external ? withBrokerProvisioning(store, external.provisioning, pipeline) : broker ? withConnectionControl(store, broker, pipeline) : store
+  const app = !hasApi ? null : await buildApi({
+    store: apiStore,
     logger: false,
     publicUrl: config.publicUrl ?? undefined,
     metrics,
@@ -278,22 +292,23 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     typeModels: (type) => fleetModels.info(type),
     cluster: cluster ? () => cluster.view() : undefined,
     readiness: async () => ({
-      broker: { ok: broker !== null || external?.connected() === true },
+      // Only an edge has a broker to be ready (an api-only process is ready without one).
+      ...(hasEdge ? { broker: { ok: broker !== null || external?.connected() === true } } : {}),
       ingest: { ok: true, detail: JSON.stringify(ingest.stats()) },
       records: recordsReadiness(pipeline),
       ...(sink ? { [sink.name]: { ok: sink.state().state !== 'off', detail: JSON.stringify(sink.state()) } } : {}),
     }),
   })
-  let apiAddress: string
+  let apiAddress: string | null = null
   try {
-    apiAddress = await app.listen({ port: config.apiPort, host: config.host })
+    if (app) apiAddress = await app.listen({ port: config.apiPort, host: config.host })
   } catch (cause) {
     // Undo what is running, so a caller (or a test) is left with nothing half-started.
     clearInterval(healthTimer)
     clearInterval(checkpointTimer)
     clearInterval(offlineTimer)
     stopRepairActions()
-    await app.close()
+    await app?.close()
     await broker?.close()
     await external?.close()
     await ingest.close()
@@ -303,19 +318,21 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     await store.close()
     throw listenError(cause, config)
   }
-  if (!apiUsesTls(config) && !isLoopback(config.host)) {
+  if (app && !apiUsesTls(config) && !isLoopback(config.host)) {
     log.warn({ host: config.host }, 'the API is served over plain HTTP on a non-loopback address: use the production profile with --cert and --key, or a TLS-terminating proxy')
   }
-  const apiPort = Number(new URL(apiAddress).port)
-  const apiUrl = config.publicUrl ?? `${apiUsesTls(config) ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${apiPort}`
-  const mqttPort = external?.port ?? (broker as EmbeddedBroker).port
-  const mqttUrl = external?.url ?? `mqtt://${config.host}:${mqttPort}`
-  store.setPublicUrl(apiUrl)
-  const delivery = startDelivery({ store, adapters, dataDir, metrics, log: log.child({ part: 'delivery' }) })
+  const apiPort = apiAddress === null ? null : Number(new URL(apiAddress).port)
+  const apiUrl = apiPort === null ? null : config.publicUrl ?? `${apiUsesTls(config) ? 'https' : 'http'}://${config.host.includes(':') ? `[${config.host}]` : config.host}:${apiPort}`
+  const mqttPort = external?.port ?? broker?.port ?? null
+  const mqttUrl = external?.url ?? (mqttPort === null ? null : `mqtt://${config.host}:${mqttPort}`)
+  if (apiUrl !== null) store.setPublicUrl(apiUrl)
+  // Ticket delivery from the outbox is the api role's (SKIP LOCKED keeps several deliverers to one send).
+  const delivery = hasApi ? startDelivery({ store, adapters, dataDir, metrics, log: log.child({ part: 'delivery' }) }) : null
 
   const reporting = sink ? startInfluxReporting({ store, sink, ingest, pipeline, log: log.child({ part: 'reporting' }) }) : null
 
-  const fleet = config.simulate > 0
+  // loadStartConfig refuses --simulate in a process without both edge and api.
+  const fleet = config.simulate > 0 && apiUrl !== null && mqttUrl !== null
     ? await startSimulatedFleet({ config, dataDir, apiUrl, mqttUrl, store, log: log.child({ part: 'fleet' }) })
     : null
 
@@ -332,8 +349,15 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     store.counts().then((c) => { counts = c }, () => undefined)
   }, 1000)
 
+  const without = (role: Role, what: string): never => {
+    throw new ForewarnError(ErrorCode.CONFIG, `this process has no ${role} role (--roles ${config.roles.join(',')}), so no ${what}`)
+  }
   return {
-    config, fleetModels, apiUrl, mqttUrl, mqttPort, apiPort, adminKey: newAdminKey, store, ingest, broker, external, cluster, worker, fleet, metrics,
+    config, fleetModels, adminKey: newAdminKey, store, ingest, broker, external, cluster, worker, fleet, metrics,
+    get apiUrl() { return apiUrl ?? without('api', 'API URL') },
+    get apiPort() { return apiPort ?? without('api', 'API port') },
+    get mqttUrl() { return mqttUrl ?? without('edge', 'MQTT URL') },
+    get mqttPort() { return mqttPort ?? without('edge', 'MQTT port') },
     stats() {
       return { devices: counts.devices, online: counts.online, readingsPerSec: Math.round(rate), readings: pipeline.readings(), warnings: counts.activeWarnings, tickets: counts.tickets }
     },
@@ -344,8 +368,8 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       if (fleet) await fleet.stop()
       await broker?.close()
       await external?.close()
-      await delivery.stop()
-      await app.close()
+      await delivery?.stop()
+      await app?.close()
       clearInterval(healthTimer)
       clearInterval(checkpointTimer)
       clearInterval(offlineTimer)
@@ -404,12 +428,17 @@ export async function runStart(flags: StartFlags & Record<string, unknown>, proc
   const log = pino({ level: env.FOREWARN_LOG_LEVEL ?? 'warn' }, pino.destination(2))
   const running = await startForewarn(config, log, env)
   const out = process.stdout
-  out.write(`Forewarn is running\n  console  ${running.apiUrl}/  (sign in with an API key)\n  API      ${running.apiUrl}  (OpenAPI: ${running.apiUrl}/docs)\n  MQTT     ${running.mqttUrl}\n  data     ${resolve(config.dataDir)}\n`)
+  const roles = config.cluster === null ? null : config.roles
+  out.write('Forewarn is running\n')
+  if (roles) out.write(`  cluster  ${config.cluster?.join(',')}  roles ${roles.join(',')}\n`)
+  if (!roles || roles.includes('api')) out.write(`  console  ${running.apiUrl}/  (sign in with an API key)\n  API      ${running.apiUrl}  (OpenAPI: ${running.apiUrl}/docs)\n`)
+  if (!roles || roles.includes('edge')) out.write(`  MQTT     ${running.mqttUrl}\n`)
+  out.write(`  data     ${resolve(config.dataDir)}\n`)
   if (running.adminKey) out.write(`  admin API key (shown once, stored hashed): ${running.adminKey}\n`)
   else out.write('  admin API key: from FOREWARN_ADMIN_KEY or issued on first start\n')
   if (running.fleet?.resumed) out.write(`  simulated fleet: ${running.fleet.members.length} appliances from the earlier run, reconnected and reporting from the present\n`)
   else if (running.fleet) out.write(`  simulated fleet: ${config.simulate} appliances, ${config.simulateDays} days of event time in ~${config.simulateCatchUpS}s\n`)
-  out.write(`  try: curl -H "Authorization: Bearer <admin key>" ${running.apiUrl}/tickets\n`)
+  if (!roles || roles.includes('api')) out.write(`  try: curl -H "Authorization: Bearer <admin key>" ${running.apiUrl}/tickets\n`)
   const line = (): string => {
     const s = running.stats()
     return `devices online ${s.online}/${s.devices} | ${s.readingsPerSec} readings/s | ${s.warnings} active warnings | ${s.tickets} tickets`

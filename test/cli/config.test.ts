@@ -25,6 +25,9 @@ describe('start configuration', () => {
     expect(() => loadStartConfig({ roles: 'edge' }, {})).toThrow('--roles (FOREWARN_ROLES) needs --cluster')
     expect(() => loadStartConfig({ cluster: 'http://h1' }, {})).toThrow(/cluster/)
     expect(() => loadStartConfig({ cluster: 'nats://h1:4222', roles: 'edge,cook' }, {})).toThrow(/roles/)
+    // The simulated fleet provisions through the API and connects to the broker of this process.
+    expect(() => loadStartConfig({ cluster: 'nats://h1:4222', roles: 'worker', simulate: '3' }, {})).toThrow(/--simulate .* needs the roles edge and api/)
+    expect(loadStartConfig({ cluster: 'nats://h1:4222', roles: 'edge,api', simulate: '3' }, {}).simulate).toBe(3)
     expect(() => loadStartConfig({ cluster: 'nats://h1:4222', broker: 'mqtt://b:1883' }, {})).toThrow('--broker (an external MQTT broker) is not supported')
   })
 

@@ -94,7 +94,8 @@ describeService(['nats', 'postgres'], 'cluster worker: a killed worker\'s partit
   })
 
   it('moves a SIGKILLed worker\'s partitions; each reading is folded exactly once per device, baselines kept', async () => {
-    // The edge (and API) in this process; two workers as processes of their own.
+    // The edge (and API) in this process; two workers as processes of their own, each with the
+    // api role too, so that its /metrics (partition lag) can be read.
     const config = loadStartConfig({ dataDir: dir(), mqttPort: 0, apiPort: 0, simulate: 0, cluster: nats.urls, roles: 'edge,api' }, { FOREWARN_ADMIN_KEY: ADMIN_KEY })
     edge = await startForewarn(config, pino({ level: 'silent' }), { DATABASE_URL: databaseUrl })
     expect(edge.worker).toBeNull()
@@ -103,7 +104,7 @@ describeService(['nats', 'postgres'], 'cluster worker: a killed worker\'s partit
     const workerApis: string[] = []
     for (let i = 0; i < 2; i++) {
       const apiPort = await freePort()
-      workers.push(await spawnForewarn(['--cluster', nats.urls, '--roles', 'worker', '--mqtt-port', '0', '--data-dir', dir()], env, apiPort))
+      workers.push(await spawnForewarn(['--cluster', nats.urls, '--roles', 'worker,api', '--mqtt-port', '0', '--data-dir', dir()], env, apiPort))
       workerApis.push(`http://127.0.0.1:${apiPort}`)
     }
     const nc = await connect({ servers: nats.urls.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 100 })
@@ -129,7 +130,7 @@ describeService(['nats', 'postgres'], 'cluster worker: a killed worker\'s partit
         return body.partitions.every((p) => p.owner !== null) && body.members.length === 3 ? body : undefined
       }, 15_000, 200)
       expect(view.clustered).toBe(true)
-      expect(view.members.map((m) => m.roles.join(',')).sort()).toEqual(['edge,api', 'worker', 'worker'])
+      expect(view.members.map((m) => m.roles.join(',')).sort()).toEqual(['edge,api', 'worker,api', 'worker,api'])
       expect(view.members.flatMap((m) => m.partitions).sort((a, b) => a - b)).toEqual(Array.from({ length: 64 }, (_, p) => p))
       expect(Object.fromEntries(view.partitions.map((p) => [p.partition, p.owner]))).toEqual(Object.fromEntries(split))
 

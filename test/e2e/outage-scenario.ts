@@ -11,7 +11,7 @@ import { startForewarn, type Running } from '../../cli/start.ts'
 import type { ApplianceType } from '../../domain/index.ts'
 import { runFleet, type FleetHandle } from '../../simulators/fleet.ts'
 import type { SimFault } from '../../simulators/appliance.ts'
-import { provision, waitFor } from './helpers.ts'
+import { provision, waitFor, type Provisioned } from './helpers.ts'
 
 export const ADMIN_KEY = 'e2e-outage-admin-key-0123456789ab'
 const DAY = 86_400_000
@@ -35,6 +35,28 @@ const FLEET: { type: ApplianceType; fault?: { code: string; component: string } 
 /** What the injected faults say must be ticketed: `serial fault-code`, sorted. */
 export const groundTruth = (prefix: string): string[] =>
   FLEET.flatMap((m, i) => (m.fault ? [`${prefix}-${i} ${m.fault.code}`] : [])).sort()
+
+/** The scenario's appliances (`serial fault-code` order as provisioned). */
+export const scenarioTypes: readonly ApplianceType[] = FLEET.map((m) => m.type)
+
+/**
+ * Runs the scenario's fleet, or part of it, against one broker: `index` is the member's place in
+ * the scenario (its fault). Every part starts at the same event time, so a fleet split over
+ * several brokers sends exactly what one fleet sends.
+ */
+export function startScenarioFleet(brokerUrl: string, members: readonly (Provisioned & { index: number })[], o: { intervalMs: number; batchSize: number }): FleetHandle {
+  return runFleet({
+    brokerUrl,
+    members: members.map(({ index, ...m }) => {
+      const f = FLEET[index]?.fault
+      // Failure after the last reading: no firmware error codes, which travel on their own topic,
+      // so where they land among the readings would depend on the fleet's pacing, not on the store.
+      const fault: SimFault | undefined = f ? { ...f, onsetMs: startMs + 2 * DAY, failureMs: startMs + (DAYS + 1) * DAY } : undefined
+      return fault ? { ...m, fault } : m
+    }),
+    startMs, readingsPerDevice: DAYS * 24 * 60, intervalMs: o.intervalMs, batchSize: o.batchSize, drainTimeoutMs: 120_000,
+  })
+}
 
 export interface Outcome {
   /** `serial fault-code`, one per ticket, sorted (a duplicate shows up twice). */
@@ -99,19 +121,9 @@ export async function runScenario(o: ScenarioOptions): Promise<{ run: Running; o
   })
   let run = await startForewarn(config, o.log, o.env)
   try {
-    const members = await provision(run.apiUrl, ADMIN_KEY, FLEET.map((m) => m.type), o.serialPrefix)
+    const members = await provision(run.apiUrl, ADMIN_KEY, scenarioTypes, o.serialPrefix)
     const serialOf = new Map(members.map((m, i) => [m.deviceId, `${o.serialPrefix}-${i}`]))
-    const fleet = runFleet({
-      brokerUrl: run.mqttUrl,
-      members: members.map((m, i) => {
-        const f = FLEET[i]?.fault
-        // Failure after the last reading: no firmware error codes, which travel on their own topic,
-        // so where they land among the readings would depend on the fleet's pacing, not on the store.
-        const fault: SimFault | undefined = f ? { ...f, onsetMs: startMs + 2 * DAY, failureMs: startMs + (DAYS + 1) * DAY } : undefined
-        return fault ? { ...m, fault } : m
-      }),
-      startMs, readingsPerDevice: DAYS * 24 * 60, intervalMs: o.intervalMs, batchSize: o.batchSize, drainTimeoutMs: 120_000,
-    })
+    const fleet = startScenarioFleet(run.mqttUrl, members.map((m, i) => ({ ...m, index: i })), o)
     if (o.onFirstWarning) {
       await waitFor('a first warning', async () => ((await run.store.listWarnings({ limit: 1 })).items.length > 0 ? true : undefined), 120_000, 50)
       run = (await o.onFirstWarning(run, fleet)) ?? run

@@ -1,0 +1,101 @@
+/**
+ * Issue 17, equivalence: the same fleet and seed give the same tickets in a cluster as in one
+ * process. Three NATS nodes, PostgreSQL, and two Forewarn processes that are both edge and worker
+ * (one also api). The issue-14 scenario fleet (four appliances with injected faults, one healthy)
+ * is split over both edges; afterwards the tickets equal the ground truth (each fault code once)
+ * and equal, with the warnings and each appliance's history, those of a single-process run.
+ * Rerun with `npx vitest run test/cluster/equivalence.test.ts`.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+import pino from 'pino'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { loadStartConfig } from '../../cli/config.ts'
+import { startForewarn, type Running } from '../../cli/start.ts'
+import { defaultNames } from '../../cluster/nats.ts'
+import { describeService } from '../services/availability.ts'
+import { startNatsCluster, type NatsClusterService } from '../services/nats.ts'
+import { startPostgres, type PostgresService } from '../services/postgres.ts'
+import { provision, waitFor } from '../e2e/helpers.ts'
+import {
+  ADMIN_KEY, DAYS, groundTruth, outcomeOf, runScenario, scenarioTypes, startScenarioFleet, type Outcome,
+} from '../e2e/outage-scenario.ts'
+
+const PREFIX = 'EQ'
+/** Fleet pacing (wall ms between ticks, readings per appliance per tick), the same for both runs. */
+const PACE = { intervalMs: 5, batchSize: 240 }
+const READINGS = scenarioTypes.length * DAYS * 24 * 60
+
+describeService(['nats', 'postgres'], 'cluster equivalence: the same fleet gives the same tickets as one process', () => {
+  let nats: NatsClusterService
+  let postgres: PostgresService
+  const runs: Running[] = []
+  const dirs: string[] = []
+  const dbUrl = (name: string): string => postgres.url.replace(/\/postgres$/, `/${name}`)
+  const dataDir = (): string => {
+    const d = mkdtempSync(join(tmpdir(), 'forewarn-cluster-equiv-'))
+    dirs.push(d)
+    return d
+  }
+  beforeAll(async () => {
+    nats = await startNatsCluster(3)
+    postgres = await startPostgres()
+    const c = new pg.Client({ connectionString: postgres.url })
+    await c.connect()
+    for (const db of ['single', 'cluster']) await c.query(`CREATE DATABASE ${db}`)
+    await c.end()
+  }, 60_000)
+  afterAll(async () => {
+    for (const r of runs) await r.stop()
+    await nats?.stop()
+    await postgres?.stop()
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  })
+
+  it('tickets = ground truth, one per fault, and the same records as a single-process run', async () => {
+    const quiet = pino({ level: 'silent' })
+    const single = await runScenario({ dataDir: dataDir(), env: { DATABASE_URL: dbUrl('single') }, log: quiet, serialPrefix: PREFIX, ...PACE })
+    await single.run.stop()
+    expect(single.outcome.ticketed).toEqual(groundTruth(PREFIX))
+
+    const start = async (roles: string): Promise<Running> => {
+      const run = await startForewarn(loadStartConfig({ dataDir: dataDir(), mqttPort: 0, apiPort: 0, simulate: 0, cluster: nats.urls, roles }, {
+        FOREWARN_ADMIN_KEY: ADMIN_KEY, FOREWARN_HEALTH_FLUSH_MS: '100', FOREWARN_CHECKPOINT_MS: '200', FOREWARN_CLUSTER_LEASE_TTL_MS: '3000',
+      }), quiet, { DATABASE_URL: dbUrl('cluster') })
+      runs.push(run)
+      return run
+    }
+    const a = await start('edge,worker,api')
+    const b = await start('edge,worker')
+    const workers = [a.worker!, b.worker!]
+    // Both workers hold partitions before the fleet starts, so each folds part of it.
+    await waitFor('the partitions split between both workers', async () => {
+      const owned = workers.map((w) => w.owned().length)
+      return owned[0]! > 0 && owned[1]! > 0 && owned[0]! + owned[1]! === defaultNames.partitions && !workers.some((w) => w.stats().rebalancing) ? true : undefined
+    }, 30_000, 100)
+
+    const members = (await provision(a.apiUrl, ADMIN_KEY, scenarioTypes, PREFIX)).map((m, index) => ({ ...m, index }))
+    const serialOf = new Map(members.map((m) => [m.deviceId, `${PREFIX}-${m.index}`]))
+    // Even members on A's edge, odd ones on B's: faults on both edges.
+    const fleets = [a, b].map((run, e) => startScenarioFleet(run.mqttUrl, members.filter((m) => m.index % 2 === e), PACE))
+    const summaries = await Promise.all(fleets.map((f) => f.done))
+    for (const s of summaries) expect([s.failed, s.acknowledged]).toEqual([0, s.published])
+    expect(summaries.reduce((n, s) => n + s.published, 0)).toBe(READINGS)
+
+    // Every reading folded by one of the workers, and their effects stored.
+    await waitFor('every reading folded', async () => (workers.reduce((n, w) => n + w.stats().readings, 0) >= READINGS ? true : undefined), 180_000, 200)
+    await Promise.all(workers.map((w) => w.checkpoint()))
+    await new Promise((r) => setTimeout(r, 1_000))
+    expect(workers.reduce((n, w) => n + w.stats().readings, 0)).toBe(READINGS)
+    expect(workers.every((w) => w.stats().readings > 0)).toBe(true)
+
+    const cluster: Outcome = await outcomeOf(a, serialOf)
+    expect(cluster.ticketed).toEqual(groundTruth(PREFIX))
+    expect(cluster.tickets).toEqual(single.outcome.tickets)
+    expect(cluster.warnings).toEqual(single.outcome.warnings)
+    expect(cluster.history).toEqual(single.outcome.history)
+    expect(a.ingest.stats().accepted + b.ingest.stats().accepted).toBe(single.outcome.readings)
+  }, 420_000)
+})

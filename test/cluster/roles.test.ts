@@ -1,0 +1,103 @@
+/**
+ * Issue 17, roles: `--roles` decides what a cluster process runs and which ports it opens. `edge`
+ * is the MQTT broker (and ingest to the stream), `worker` the partitions, `api` the HTTP API,
+ * console and ticket delivery; a process without a role does not listen on that role's port.
+ * The default (no --roles) is all three.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { connect as tcpConnect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import pg from 'pg'
+import pino from 'pino'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { loadStartConfig } from '../../cli/config.ts'
+import { startForewarn, type Running } from '../../cli/start.ts'
+import { describeService } from '../services/availability.ts'
+import { startNatsCluster, type NatsClusterService } from '../services/nats.ts'
+import { startPostgres, type PostgresService } from '../services/postgres.ts'
+import { freePort } from '../services/process.ts'
+
+const ADMIN_KEY = 'cluster-roles-admin-key-0123456789a'
+
+/** Whether something accepts TCP connections on 127.0.0.1:port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = tcpConnect({ host: '127.0.0.1', port })
+    s.once('connect', () => { s.destroy(); resolve(true) })
+    s.once('error', () => resolve(false))
+  })
+}
+
+describeService(['nats', 'postgres'], 'cluster roles: each role opens its own port only', () => {
+  let nats: NatsClusterService
+  let postgres: PostgresService
+  const dirs: string[] = []
+  let databaseUrl = ''
+  beforeAll(async () => {
+    nats = await startNatsCluster(3)
+    postgres = await startPostgres()
+    const c = new pg.Client({ connectionString: postgres.url })
+    await c.connect()
+    await c.query('CREATE DATABASE roles')
+    await c.end()
+    databaseUrl = postgres.url.replace(/\/postgres$/, '/roles')
+  }, 60_000)
+  afterAll(async () => {
+    await nats?.stop()
+    await postgres?.stop()
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  })
+
+  /** Starts a process with fixed free ports and reports which of them listen. */
+  const probe = async (roles: string | undefined, check: (run: Running) => void | Promise<void>): Promise<{ mqtt: boolean; http: boolean }> => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'forewarn-cluster-roles-'))
+    dirs.push(dataDir)
+    const mqttPort = await freePort()
+    const apiPort = await freePort()
+    const run = await startForewarn(
+      loadStartConfig({ dataDir, mqttPort, apiPort, simulate: 0, cluster: nats.urls, ...(roles ? { roles } : {}) }, { FOREWARN_ADMIN_KEY: ADMIN_KEY }),
+      pino({ level: 'silent' }), { DATABASE_URL: databaseUrl },
+    )
+    try {
+      await check(run)
+      return { mqtt: await listening(mqttPort), http: await listening(apiPort) }
+    } finally {
+      await run.stop()
+    }
+  }
+
+  it('a worker-only process opens neither an MQTT nor an HTTP port', async () => {
+    const ports = await probe('worker', (run) => {
+      expect(run.config.roles).toEqual(['worker'])
+      expect(run.broker).toBeNull()
+      expect(run.worker).not.toBeNull()
+      expect(() => run.apiUrl).toThrow(/no api role/)
+      expect(() => run.mqttUrl).toThrow(/no edge role/)
+    })
+    expect(ports).toEqual({ mqtt: false, http: false })
+  }, 60_000)
+
+  it('edge opens MQTT only, api opens HTTP only (and is ready without a broker); neither runs a worker', async () => {
+    expect(await probe('edge', (run) => {
+      expect(run.worker).toBeNull()
+      expect(() => run.apiUrl).toThrow(/no api role/)
+    })).toEqual({ mqtt: true, http: false })
+    expect(await probe('api', async (run) => {
+      expect(run.worker).toBeNull()
+      expect(run.broker).toBeNull()
+      // Ready without a broker of its own: the broker check is an edge's.
+      const ready = await fetch(`${run.apiUrl}/readyz`)
+      expect([ready.status, Object.keys(((await ready.json()) as { checks: object }).checks).sort()]).toEqual([200, ['database', 'ingest', 'records']])
+    })).toEqual({ mqtt: false, http: true })
+  }, 60_000)
+
+  it('without --roles a cluster process runs all three: MQTT, HTTP and a worker', async () => {
+    const ports = await probe(undefined, (run) => {
+      expect(run.config.roles).toEqual(['edge', 'worker', 'api'])
+      expect(run.broker).not.toBeNull()
+      expect(run.worker).not.toBeNull()
+    })
+    expect(ports).toEqual({ mqtt: true, http: true })
+  }, 60_000)
+})
