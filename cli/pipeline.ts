@@ -13,6 +13,7 @@ import {
 import type { Detector } from '../detectors/index.ts'
 import type { AsyncRecordsStore } from '../api/store/open.ts'
 import type { TaggedReading, TelemetrySink } from '../ingest/sink.ts'
+import type { WindowBuffer, WindowShape } from '../api/console/telemetry.ts'
 import type { PipelineMetrics } from './metrics.ts'
 import { createStoreLane, type StoreLane, type StoreOutage } from './store-lane.ts'
 
@@ -27,6 +28,8 @@ export interface PipelineDeps {
   publish: (topic: string, payload: Buffer) => Promise<void>
   offlineAfterIntervals: number
   metrics?: PipelineMetrics
+  /** The console's recent-telemetry window, written to the store with the health records; null or absent: none. */
+  window?: { buffer: WindowBuffer; shape: WindowShape } | null | undefined
   /** Retry timing of failed store writes (tests shorten it). */
   retry?: { minDelayMs?: number; maxDelayMs?: number; maxDelayUnknownMs?: number }
 }
@@ -63,6 +66,7 @@ export interface Pipeline {
 
 export function createPipeline(d: PipelineDeps): Pipeline {
   const { store, detector, sink, log } = d
+  const window = d.window ?? null
   const cache = new Map<string, DeviceInfo>()
   const dirtyHealth = new Set<string>()
   const dirtySnapshot = new Set<string>()
@@ -144,7 +148,10 @@ export function createPipeline(d: PipelineDeps): Pipeline {
     dirtyHealth.clear()
     const touched = [...seen]
     seen.clear()
+    const buckets = window === null ? null : window.buffer.take()
     if (touched.length > 0) await lane.write('recording when devices were last seen', () => store.touchDevices(touched))
+    // One transaction per flush (read, merge, write, prune), whatever the number of readings.
+    if (window !== null && buckets !== null && buckets.length > 0) await lane.write('saving the recent telemetry window', () => store.addToWindow(buckets, window.shape))
     if (batch.length === 0) return
     if (sink) {
       const now = Date.now()
@@ -184,7 +191,9 @@ export function createPipeline(d: PipelineDeps): Pipeline {
       for (const r of batch) {
         if (r.ts > newest) newest = r.ts
         if (!ensureInDetector(r.deviceId)) continue
-        if (tagged) tagged.push({ reading: r, tags: cache.get(r.deviceId) as DeviceInfo })
+        const info = cache.get(r.deviceId) as DeviceInfo
+        if (tagged) tagged.push({ reading: r, tags: info })
+        if (window !== null) window.buffer.add(r, info.type)
         const evs = detector.process(r)
         if (evs.length > 0) (events ??= []).push(...evs)
         dirtyHealth.add(r.deviceId)
@@ -214,7 +223,7 @@ export function createPipeline(d: PipelineDeps): Pipeline {
     },
     applyEvents,
     flushHealth() {
-      if (!healthQueued && (dirtyHealth.size > 0 || seen.size > 0)) {
+      if (!healthQueued && (dirtyHealth.size > 0 || seen.size > 0 || (window !== null && window.buffer.pending() > 0))) {
         healthQueued = true
         void lane.run('saving health records', writeHealth)
       }
