@@ -331,6 +331,20 @@ export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
       expect(await store.recentWindow(a, { bucketMs: 60_000, buckets: 1000 })).toHaveLength(5)
     })
 
+    it('remaining life is given in hours to one decimal on the warning, the ticket and its delivery', async () => {
+      const { device } = await store.createDevice(fridge)
+      const rul = { medianHours: 67.29213471, lowHours: 50.04999, highHours: 90.96 }
+      const r = await store.applyDetectorEvent(event(device.id, { rul }), now)
+      const want = { medianHours: 67.3, lowHours: 50, highHours: 91 }
+      expect(r.warning.rul).toEqual(want)
+      expect(r.ticket?.rul).toEqual(want)
+      expect((await store.getWarning(r.warning.id))?.rul).toEqual(want)
+      expect((await store.getTicket(r.ticket!.id))?.rul).toEqual(want)
+      expect((await store.listOutbox({ limit: 10 })).items.map((o) => o.payload.rul)).toEqual([want, want])
+      // The deadlines follow the numbers the ticket shows: the expected failure is the rounded low end after detection.
+      expect([r.ticket?.sla.policy, r.ticket?.sla.failureExpectedAt]).toEqual(['predicted', new Date(now + 50 * 3_600_000).toISOString()])
+    })
+
     it('health record: identity, detector core, warnings, offline wins', async () => {
       const { device } = await store.createDevice(fridge)
       expect(await store.getHealthRecord('ref-unknown')).toBeNull()
