@@ -47,6 +47,9 @@ interface DeviceBuffer {
   newest: number
   /** Bucket number → per metric row: sums, then counts. */
   pending: Map<number, Float64Array>
+  /** The last bucket added to and its sums (most readings land in the device's current bucket). */
+  lastBucket: number
+  last: Float64Array | null
 }
 
 /**
@@ -83,17 +86,19 @@ export function createWindowBuffer(shape: WindowShape): WindowBuffer {
   return {
     add(r, type) {
       let d = devices.get(r.deviceId)
-      if (d === undefined || d.type !== type) devices.set(r.deviceId, (d = { type, newest: -1, pending: new Map() }))
+      if (d === undefined || d.type !== type) devices.set(r.deviceId, (d = { type, newest: -1, pending: new Map(), lastBucket: -1, last: null }))
       const b = Math.floor(r.ts / bucketMs)
       if (d.newest - b >= buckets) return // older than the window
       if (b > d.newest) d.newest = b
       const metricRows = rowsOf(type)
       const n = metricRows.size
-      let acc = d.pending.get(b)
-      if (acc === undefined) {
+      let acc = d.lastBucket === b ? d.last : d.pending.get(b)
+      if (acc === undefined || acc === null) {
         d.pending.set(b, (acc = new Float64Array(2 * n)))
         pendingBuckets++
       }
+      d.lastBucket = b
+      d.last = acc
       for (const name in r.metrics) {
         const row = metricRows.get(name)
         if (row === undefined) continue
@@ -120,6 +125,8 @@ export function createWindowBuffer(shape: WindowShape): WindowBuffer {
           if (any) out.push({ deviceId, startMs: b * bucketMs, means })
         }
         d.pending.clear()
+        d.last = null
+        d.lastBucket = -1
       }
       pendingBuckets = 0
       return out

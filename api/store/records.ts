@@ -139,7 +139,7 @@ function batchStatements(d: Dialect) {
       from ${d.rows('x', rows, ['text', 'bigint'])} join telemetry_window t on t.device_id = x.column1 and t.bucket_ms = x.column2`),
     windowWrite: shaped(4, (rows: ReadonlyArray<readonly [string, number, number, string]>) => sql`insert into telemetry_window (device_id, bucket_ms, width_ms, means)
       select d.id, x.column2, x.column3, x.column4 from ${d.rows('x', rows, ['text', 'bigint', 'bigint', 'text'])} cross join devices d where d.id = x.column1
-      on conflict (device_id, bucket_ms) do update set width_ms = excluded.width_ms, means = excluded.means returning device_id`),
+      on conflict (device_id, bucket_ms) do update set width_ms = excluded.width_ms, means = excluded.means`),
     // Each device's buckets at or before its cutoff: a range of the key per device, so the work is
     // the devices written plus the rows dropped, whatever the table's size.
     windowPrune: shaped(2, (rows: ReadonlyArray<readonly [string, number]>) => sql`delete from telemetry_window where (device_id, bucket_ms) in
@@ -463,7 +463,8 @@ export class Records implements StoreWork {
           newest.set(x.deviceId, Math.max(newest.get(x.deviceId) ?? -Infinity, x.startMs))
           return [x.deviceId, x.startMs, shape.bucketMs, encodeMeans(means)] as const
         })
-        stored += (yield* op(b.windowWrite(rows))).rows.length
+        // Rows inserted or updated (no RETURNING: reading rows back costs more than the write).
+        stored += (yield* op(b.windowWrite(rows))).changes
         yield* op(b.windowPrune([...newest].map(([id, n]) => [id, n - spanMs] as const)))
       }
       return stored
