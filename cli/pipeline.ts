@@ -45,7 +45,8 @@ export interface Pipeline {
   onStatus(deviceId: string, state: 'online' | 'offline', ts: number): void
   onDeviceEvent(deviceId: string, ev: DeviceEventV1): void
   applyEvents(events: DetectorEvent[]): Promise<void>
-  flushHealth(): Promise<void>
+  /** Writes health records now; the recent-telemetry window at most every WINDOW_WRITE_MS, or now when `final` (at stop). */
+  flushHealth(final?: boolean): Promise<void>
   /** Snapshots of devices changed since the last call, taken now (pair them with the cursor now). */
   takeSnapshots(): [string, string][]
   markDirty(deviceId: string): void
@@ -64,6 +65,9 @@ export interface Pipeline {
   lagMs(): number
 }
 
+/** How often the console's recent-telemetry window is written to the store (docs/console.md). */
+export const WINDOW_WRITE_MS = 10_000
+
 export function createPipeline(d: PipelineDeps): Pipeline {
   const { store, detector, sink, log } = d
   const window = d.window ?? null
@@ -72,6 +76,9 @@ export function createPipeline(d: PipelineDeps): Pipeline {
   const dirtySnapshot = new Set<string>()
   /** Wall clock a device was last heard from; written with the health records. */
   const seen = new Map<string, number>()
+  /** When the recent-telemetry window was last written; `finalFlush` asks the next flush to write it whatever the time. */
+  let windowWrittenAt = 0
+  let finalFlush = false
   let readings = 0
   let lastLagMs = 0
   const lane: StoreLane = createStoreLane({
@@ -140,6 +147,8 @@ export function createPipeline(d: PipelineDeps): Pipeline {
    */
   async function writeHealth(): Promise<void> {
     healthQueued = false
+    const final = finalFlush
+    finalFlush = false
     const batch: [string, HealthCore][] = []
     for (const id of dirtyHealth) {
       const core = detector.health(id)
@@ -148,7 +157,12 @@ export function createPipeline(d: PipelineDeps): Pipeline {
     dirtyHealth.clear()
     const touched = [...seen]
     seen.clear()
-    const buckets = window === null ? null : window.buffer.take()
+    // The window's buckets are hours wide: written every WINDOW_WRITE_MS, not every flush, so a
+    // device pays one window transaction per 10 s however fast its readings come (and a crash
+    // loses at most that much of a chart, never a reading: the journal and detector are apart).
+    const windowDue = window !== null && (final || Date.now() - windowWrittenAt >= WINDOW_WRITE_MS)
+    const buckets = windowDue ? window.buffer.take() : null
+    if (windowDue) windowWrittenAt = Date.now()
     if (touched.length > 0) await lane.write('recording when devices were last seen', () => store.touchDevices(touched))
     // One transaction per flush (read, merge, write, prune), whatever the number of readings.
     if (window !== null && buckets !== null && buckets.length > 0) await lane.write('saving the recent telemetry window', () => store.addToWindow(buckets, window.shape))
@@ -222,7 +236,8 @@ export function createPipeline(d: PipelineDeps): Pipeline {
       if (events.length > 0) void applyEvents(events)
     },
     applyEvents,
-    flushHealth() {
+    flushHealth(final = false) {
+      if (final) finalFlush = true
       if (!healthQueued && (dirtyHealth.size > 0 || seen.size > 0 || (window !== null && window.buffer.pending() > 0))) {
         healthQueued = true
         void lane.run('saving health records', writeHealth)

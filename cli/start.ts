@@ -363,7 +363,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       // Gives its partitions away after a final checkpoint (the pipeline's writes settle in it).
       await worker?.stop()
       await cluster?.close()
-      await pipeline.flushHealth()
+      await pipeline.flushHealth(true)
       // Rejects only when writes were given up above; those readings are replayed at the next start.
       await pipeline.settled().catch(() => undefined)
       await sink?.close()
