@@ -100,7 +100,10 @@ export const EvidenceSchema = Type.Object({
   detail: Type.String(),
   unit: Type.Optional(Type.String({ description: 'unit of value and baseline, from the catalogue' })),
 })
-export const RemainingLifeSchema = Type.Object({ medianHours: Type.Number(), lowHours: Type.Number(), highHours: Type.Number() })
+const lifeHours = (what: string) => Type.Number({ description: `${what}, in hours to one decimal` })
+export const RemainingLifeSchema = Type.Object({
+  medianHours: lifeHours('most likely remaining life'), lowHours: lifeHours('low end of its interval'), highHours: lifeHours('high end of its interval'),
+}, { description: 'remaining useful life from detection: when the failure limit is expected to be crossed' })
 
 export const WarningSchema = Type.Object({
   id: Type.String({ description: 'fault-episode id' }),

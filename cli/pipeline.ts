@@ -13,6 +13,7 @@ import {
 import type { Detector } from '../detectors/index.ts'
 import type { AsyncRecordsStore } from '../api/store/open.ts'
 import type { TaggedReading, TelemetrySink } from '../ingest/sink.ts'
+import type { WindowBuffer, WindowShape } from '../api/console/telemetry.ts'
 import type { PipelineMetrics } from './metrics.ts'
 import { createStoreLane, type StoreLane, type StoreOutage } from './store-lane.ts'
 
@@ -27,6 +28,8 @@ export interface PipelineDeps {
   publish: (topic: string, payload: Buffer) => Promise<void>
   offlineAfterIntervals: number
   metrics?: PipelineMetrics
+  /** The console's recent-telemetry window, written to the store with the health records; null or absent: none. */
+  window?: { buffer: WindowBuffer; shape: WindowShape } | null | undefined
   /** Retry timing of failed store writes (tests shorten it). */
   retry?: { minDelayMs?: number; maxDelayMs?: number; maxDelayUnknownMs?: number }
 }
@@ -42,7 +45,8 @@ export interface Pipeline {
   onStatus(deviceId: string, state: 'online' | 'offline', ts: number): void
   onDeviceEvent(deviceId: string, ev: DeviceEventV1): void
   applyEvents(events: DetectorEvent[]): Promise<void>
-  flushHealth(): Promise<void>
+  /** Writes health records now; the recent-telemetry window at most every WINDOW_WRITE_MS, or now when `final` (at stop). */
+  flushHealth(final?: boolean): Promise<void>
   /** Snapshots of devices changed since the last call, taken now (pair them with the cursor now). */
   takeSnapshots(): [string, string][]
   markDirty(deviceId: string): void
@@ -61,13 +65,20 @@ export interface Pipeline {
   lagMs(): number
 }
 
+/** How often the console's recent-telemetry window is written to the store (docs/console.md). */
+export const WINDOW_WRITE_MS = 10_000
+
 export function createPipeline(d: PipelineDeps): Pipeline {
   const { store, detector, sink, log } = d
+  const window = d.window ?? null
   const cache = new Map<string, DeviceInfo>()
   const dirtyHealth = new Set<string>()
   const dirtySnapshot = new Set<string>()
   /** Wall clock a device was last heard from; written with the health records. */
   const seen = new Map<string, number>()
+  /** When the recent-telemetry window was last written; `finalFlush` asks the next flush to write it whatever the time. */
+  let windowWrittenAt = 0
+  let finalFlush = false
   let readings = 0
   let lastLagMs = 0
   const lane: StoreLane = createStoreLane({
@@ -136,6 +147,8 @@ export function createPipeline(d: PipelineDeps): Pipeline {
    */
   async function writeHealth(): Promise<void> {
     healthQueued = false
+    const final = finalFlush
+    finalFlush = false
     const batch: [string, HealthCore][] = []
     for (const id of dirtyHealth) {
       const core = detector.health(id)
@@ -144,7 +157,15 @@ export function createPipeline(d: PipelineDeps): Pipeline {
     dirtyHealth.clear()
     const touched = [...seen]
     seen.clear()
+    // The window's buckets are hours wide: written every WINDOW_WRITE_MS, not every flush, so a
+    // device pays one window transaction per 10 s however fast its readings come (and a crash
+    // loses at most that much of a chart, never a reading: the journal and detector are apart).
+    const windowDue = window !== null && (final || Date.now() - windowWrittenAt >= WINDOW_WRITE_MS)
+    const buckets = windowDue ? window.buffer.take() : null
+    if (windowDue) windowWrittenAt = Date.now()
     if (touched.length > 0) await lane.write('recording when devices were last seen', () => store.touchDevices(touched))
+    // One transaction per flush (read, merge, write, prune), whatever the number of readings.
+    if (window !== null && buckets !== null && buckets.length > 0) await lane.write('saving the recent telemetry window', () => store.addToWindow(buckets, window.shape))
     if (batch.length === 0) return
     if (sink) {
       const now = Date.now()
@@ -184,7 +205,9 @@ export function createPipeline(d: PipelineDeps): Pipeline {
       for (const r of batch) {
         if (r.ts > newest) newest = r.ts
         if (!ensureInDetector(r.deviceId)) continue
-        if (tagged) tagged.push({ reading: r, tags: cache.get(r.deviceId) as DeviceInfo })
+        const info = cache.get(r.deviceId) as DeviceInfo
+        if (tagged) tagged.push({ reading: r, tags: info })
+        if (window !== null) window.buffer.add(r, info.type)
         const evs = detector.process(r)
         if (evs.length > 0) (events ??= []).push(...evs)
         dirtyHealth.add(r.deviceId)
@@ -213,8 +236,9 @@ export function createPipeline(d: PipelineDeps): Pipeline {
       if (events.length > 0) void applyEvents(events)
     },
     applyEvents,
-    flushHealth() {
-      if (!healthQueued && (dirtyHealth.size > 0 || seen.size > 0)) {
+    flushHealth(final = false) {
+      if (final) finalFlush = true
+      if (!healthQueued && (dirtyHealth.size > 0 || seen.size > 0 || (window !== null && window.buffer.pending() > 0))) {
         healthQueued = true
         void lane.run('saving health records', writeHealth)
       }

@@ -165,8 +165,10 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   })
   let broker: EmbeddedBroker | null = null
   let external: ExternalBroker | null = null
+  // The console's recent-telemetry window: the pipeline writes it with the health records (docs/console.md).
+  const consoleTelemetry = consoleTelemetryFromEnv(env, influx, store)
   const pipeline = createPipeline({
-    store, detector, sink, log, offlineAfterIntervals: config.offlineAfterIntervals, metrics: createPipelineMetrics(metrics),
+    store, detector, sink, log, offlineAfterIntervals: config.offlineAfterIntervals, metrics: createPipelineMetrics(metrics), window: consoleTelemetry.window,
     publish: (topic, payload) => {
       // In a cluster every edge publishes it, wherever the raising worker runs (docs/scaling.md).
       if (cluster) return Promise.resolve(cluster.publishOut(topic, payload))
@@ -176,15 +178,10 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   registerStoreMetrics(metrics, () => pipeline.storeOutage())
   await pipeline.preload()
 
-  // The console's recent-telemetry window sees every reading the pipeline does (docs/console.md).
-  const consoleTelemetry = consoleTelemetryFromEnv(env, influx, (id) => pipeline.lookupDevice(id)?.type)
   const ingest = createIngest({
     dataDir,
     lookupDevice: pipeline.lookupDevice,
-    onReadings: cluster ? () => undefined : consoleTelemetry.window === null ? pipeline.onReadings : (batch) => {
-      consoleTelemetry.add(batch)
-      return pipeline.onReadings(batch)
-    },
+    onReadings: cluster ? () => undefined : pipeline.onReadings,
     onStatus: pipeline.onStatus,
     onDeviceEvent: cluster ? () => undefined : pipeline.onDeviceEvent,
     logger: log.child({ part: 'ingest' }),
@@ -390,7 +387,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       // Gives its partitions away after a final checkpoint (the pipeline's writes settle in it).
       await worker?.stop()
       await cluster?.close()
-      await pipeline.flushHealth()
+      await pipeline.flushHealth(true)
       // Rejects only when writes were given up above; those readings are replayed at the next start.
       await pipeline.settled().catch(() => undefined)
       await sink?.close()

@@ -53,6 +53,17 @@ export interface RemainingLife {
   highHours: number
 }
 
+const tenth = (h: number): number => Math.round(h * 10) / 10
+
+/**
+ * Remaining life as the API and tickets give it: hours to one decimal (6 minutes), finer than any
+ * estimate's interval, instead of a float's seventeen digits. Stored rounded, so the ticket's
+ * deadlines follow the same numbers the ticket shows.
+ */
+export function roundedLife(r: RemainingLife): RemainingLife {
+  return { medianHours: tenth(r.medianHours), lowHours: tenth(r.lowHours), highHours: tenth(r.highHours) }
+}
+
 export interface Evidence {
   feature: string
   value: number

@@ -7,7 +7,7 @@
 import { InfluxDB } from '@influxdata/influxdb-client'
 import { applianceSpec, measurements, tagKeys, type ApplianceType } from '../../domain/index.ts'
 import type { InfluxConfig } from '../../ingest/sinks/influx-config.ts'
-import type { RecentSeries, TelemetrySource, WindowOptions } from './telemetry.ts'
+import type { RecentSeries, TelemetrySource, WindowShape } from './telemetry.ts'
 
 const TIMEOUT_MS = 10_000
 
@@ -23,7 +23,7 @@ function toSeries(type: ApplianceType, points: Points, bucketMs: number): Recent
 
 const quoted = (s: string) => `'${s.replaceAll('\\', '\\\\').replaceAll("'", "\\'")}'`
 
-async function influxQl(c: Extract<InfluxConfig, { api: 'v1' }>, deviceId: string, w: WindowOptions): Promise<Points> {
+async function influxQl(c: Extract<InfluxConfig, { api: 'v1' }>, deviceId: string, w: WindowShape): Promise<Points> {
   const q = `SELECT mean(*) FROM "${measurements.telemetry}" WHERE "${tagKeys.device}" = ${quoted(deviceId)} AND time > now() - ${(w.buckets * w.bucketMs) / 3_600_000}h GROUP BY time(${w.bucketMs / 60_000}m) fill(none)`
   const url = new URL('query', c.url.endsWith('/') ? c.url : `${c.url}/`)
   url.searchParams.set('db', c.database)
@@ -48,7 +48,7 @@ async function influxQl(c: Extract<InfluxConfig, { api: 'v1' }>, deviceId: strin
   return points
 }
 
-async function flux(c: Extract<InfluxConfig, { api: 'v2' }>, deviceId: string, w: WindowOptions): Promise<Points> {
+async function flux(c: Extract<InfluxConfig, { api: 'v2' }>, deviceId: string, w: WindowShape): Promise<Points> {
   const api = new InfluxDB({ url: c.url, token: c.token, timeout: TIMEOUT_MS }).getQueryApi(c.org)
   const q = `from(bucket: ${JSON.stringify(c.bucket)})
   |> range(start: -${(w.buckets * w.bucketMs) / 3_600_000}h)
@@ -65,7 +65,7 @@ async function flux(c: Extract<InfluxConfig, { api: 'v2' }>, deviceId: string, w
   return points
 }
 
-export function createInfluxTelemetry(config: InfluxConfig, w: WindowOptions): TelemetrySource {
+export function createInfluxTelemetry(config: InfluxConfig, w: WindowShape): TelemetrySource {
   return {
     async recent(deviceId, type) {
       const points = config.api === 'v1' ? await influxQl(config, deviceId, w) : await flux(config, deviceId, w)

@@ -35,6 +35,13 @@ export interface Dialect {
    * instead of one per value and gives the columns their types.
    */
   rows(alias: string, rows: ReadonlyArray<readonly unknown[]>, types: ReadonlyArray<'text' | 'bigint'>): RawBuilder<unknown>
+  /**
+   * What a statement's text depends on in `rows`: the row count in SQLite (one `(?, …)` per row),
+   * nothing in PostgreSQL (one array per column); and the values `rows` binds, in order. With
+   * both, a batch statement is compiled once per shape instead of once per call.
+   */
+  rowsShape(count: number): number
+  rowsParams(rows: ReadonlyArray<readonly unknown[]>, columns: number): unknown[]
   /** Statements that make outbox row numbers follow commit order (see ./events.ts enqueue). */
   readonly outboxOrder: readonly string[]
   /** A table's `n` column: an increasing row number. */
@@ -70,6 +77,8 @@ export const sqlite: Dialect = {
   lock: (qb) => qb,
   greatest: (a, b) => sql<number>`max(${a}, ${b})`,
   rows: (alias, rows) => sql`(values ${sql.join(rows.map((r) => sql`(${sql.join(r)})`))}) as ${sql.raw(alias)}`,
+  rowsShape: (count) => count,
+  rowsParams: (rows) => rows.flat(),
   outboxOrder: [],
   serial: (t) => t.addColumn('n', 'integer', (c) => c.primaryKey().autoIncrement()),
   idText: sql`text`,
@@ -93,6 +102,8 @@ export const postgres: Dialect = {
   greatest: (a, b) => sql<number>`greatest(${a}, ${b})`,
   rows: (alias, rows, types) => sql`unnest(${sql.join(types.map((t, i) => sql`cast(${rows.map((r) => r[i])} as ${sql.raw(t)}[])`))})
     as ${sql.raw(alias)}(${sql.raw(types.map((_, i) => `column${i + 1}`).join(', '))})`,
+  rowsShape: () => 0,
+  rowsParams: (rows, columns) => Array.from({ length: columns }, (_, i) => rows.map((r) => r[i])),
   outboxOrder: [`SELECT pg_advisory_xact_lock(${OUTBOX_LOCK})`],
   serial: (t) => t.addColumn('n', 'bigint', (c: ColumnDefinitionBuilder) => c.primaryKey().generatedAlwaysAsIdentity()),
   idText: sql`text collate "C"`,

@@ -12,7 +12,7 @@
  * reader paging the feed by `n` never skips a row that commits later with a smaller number. Lock
  * order is always device row, then outbox: no deadlock.
  */
-import { ErrorCode, ForewarnError, settleSla, severityRank } from '../../domain/index.ts'
+import { ErrorCode, ForewarnError, roundedLife, settleSla, severityRank } from '../../domain/index.ts'
 import type { Device, DetectorEvent, HealthCore, TicketState, WarningState } from '../../domain/index.ts'
 import { buildTicket, escalateTicket, joinWarning, mergeTarget, opensTicket, ticketTransitions, type RepeatOf, type TicketPolicy } from '../ticket-policy.ts'
 import { decodeSeqCursor, encodeCursor, pageSize } from './cursor.ts'
@@ -149,7 +149,7 @@ export class Events {
     let created = false
     let changed = false
     const entry = { episodeId: ev.episodeId, faultCode: ev.faultCode, component: ev.component, severity: ev.severity, message: ev.message, eventTime: ev.eventTime }
-    const rul = ev.rul === null ? null : JSON.stringify(ev.rul)
+    const rul = ev.rul === null ? null : JSON.stringify(roundedLife(ev.rul))
     if (existing === null) {
       const state: WarningState = ev.kind === 'warning.cleared' ? 'cleared' : 'active'
       yield* change(this.s.insertWarning, {

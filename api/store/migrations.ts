@@ -129,6 +129,19 @@ export const migrations: readonly Migration[] = [
       ]
     },
   },
+  {
+    id: 3,
+    name: "the console's recent telemetry window",
+    // One row per device and bucket (at most the window's bucket count per device): the key is
+    // the only index, and a device's rows are one range of it.
+    up: (d) => [
+      s(d.db.schema.createTable('telemetry_window')
+        .addColumn('device_id', 'text', (c) => c.notNull().references('devices.id'))
+        .addColumn('bucket_ms', 'bigint', (c) => c.notNull()).addColumn('width_ms', 'bigint', (c) => c.notNull())
+        .addColumn('means', 'text', (c) => c.notNull())
+        .addPrimaryKeyConstraint('telemetry_window_pkey', ['device_id', 'bucket_ms'])),
+    ],
+  },
 ]
 
 /** The version each store's own list had reached when this list replaced them. */

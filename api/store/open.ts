@@ -56,6 +56,8 @@ export function asyncStore(s: Store): AsyncRecordsStore {
     saveHealthBatch: async (items) => s.saveHealthBatch(items),
     touchDevices: async (items) => s.touchDevices(items),
     getHealthRecord: async (id) => s.getHealthRecord(id),
+    addToWindow: async (items, shape) => s.addToWindow(items, shape),
+    recentWindow: async (id, shape) => s.recentWindow(id, shape),
     applyDetectorEvent: async (ev, at) => s.applyDetectorEvent(ev, at),
     listWarnings: async (opts) => s.listWarnings(opts),
     getWarning: async (id) => s.getWarning(id),

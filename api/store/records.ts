@@ -22,6 +22,7 @@ import { change, first, op, prepare, rows, single, snapshot, write, type Op, typ
 import type {
   ApiKeyIdentity, ApiKeyInfo, ApplyResult, Credentials, Gateway, GatewayDetail, GatewayIdentity, HealthRecord, HistoryEntry, NewDevice, NewGateway, Page,
   PageOptions, PrecisionRow, Scope, Store, StoreCounts, StoreOptions, StoredWarning, TicketChange, TicketRecord, TicketTransition, VerifyResult,
+  BucketMeans, StoredBucket, WindowBucket, WindowShape,
 } from './types.ts'
 
 const ADMIN_KEY_ID = 'admin'
@@ -54,6 +55,8 @@ function statements(d: Dialect) {
       .expression(db.selectFrom('devices').select((eb) => ['id', eb.val(p.core).as('core'), eb.cast<number>(eb.val(p.at), 'bigint').as('at')]).where('id', '=', p.id))
       .onConflict((oc) => oc.column('device_id').doUpdateSet((eb) => ({ core: eb.ref('excluded.core'), updated_at: eb.ref('excluded.updated_at') })))),
     health: prepare((p: { id: string }) => db.selectFrom('health').select(['core', 'updated_at']).where('device_id', '=', p.id)),
+    window: prepare((p: { id: string; limit: number }) => db.selectFrom('telemetry_window').select(['bucket_ms', 'width_ms', 'means'])
+      .where('device_id', '=', p.id).orderBy('bucket_ms', 'desc').limit(p.limit)),
     recentWarnings: prepare((p: { id: string; limit: number }) => db.selectFrom('warnings').select('id')
       .where('device_id', '=', p.id).where('state', '=', 'cleared').orderBy('n', 'desc').limit(p.limit)),
     openTickets: prepare((p: { id: string }) => db.selectFrom('tickets').select('id')
@@ -97,18 +100,51 @@ function statements(d: Dialect) {
   }
 }
 
+/** Distinct statement texts kept per batch statement (SQLite: one per row count). */
+const BATCH_SHAPES = 64
+
+const sameValue = (a: unknown, b: unknown): boolean =>
+  a === b || (Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => x === b[i]))
+
 function batchStatements(d: Dialect) {
-  const compile = (q: RawBuilder<unknown>): Op => {
-    const c = q.compile(d.db)
-    return { sql: c.sql, params: c.parameters }
+  /**
+   * A statement whose only values are its rows, compiled once per shape (./dialect.ts rowsShape):
+   * building a 500-row statement with Kysely costs more than running it. The first compile of a
+   * shape checks that the rows are indeed its only values; if not, it compiles every time.
+   */
+  const shaped = <R extends readonly unknown[]>(columns: number, build: (rows: ReadonlyArray<R>) => RawBuilder<unknown>) => {
+    const texts = new Map<number, string | null>()
+    return (rows: ReadonlyArray<R>): Op => {
+      const key = d.rowsShape(rows.length)
+      const text = texts.get(key)
+      const params = d.rowsParams(rows, columns)
+      if (text !== undefined && text !== null) return { sql: text, params }
+      const c = build(rows).compile(d.db)
+      if (text === undefined) {
+        if (texts.size >= BATCH_SHAPES) texts.clear()
+        const same = c.parameters.length === params.length && c.parameters.every((v, i) => sameValue(v, params[i]))
+        texts.set(key, same ? c.sql : null)
+      }
+      return { sql: c.sql, params: c.parameters }
+    }
   }
   return {
     // CROSS JOIN makes SQLite walk the rows and look each device up by key (not scan devices);
     // `WHERE` also keeps it from reading ON CONFLICT as a join constraint.
-    saveHealth: (rows: ReadonlyArray<readonly [string, string, number]>) => compile(sql`insert into health (device_id, core, updated_at)
+    saveHealth: shaped(3, (rows: ReadonlyArray<readonly [string, string, number]>) => sql`insert into health (device_id, core, updated_at)
       select d.id, x.column2, x.column3 from ${d.rows('x', rows, ['text', 'text', 'bigint'])} cross join devices d where d.id = x.column1
       on conflict (device_id) do update set core = excluded.core, updated_at = excluded.updated_at returning device_id`),
-    touch: (rows: ReadonlyArray<readonly [string, number]>) => compile(sql`update devices
+    // The window's stored buckets a batch adds to, looked up by key.
+    windowRead: shaped(2, (rows: ReadonlyArray<readonly [string, number]>) => sql`select t.device_id, t.bucket_ms, t.width_ms, t.means
+      from ${d.rows('x', rows, ['text', 'bigint'])} join telemetry_window t on t.device_id = x.column1 and t.bucket_ms = x.column2`),
+    windowWrite: shaped(4, (rows: ReadonlyArray<readonly [string, number, number, string]>) => sql`insert into telemetry_window (device_id, bucket_ms, width_ms, means)
+      select d.id, x.column2, x.column3, x.column4 from ${d.rows('x', rows, ['text', 'bigint', 'bigint', 'text'])} cross join devices d where d.id = x.column1
+      on conflict (device_id, bucket_ms) do update set width_ms = excluded.width_ms, means = excluded.means`),
+    // Each device's buckets at or before its cutoff: a range of the key per device, so the work is
+    // the devices written plus the rows dropped, whatever the table's size.
+    windowPrune: shaped(2, (rows: ReadonlyArray<readonly [string, number]>) => sql`delete from telemetry_window where (device_id, bucket_ms) in
+      (select t.device_id, t.bucket_ms from ${d.rows('x', rows, ['text', 'bigint'])} join telemetry_window t on t.device_id = x.column1 and t.bucket_ms <= x.column2)`),
+    touch: shaped(2, (rows: ReadonlyArray<readonly [string, number]>) => sql`update devices
       set last_seen = ${d.greatest(sql`coalesce(devices.last_seen, 0)`, sql`x.column2`)}
       from ${d.rows('x', rows, ['text', 'bigint'])} where devices.id = x.column1`),
   }
@@ -144,7 +180,7 @@ export type StoreWork = {
 export const workMethods = [
   'createDevice', 'getDevice', 'listOnlineDevices', 'listDevices', 'verifyDeviceCredentials', 'setConnection', 'revokeDevice', 'rotateCredentials',
   'createGateway', 'getGateway', 'listGateways', 'verifyGatewayCredentials', 'revokeGateway', 'rotateGatewayCredentials',
-  'saveHealth', 'touchDevices', 'saveHealthBatch', 'getHealthRecord', 'applyDetectorEvent', 'listWarnings', 'getWarning', 'listTickets', 'getTicket',
+  'saveHealth', 'touchDevices', 'saveHealthBatch', 'getHealthRecord', 'addToWindow', 'recentWindow', 'applyDetectorEvent', 'listWarnings', 'getWarning', 'listTickets', 'getTicket',
   'precision', 'listOutbox', 'history', 'verifyHistory', 'ensureAdminKey', 'createApiKey', 'authenticateApiKey', 'listApiKeys', 'revokeApiKey',
   'statusToken', 'ticketByStatusToken', 'revokeStatusLink', 'getTypeModels', 'saveTypeModels', 'counts', 'ping',
 ] as const satisfies ReadonlyArray<keyof StoreWork>
@@ -400,6 +436,57 @@ export class Records implements StoreWork {
     }.bind(this))
   }
 
+  addToWindow(items: Iterable<WindowBucket>, shape: WindowShape): Work<number> {
+    const merged = new Map<string, WindowBucket>()
+    for (const it of items) {
+      const key = `${it.deviceId}\u0000${it.startMs}`
+      const had = merged.get(key)
+      merged.set(key, had === undefined ? it : { ...it, means: mergeMeans(had.means, it.means) })
+    }
+    // A device's buckets side by side, so its pruning sees them all in one chunk.
+    const list = [...merged.values()].sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.startMs - b.startMs))
+    const b = this.b
+    const spanMs = shape.buckets * shape.bucketMs
+    // Read, write and prune in one transaction: a bucket is never merged twice.
+    return (list.length > 0 ? write : single)(function* () {
+      let stored = 0
+      for (const c of chunks(list)) {
+        const old = new Map<string, { width_ms: number; means: string }>()
+        for (const r of (yield* op(b.windowRead(c.map((x) => [x.deviceId, x.startMs] as const)))).rows as Array<{ device_id: string; bucket_ms: number; width_ms: number; means: string }>) {
+          old.set(`${r.device_id}\u0000${Number(r.bucket_ms)}`, r)
+        }
+        const newest = new Map<string, number>()
+        const rows = c.map((x) => {
+          const o = old.get(`${x.deviceId}\u0000${x.startMs}`)
+          // A bucket of another width (the window was resized) starts afresh.
+          const means = o !== undefined && Number(o.width_ms) === shape.bucketMs ? mergeMeans(JSON.parse(o.means) as BucketMeans, x.means) : x.means
+          newest.set(x.deviceId, Math.max(newest.get(x.deviceId) ?? -Infinity, x.startMs))
+          return [x.deviceId, x.startMs, shape.bucketMs, encodeMeans(means)] as const
+        })
+        // Rows inserted or updated (no RETURNING: reading rows back costs more than the write).
+        stored += (yield* op(b.windowWrite(rows))).changes
+        yield* op(b.windowPrune([...newest].map(([id, n]) => [id, n - spanMs] as const)))
+      }
+      return stored
+    })
+  }
+
+  recentWindow(deviceId: string, shape: WindowShape): Work<StoredBucket[]> {
+    const s = this.s
+    return single(function* () {
+      const found = yield* rows(s.window, { id: deviceId, limit: shape.buckets })
+      const newest = found.find((r) => Number(r.width_ms) === shape.bucketMs)
+      if (newest === undefined) return []
+      const from = Number(newest.bucket_ms) - shape.buckets * shape.bucketMs
+      const out: StoredBucket[] = []
+      for (let i = found.length - 1; i >= 0; i--) {
+        const r = found[i]!
+        if (Number(r.width_ms) === shape.bucketMs && Number(r.bucket_ms) > from) out.push({ startMs: Number(r.bucket_ms), means: JSON.parse(r.means) as BucketMeans })
+      }
+      return out
+    })
+  }
+
   applyDetectorEvent(ev: DetectorEvent, detectedAtMs: number): Work<ApplyResult> {
     return write(() => this.events.apply(ev, detectedAtMs))
   }
@@ -564,6 +651,24 @@ export function storeOver(d: Dialect, records: Records, run: (w: Work<unknown>) 
     outboxPort: outbox,
     setPublicUrl: (url: string) => { records.publicUrl = url },
   })
+}
+
+/** Means of two parts of one bucket, weighted by their counts. */
+export function mergeMeans(a: BucketMeans, b: BucketMeans): BucketMeans {
+  const out: Record<string, readonly [number, number]> = { ...a }
+  for (const name in b) {
+    const [mb, nb] = b[name]!
+    const had = out[name]
+    out[name] = had === undefined ? [mb, nb] : [(had[0] * had[1] + mb * nb) / (had[1] + nb), had[1] + nb]
+  }
+  return out
+}
+
+/** Six significant digits: finer than any chart shows, and a third of a double's text. */
+const encodeMeans = (m: BucketMeans): string => {
+  const out: Record<string, [number, number]> = {}
+  for (const name in m) out[name] = [Number(m[name]![0].toPrecision(6)), m[name]![1]]
+  return JSON.stringify(out)
 }
 
 function idPage<T extends { id: string }>(found: T[], limit: number): Page<T> {

@@ -2,6 +2,7 @@
  * and column names are snake_case. */
 import type { ConnectionState, Device, Evidence, RemainingLife, Severity, Warranty } from '../../domain/index.ts'
 import type { ApplianceType } from '../../domain/index.ts'
+import { roundedLife } from '../../domain/index.ts'
 import type { Selectable } from 'kysely'
 import type { Database } from './schema.ts'
 import type { Gateway, OutboxRow, StoredWarning, TicketRecord } from './types.ts'
@@ -42,7 +43,8 @@ export const toWarning = (r: WarningRow): StoredWarning => ({
   source: r.source as StoredWarning['source'],
   message: r.message,
   evidence: JSON.parse(r.evidence) as Evidence[],
-  rul: r.rul === null ? null : (JSON.parse(r.rul) as RemainingLife),
+  // Rows written before hours were rounded read as rounded too.
+  rul: r.rul === null ? null : roundedLife(JSON.parse(r.rul) as RemainingLife),
   eventTime: r.event_time,
   detectedAt: r.detected_at,
   updatedAt: r.updated_at,
@@ -55,6 +57,7 @@ export type TicketRow = Pick<Selectable<Database['tickets']>, 'record'>
 /** Tickets written before repeat-repair flags existed read as not repeats. */
 export const toTicket = (r: TicketRow): TicketRecord => {
   const t = JSON.parse(r.record) as TicketRecord
+  if (t.rul !== null) t.rul = roundedLife(t.rul)
   t.repeatRepair ??= false
   t.repeatOf ??= null
   return t
@@ -67,10 +70,15 @@ export const toOutbox = (r: OutboxDbRow): OutboxRow => ({
   ticketId: r.ticket_id,
   adapter: r.adapter,
   event: r.event as OutboxRow['event'],
-  payload: JSON.parse(r.payload) as TicketRecord,
+  payload: roundedPayload(JSON.parse(r.payload) as TicketRecord),
   state: r.state as OutboxRow['state'],
   attempts: r.attempts,
   lastError: r.last_error,
   externalRef: r.external_ref,
   createdAt: r.created_at,
 })
+
+function roundedPayload(t: TicketRecord): TicketRecord {
+  if (t.rul !== null && t.rul !== undefined) t.rul = roundedLife(t.rul)
+  return t
+}

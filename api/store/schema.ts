@@ -17,6 +17,8 @@ export interface Database {
     id: string; label: string; region: string | null; owner_ref: string | null; created_at: string; revoked: Generated<number>; secret_digest: string
   }
   health: { device_id: string; core: string; updated_at: number }
+  /** The console's recent window: per device and bucket start, JSON `{ metric: [mean, count] }`. */
+  telemetry_window: { device_id: string; bucket_ms: number; width_ms: number; means: string }
   warnings: {
     n: Generated<number>; id: string; device_id: string; fault_code: string; component: string; severity: string; state: string
     source: string; message: string; evidence: string; rul: string | null; event_time: number; detected_at: string

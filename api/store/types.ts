@@ -122,6 +122,13 @@ export interface StoreCounts {
   deadDeliveries: number
 }
 
+/** The recent-telemetry window: buckets of `bucketMs` of event time, `buckets` of them per device. */
+export interface WindowShape { bucketMs: number; buckets: number }
+/** Per metric: the mean of its readings in the bucket and how many readings that is. */
+export type BucketMeans = Record<string, readonly [mean: number, count: number]>
+export interface StoredBucket { startMs: number; means: BucketMeans }
+export interface WindowBucket extends StoredBucket { deviceId: string }
+
 export interface StoreOptions {
   /** Directory of `forewarn.db`; null keeps everything in memory (tests). */
   dataDir: string | null
@@ -169,6 +176,15 @@ export interface Store {
   touchDevices(items: Iterable<readonly [deviceId: string, atMs: number]>): number
   saveHealthBatch(items: Iterable<readonly [deviceId: string, core: HealthCore]>): number
   getHealthRecord(deviceId: string): HealthRecord | null
+
+  /**
+   * The console's recent-telemetry window (docs/console.md): folds each bucket's means into the
+   * device's stored bucket, then drops the device's buckets older than the window (or of another
+   * width). Buckets of unknown devices are skipped; returns how many were stored.
+   */
+  addToWindow(items: Iterable<WindowBucket>, shape: WindowShape): number
+  /** A device's stored buckets of this width within the window before its newest, oldest first. */
+  recentWindow(deviceId: string, shape: WindowShape): StoredBucket[]
 
   applyDetectorEvent(ev: DetectorEvent, detectedAtMs: number): ApplyResult
   listWarnings(opts: PageOptions & { deviceId?: string | undefined; state?: WarningState | undefined }): Page<StoredWarning>

@@ -76,9 +76,13 @@ async function aedes(): Promise<{ port: number }> {
  * the devices and their credentials are kept in the data directory so later runs reuse them.
  */
 async function forewarn(p: { dataDir: string; devices: number; env?: Record<string, string> }): Promise<{ port: number; devices: BenchDevice[] }> {
-  // FOREWARN_INFLUX_INLINE=1 on the bench's command line compares the sink in the event loop.
-  const inline = process.env.FOREWARN_INFLUX_INLINE
-  const env: Record<string, string> = { ...p.env, ...(inline === undefined ? {} : { FOREWARN_INFLUX_INLINE: inline }) }
+  // FOREWARN_INFLUX_INLINE=1 on the bench's command line compares the sink in the event loop;
+  // FOREWARN_CONSOLE_WINDOW_HOURS=0 the pipeline without the console's recent window (docs/console.md).
+  const env: Record<string, string> = { ...p.env }
+  for (const name of ['FOREWARN_INFLUX_INLINE', 'FOREWARN_CONSOLE_WINDOW_HOURS']) {
+    const value = process.env[name]
+    if (value !== undefined) env[name] = value
+  }
   const config = loadStartConfig({ dataDir: p.dataDir, mqttPort: 0, apiPort: 0, host: '127.0.0.1', simulate: 0 }, env)
   running = await startForewarn(config, log, env)
   const file = join(p.dataDir, 'bench-devices.json')

@@ -284,6 +284,67 @@ export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
       expect((await store.listTickets({ limit: 10, deviceId: device.id, state: 'open' })).items.map((t) => t.id)).toEqual([a.ticket!.id, c.ticket!.id])
     })
 
+    it("recent-telemetry window: merges a bucket's means by count, keeps the newest buckets per device, prunes the rest", async () => {
+      const a = (await store.createDevice(fridge)).device.id
+      const b = (await store.createDevice({ ...fridge, serial: 'SN-0002' })).device.id
+      const H = 3_600_000
+      const shape = { bucketMs: H, buckets: 3 }
+      const t0 = 500_000 * H
+      // Two flushes into one bucket are one mean, weighted by how many readings each held.
+      expect(await store.addToWindow([
+        { deviceId: a, startMs: t0, means: { cabinet_temp_c: [4, 1], door_open: [0, 1] } },
+        { deviceId: 'ref-unknown', startMs: t0, means: { cabinet_temp_c: [1, 1] } },
+        { deviceId: b, startMs: t0, means: { cabinet_temp_c: [9, 2] } },
+      ], shape)).toBe(2)
+      expect(await store.addToWindow([{ deviceId: a, startMs: t0, means: { cabinet_temp_c: [7, 2] } }, { deviceId: a, startMs: t0, means: { cabinet_temp_c: [10, 1] } }], shape)).toBe(1)
+      expect(await store.recentWindow(a, shape)).toEqual([{ startMs: t0, means: { cabinet_temp_c: [7, 4], door_open: [0, 1] } }])
+      expect(await store.addToWindow([], shape)).toBe(0)
+      // Six more hours in one flush: a keeps its newest three buckets (b is untouched), stored at six digits.
+      const later = [1, 2, 3, 4, 5, 6].map((h) => ({ deviceId: a, startMs: t0 + h * H, means: { cabinet_temp_c: [h + 1 / 3, 1] as const } }))
+      expect(await store.addToWindow(later, shape)).toBe(6)
+      const kept = await store.recentWindow(a, shape)
+      expect(kept.map((x) => x.startMs)).toEqual([t0 + 4 * H, t0 + 5 * H, t0 + 6 * H])
+      expect(kept[0]!.means).toEqual({ cabinet_temp_c: [4.33333, 1] })
+      expect(await store.recentWindow(b, shape)).toEqual([{ startMs: t0, means: { cabinet_temp_c: [9, 2] } }])
+      expect(await store.recentWindow('ref-unknown', shape)).toEqual([])
+      // A late bucket older than the window is stored by the flush that brings it and dropped by the next one.
+      await store.addToWindow([{ deviceId: a, startMs: t0 + H, means: { cabinet_temp_c: [99, 1] } }], shape)
+      expect((await store.recentWindow(a, shape)).map((x) => x.startMs)).toEqual([t0 + 4 * H, t0 + 5 * H, t0 + 6 * H])
+      await store.addToWindow([{ deviceId: a, startMs: t0 + 7 * H, means: { cabinet_temp_c: [8, 1] } }], shape)
+      expect((await store.recentWindow(a, shape)).map((x) => x.startMs)).toEqual([t0 + 5 * H, t0 + 6 * H, t0 + 7 * H])
+      // Resized to 2-hour buckets: only buckets of the new width are read, a bucket of the old width at the same start starts afresh.
+      const wide = { bucketMs: 2 * H, buckets: 3 }
+      expect(await store.recentWindow(a, wide)).toEqual([])
+      await store.addToWindow([{ deviceId: a, startMs: t0 + 6 * H, means: { cabinet_temp_c: [1, 1] } }], wide)
+      expect(await store.recentWindow(a, wide)).toEqual([{ startMs: t0 + 6 * H, means: { cabinet_temp_c: [1, 1] } }])
+    })
+
+    it('recent-telemetry window: at most the window of buckets per device however long it runs', async () => {
+      const a = (await store.createDevice(fridge)).device.id
+      const shape = { bucketMs: 60_000, buckets: 5 }
+      for (let flush = 0; flush < 20; flush++) {
+        await store.addToWindow([0, 1, 2].map((k) => ({ deviceId: a, startMs: (flush * 3 + k) * 60_000, means: { cabinet_temp_c: [flush, 1] as const } })), shape)
+      }
+      const kept = await store.recentWindow(a, shape)
+      expect(kept.map((x) => x.startMs / 60_000)).toEqual([55, 56, 57, 58, 59])
+      // What is stored, not only what is read: a read of a wider window finds no more.
+      expect(await store.recentWindow(a, { bucketMs: 60_000, buckets: 1000 })).toHaveLength(5)
+    })
+
+    it('remaining life is given in hours to one decimal on the warning, the ticket and its delivery', async () => {
+      const { device } = await store.createDevice(fridge)
+      const rul = { medianHours: 67.29213471, lowHours: 50.04999, highHours: 90.96 }
+      const r = await store.applyDetectorEvent(event(device.id, { rul }), now)
+      const want = { medianHours: 67.3, lowHours: 50, highHours: 91 }
+      expect(r.warning.rul).toEqual(want)
+      expect(r.ticket?.rul).toEqual(want)
+      expect((await store.getWarning(r.warning.id))?.rul).toEqual(want)
+      expect((await store.getTicket(r.ticket!.id))?.rul).toEqual(want)
+      expect((await store.listOutbox({ limit: 10 })).items.map((o) => o.payload.rul)).toEqual([want, want])
+      // The deadlines follow the numbers the ticket shows: the expected failure is the rounded low end after detection.
+      expect([r.ticket?.sla.policy, r.ticket?.sla.failureExpectedAt]).toEqual(['predicted', new Date(now + 50 * 3_600_000).toISOString()])
+    })
+
     it('health record: identity, detector core, warnings, offline wins', async () => {
       const { device } = await store.createDevice(fridge)
       expect(await store.getHealthRecord('ref-unknown')).toBeNull()

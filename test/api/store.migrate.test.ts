@@ -28,6 +28,10 @@ async function continues(s: AsyncRecordsStore, made: Made): Promise<void> {
   expect(later.applied).toBe(true)
   expect(await s.verifyHistory(made.deviceId)).toMatchObject({ ok: true })
   expect((await s.listOutbox({ limit: 100 })).items.at(-1)?.payload.id).toBe(later.ticket?.id)
+  // Tables added since (the console's recent window) work on the taken-over database.
+  const shape = { bucketMs: 3_600_000, buckets: 24 }
+  expect(await s.addToWindow([{ deviceId: made.deviceId, startMs: T0, means: { cabinet_temp_c: [4, 2] } }], shape)).toBe(1)
+  expect(await s.recentWindow(made.deviceId, shape)).toEqual([{ startMs: T0, means: { cabinet_temp_c: [4, 2] } }])
 }
 
 describe('a SQLite data directory from before the one store', () => {
@@ -64,6 +68,7 @@ describe('a SQLite data directory from before the one store', () => {
     const db = new Database(join(dir, 'forewarn.db'))
     expect(db.prepare('SELECT id, name FROM store_migrations ORDER BY id').all().map((r) => Object.values(r as object))).toEqual([
       [1, expect.stringContaining('taken over from schema_migrations 5')], [2, 'the same partial indexes on both databases'],
+      [3, "the console's recent telemetry window"],
     ])
     db.close()
     // Opening again applies nothing; the schema is the one a fresh database gets.
@@ -134,6 +139,7 @@ describeService('postgres', 'a PostgreSQL database from before the one store', (
     }
     expect(await query(url, 'SELECT id, name FROM store_migrations ORDER BY id')).toEqual([
       { id: 1, name: expect.stringContaining('taken over from schema_migrations 3') }, { id: 2, name: 'the same partial indexes on both databases' },
+      { id: 3, name: "the console's recent telemetry window" },
     ])
     await (await openPostgresStore({ databaseUrl: url })).close()
     const fresh = await database()

@@ -32,6 +32,24 @@ describe('sqlite file store', () => {
   const cleanup: Array<() => void> = []
   afterEach(() => { while (cleanup.length > 0) cleanup.pop()!() })
 
+  it('a warning and ticket stored before hours were rounded read with hours to one decimal', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'forewarn-rul-'))
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
+    const a = openStore({ dataDir: dir })
+    const { device } = a.createDevice(fridge)
+    const { warning, ticket } = a.applyDetectorEvent(event(device.id), Date.now())
+    a.close()
+    const raw = JSON.stringify({ medianHours: 68.60260276493919, lowHours: 47.04, highHours: 99.95 })
+    const db = new Database(join(dir, 'forewarn.db'))
+    db.prepare('UPDATE warnings SET rul = ? WHERE id = ?').run([raw, warning.id])
+    db.prepare("UPDATE tickets SET record = json_set(record, '$.rul', json(?)) WHERE id = ?").run([raw, ticket!.id])
+    db.close()
+    const b = openStore({ dataDir: dir })
+    const want = { medianHours: 68.6, lowHours: 47, highHours: 100 }
+    expect([b.getWarning(warning.id)?.rul, b.getTicket(ticket!.id)?.rul]).toEqual([want, want])
+    b.close()
+  })
+
   it('keeps devices, health, warnings, tickets, keys and history across close and reopen', () => {
     const dir = mkdtempSync(join(tmpdir(), 'forewarn-persist-'))
     cleanup.push(() => rmSync(dir, { recursive: true, force: true }))

@@ -1,13 +1,14 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { auth, closeApi, event, fridge, openApi, type ApiUnderTest } from '../fixtures.ts'
-import { createTelemetryWindow } from '../../../api/console/telemetry.ts'
+import { createStoredTelemetry } from '../../../api/console/telemetry.ts'
 
+const shape = { bucketMs: 3_600_000, buckets: 24 }
 const form = { 'content-type': 'application/x-www-form-urlencoded' }
 
 describe('console sign-in and pages', () => {
   let t: ApiUnderTest
   beforeEach(async () => {
-    t = await openApi({}, { console: { telemetry: createTelemetryWindow({ bucketMs: 3_600_000, buckets: 24 }) } })
+    t = await openApi({}, { console: { telemetry: createStoredTelemetry({ recentWindow: (id, shape) => t.store.recentWindow(id, shape) }, shape) } })
   })
   afterEach(async () => closeApi(t))
 
@@ -73,6 +74,25 @@ describe('console sign-in and pages', () => {
     expect(dev.body).toContain('data-chain="ok"')
     expect(dev.body).toContain('fresh-food cabinet temperature (°C)')
     expect((await t.app.inject({ url: '/console/appliances/ref-nope', headers: { cookie: cookie! } })).statusCode).toBe(404)
+  })
+
+  it("charts read the device's stored recent window, in catalogue order with units, null where a bucket has no reading", async () => {
+    const { device } = t.store.createDevice(fridge)
+    const { cookie } = await signIn(t.admin)
+    const url = `/console/appliances/${device.id}/telemetry`
+    expect((await t.app.inject({ url, headers: { cookie: cookie! } })).json().series).toBeNull()
+    const t0 = 480_000 * shape.bucketMs
+    t.store.addToWindow([
+      { deviceId: device.id, startMs: t0, means: { cabinet_temp_c: [4.5, 10], door_open: [0.1, 10] } },
+      { deviceId: device.id, startMs: t0 + shape.bucketMs, means: { cabinet_temp_c: [5, 3] } },
+    ], shape)
+    const body = (await t.app.inject({ url, headers: { cookie: cookie! } })).json()
+    const cab = body.series.metrics.indexOf('cabinet_temp_c')
+    const door = body.series.metrics.indexOf('door_open')
+    expect(body.series.times).toEqual([t0, t0 + shape.bucketMs])
+    expect(body.series.values[cab]).toEqual([4.5, 5])
+    expect(body.series.values[door]).toEqual([0.1, null])
+    expect([body.series.source, body.series.bucketMs]).toEqual(['store', shape.bucketMs])
   })
 })
 
