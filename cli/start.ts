@@ -36,6 +36,7 @@ import { authenticatePrincipal, gatewayChanged, gatewayConnectionControl } from 
 import { consoleTelemetryFromEnv } from './console-telemetry.ts'
 import { startClusterNode, type ClusterNode, type Role } from '../cluster/index.ts'
 import { startWorker, type Worker } from '../cluster/worker.ts'
+import { startRegistryBus, withRegistryBus, type RegistryBus, type RegistryChange } from '../cluster/registry-bus.ts'
 
 /**
  * What one process runs. Without --cluster: everything. In a cluster, `--roles` decides
@@ -115,6 +116,28 @@ function withConnectionControl(store: AsyncRecordsStore, broker: EmbeddedBroker,
   })
 }
 
+/**
+ * An edge's side of the registry bus (cluster/registry-bus.ts): what withConnectionControl and
+ * ./gateways.ts do on the edge whose API took the call, done on this edge for a change made
+ * through another process's API.
+ */
+function applyRegistryChange(store: AsyncRecordsStore, broker: () => EmbeddedBroker | null, pipeline: Pipeline): (c: RegistryChange) => void {
+  return (c) => {
+    const b = broker()
+    if (c.kind === 'gateway.changed') {
+      if (b) gatewayChanged(store, b, c.gatewayId)
+      return
+    }
+    if (c.kind === 'device.revoked') {
+      // Ingest refuses a revoked device's readings (from a gateway too) as soon as the cache says so.
+      const known = pipeline.lookupDevice(c.deviceId)
+      if (known) pipeline.remember({ id: c.deviceId, ...known, revoked: true })
+      if (b && c.gatewayId !== null) gatewayChanged(store, b, c.gatewayId)
+    }
+    b?.disconnectDevice(c.deviceId)
+  }
+}
+
 /** /readyz: not ready while records-store writes fail, with what fails since when. */
 function recordsReadiness(pipeline: Pipeline): { ok: boolean; state: string; detail: string } {
   const o = pipeline.storeOutage()
@@ -177,6 +200,13 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   })
   registerStoreMetrics(metrics, () => pipeline.storeOutage())
   await pipeline.preload()
+  // Followed from before the broker accepts connections, so no change made after this edge
+  // authenticates a connection can pass it by. Embedded broker only: an external broker is one
+  // shared broker, which its provisioning already tells (./external-broker.ts).
+  const registryBus: RegistryBus | null = cluster === null || config.brokerUrl !== null ? null : await startRegistryBus({
+    node: cluster, log: log.child({ part: 'registry-bus' }),
+    ...(cluster.has('edge') ? { apply: applyRegistryChange(store, () => broker, pipeline) } : {}),
+  })
 
   const ingest = createIngest({
     dataDir,
@@ -275,9 +305,10 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   const checkpointTimer = setInterval(() => void checkpoint(), config.checkpointMs)
   const offlineTimer = setInterval(() => void pipeline.markSilentOffline().catch((err: unknown) => log.warn({ err }, 'offline sweep failed')), 30_000)
 
-  // Without the edge role there is no broker here to disconnect a revoked device from: the
-  // revocation reaches the edges' device caches only when they reload (docs/scaling.md).
-  const apiStore = external ? withBrokerProvisioning(store, external.provisioning, pipeline) : broker ? withConnectionControl(store, broker, pipeline) : store
+  // Without the edge role there is no broker here to disconnect a revoked device from; in a
+  // cluster the registry bus tells the edges (cluster/registry-bus.ts, docs/scaling.md).
+  const localStore = external ? withBrokerProvisioning(store, external.provisioning, pipeline) : broker ? withConnectionControl(store, broker, pipeline) : store
+  const apiStore = registryBus ? withRegistryBus(localStore, registryBus, log.child({ part: 'registry-bus' })) : localStore
   const app = !hasApi ? null : await buildApi({
     store: apiStore,
     logger: false,
@@ -310,6 +341,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     await external?.close()
     await ingest.close()
     await worker?.stop()
+    registryBus?.close()
     await cluster?.close()
     await sink?.close()
     await store.close()
@@ -386,6 +418,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       await ingest.close()
       // Gives its partitions away after a final checkpoint (the pipeline's writes settle in it).
       await worker?.stop()
+      registryBus?.close()
       await cluster?.close()
       await pipeline.flushHealth(true)
       // Rejects only when writes were given up above; those readings are replayed at the next start.

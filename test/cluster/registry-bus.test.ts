@@ -1,0 +1,130 @@
+/**
+ * Issue 17, across edges: a registry change made through one process's API reaches the
+ * connections on every edge (cluster/registry-bus.ts). Devices and a gateway connect to edge B;
+ * they are revoked or re-keyed through edge A's API; B closes their connections within a bound
+ * and refuses the old credentials. Without the bus, B keeps them connected until they reconnect.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type mqtt from 'mqtt'
+import pg from 'pg'
+import pino from 'pino'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { loadStartConfig } from '../../cli/config.ts'
+import { startForewarn, type Running } from '../../cli/start.ts'
+import { topics } from '../../domain/index.ts'
+import { describeService } from '../services/availability.ts'
+import { startNatsCluster, type NatsClusterService } from '../services/nats.ts'
+import { startPostgres, type PostgresService } from '../services/postgres.ts'
+import { apiCall, connectOnce, offlineWill, provision } from '../e2e/helpers.ts'
+
+const ADMIN_KEY = 'cluster-registry-admin-key-0123456'
+/** How long edge B may take to close a connection after A's API answered. */
+const BOUND_MS = 3_000
+
+interface Creds { username: string; password: string }
+
+/** Resolves with the milliseconds from now to the client's close; rejects after `ms`. */
+function closedWithin(client: mqtt.MqttClient, ms: number): Promise<number> {
+  const t0 = Date.now()
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`still connected ${ms} ms after the change`)), ms)
+    client.once('close', () => {
+      clearTimeout(timer)
+      resolve(Date.now() - t0)
+    })
+  })
+}
+
+describeService(['nats', 'postgres'], 'cluster registry bus: revocations reach every edge', () => {
+  let nats: NatsClusterService
+  let postgres: PostgresService
+  const runs: Running[] = []
+  const dirs: string[] = []
+  const clients: mqtt.MqttClient[] = []
+  let databaseUrl = ''
+  let a: Running
+  let b: Running
+  beforeAll(async () => {
+    nats = await startNatsCluster(3)
+    postgres = await startPostgres()
+    const c = new pg.Client({ connectionString: postgres.url })
+    await c.connect()
+    await c.query('CREATE DATABASE registry')
+    await c.end()
+    databaseUrl = postgres.url.replace(/\/postgres$/, '/registry')
+    a = await start('edge,worker,api')
+    b = await start('edge,api')
+  }, 60_000)
+  afterAll(async () => {
+    for (const c of clients) c.end(true)
+    for (const r of runs) await r.stop()
+    await nats?.stop()
+    await postgres?.stop()
+    for (const d of dirs) rmSync(d, { recursive: true, force: true })
+  })
+
+  async function start(roles: string): Promise<Running> {
+    const dataDir = mkdtempSync(join(tmpdir(), 'forewarn-cluster-registry-'))
+    dirs.push(dataDir)
+    const run = await startForewarn(
+      loadStartConfig({ dataDir, mqttPort: 0, apiPort: 0, simulate: 0, cluster: nats.urls, roles }, { FOREWARN_ADMIN_KEY: ADMIN_KEY }),
+      pino({ level: 'silent' }), { DATABASE_URL: databaseUrl },
+    )
+    runs.push(run)
+    return run
+  }
+  const onA = <T>(path: string, body: unknown) => apiCall<T>(a.apiUrl, ADMIN_KEY, path, { method: 'POST', body: JSON.stringify(body) })
+  const connectDevice = async (deviceId: string, c: Creds) => {
+    const r = await connectOnce(b.mqttUrl, { clientId: c.username, username: c.username, password: c.password, will: offlineWill(deviceId) })
+    clients.push(r.client)
+    return r
+  }
+  const reading = (seq: number) => JSON.stringify({ v: 1, boot: 1, ts: Date.now() - 1000, seq, metrics: { cabinet_temp_c: 4 } })
+
+  it('a device connected to edge B and revoked through edge A\'s API is disconnected by B within the bound and refused again', async () => {
+    const [d] = await provision(a.apiUrl, ADMIN_KEY, ['refrigerator'], 'REV')
+    const conn = await connectDevice(d!.deviceId, d!)
+    expect(conn.error).toBeNull()
+    await conn.client.publishAsync(topics.telemetry(d!.deviceId), reading(0), { qos: 1 })
+
+    const gone = closedWithin(conn.client, BOUND_MS)
+    const r = await onA<{ revoked: boolean }>(`/devices/${d!.deviceId}/revoke`, {})
+    expect(r).toMatchObject({ status: 200, body: { revoked: true } })
+    expect(await gone).toBeLessThan(BOUND_MS)
+
+    const again = await connectDevice(d!.deviceId, d!)
+    expect(again.error?.message).toMatch(/Bad username or password|Not authorized/)
+    // Revoking again is idempotent: nothing on B to close, the answer is the same.
+    expect(await onA<{ revoked: boolean }>(`/devices/${d!.deviceId}/revoke`, {})).toMatchObject({ status: 200, body: { revoked: true } })
+  }, 30_000)
+
+  it('a device re-keyed through A is disconnected on B; only the new password connects there', async () => {
+    const [d] = await provision(a.apiUrl, ADMIN_KEY, ['refrigerator'], 'ROT')
+    const conn = await connectDevice(d!.deviceId, d!)
+    expect(conn.error).toBeNull()
+    const gone = closedWithin(conn.client, BOUND_MS)
+    const rotated = await onA<Creds>(`/devices/${d!.deviceId}/credentials`, {})
+    expect(rotated.status).toBe(200)
+    expect(await gone).toBeLessThan(BOUND_MS)
+    const old = await connectDevice(d!.deviceId, d!)
+    expect(old.error?.message).toMatch(/Bad username or password|Not authorized/)
+    const fresh = await connectDevice(d!.deviceId, rotated.body)
+    expect(fresh.error).toBeNull()
+  }, 30_000)
+
+  it('a gateway connected to B and revoked through A is disconnected on B and refused again', async () => {
+    const gw = await onA<{ gateway: { id: string }; credentials: Creds }>('/gateways', { label: 'hub on edge B' })
+    expect(gw.status).toBe(201)
+    const conn = await connectOnce(b.mqttUrl, { clientId: gw.body.credentials.username, username: gw.body.credentials.username, password: gw.body.credentials.password })
+    clients.push(conn.client)
+    expect(conn.error).toBeNull()
+    const gone = closedWithin(conn.client, BOUND_MS)
+    expect(await onA<{ revoked: boolean }>(`/gateways/${gw.body.gateway.id}/revoke`, {})).toMatchObject({ status: 200, body: { revoked: true } })
+    expect(await gone).toBeLessThan(BOUND_MS)
+    const again = await connectOnce(b.mqttUrl, { clientId: gw.body.credentials.username, username: gw.body.credentials.username, password: gw.body.credentials.password })
+    clients.push(again.client)
+    expect(again.error?.message).toMatch(/Bad username or password|Not authorized/)
+  }, 30_000)
+})
