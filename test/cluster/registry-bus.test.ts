@@ -93,6 +93,9 @@ describeService(['nats', 'postgres'], 'cluster registry bus: revocations reach e
     const r = await onA<{ revoked: boolean }>(`/devices/${d!.deviceId}/revoke`, {})
     expect(r).toMatchObject({ status: 200, body: { revoked: true } })
     expect(await gone).toBeLessThan(BOUND_MS)
+    // B's device cache knows too: a reading still reaching B's ingest (in flight, or through a
+    // gateway) is refused.
+    expect(await b.ingest.accept(d!.deviceId, 'telemetry', Buffer.from(reading(1)))).toMatchObject({ ok: false, reason: 'revoked_device' })
 
     const again = await connectDevice(d!.deviceId, d!)
     expect(again.error?.message).toMatch(/Bad username or password|Not authorized/)
