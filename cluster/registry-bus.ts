@@ -9,7 +9,7 @@
  * away still arrives when it is back (within the stream's limits). Applying is idempotent:
  * closing a connection that is gone and marking a cached device revoked again change nothing.
  */
-import { DeliverPolicy, DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages } from '@nats-io/jetstream'
+import { DeliverPolicy, DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream'
 import { headers } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
 import { ErrorCode, ForewarnError } from '../domain/index.ts'
@@ -71,34 +71,54 @@ export async function startRegistryBus(o: RegistryBusOptions): Promise<RegistryB
 
   let stopped = false
   let messages: ConsumerMessages | null = null
-  const follow = async (): Promise<void> => {
-    // Only changes from now on: a connection this edge opens later authenticates against PostgreSQL.
-    const consumer = await node.js.consumers.get(REGISTRY_STREAM, { deliver_policy: DeliverPolicy.New })
+  const handle = (m: JsMsg): void => {
+    // The process that took the API call applied it already, before publishing.
+    if (m.headers?.get(ORIGIN_HEADER) === node.id) return
+    let change: unknown
+    try {
+      change = m.json()
+    } catch {
+      change = null
+    }
+    if (!isChange(change)) {
+      log.warn({ seq: m.seq }, 'ignoring a malformed registry change')
+      return
+    }
+    try {
+      o.apply?.(change)
+    } catch (err) {
+      log.error({ err, change }, 'applying a registry change failed')
+    }
+  }
+  /** Changes after `after` (a stream sequence); restarted from the last one seen if it ends. */
+  const follow = async (after: number): Promise<void> => {
+    const consumer = await node.js.consumers.get(REGISTRY_STREAM, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 })
     messages = await consumer.consume({ max_messages: 64 })
     if (stopped) messages.stop()
+    const current = messages
     void (async () => {
-      for await (const m of messages) {
-        // The process that took the API call applied it already, before publishing.
-        if (m.headers?.get(ORIGIN_HEADER) === node.id) continue
-        let change: unknown
-        try {
-          change = m.json()
-        } catch {
-          change = null
+      let last = after
+      try {
+        for await (const m of current) {
+          handle(m)
+          last = m.seq
         }
-        if (!isChange(change)) {
-          log.warn({ seq: m.seq }, 'ignoring a malformed registry change')
-          continue
-        }
+      } catch (err) {
+        if (!stopped) log.warn({ err }, 'registry consumer ended; following again')
+      }
+      while (!stopped) {
         try {
-          o.apply?.(change)
+          await new Promise((r) => setTimeout(r, 500))
+          if (!stopped) await follow(last)
+          return
         } catch (err) {
-          log.error({ err, change }, 'applying a registry change failed')
+          log.warn({ err }, 'registry consumer cannot be created; retrying')
         }
       }
     })()
   }
-  if (o.apply) await follow()
+  // Only changes from now on: a connection this edge opens later authenticates against PostgreSQL.
+  if (o.apply) await follow((await jsm.streams.info(REGISTRY_STREAM)).state.last_seq)
 
   let n = 0
   return {
