@@ -90,14 +90,28 @@ export async function startRegistryBus(o: RegistryBusOptions): Promise<RegistryB
       log.error({ err, change }, 'applying a registry change failed')
     }
   }
-  /** Changes after `after` (a stream sequence); restarted from the last one seen if it ends. */
+  let last = 0
+  /**
+   * Changes after `after` (a stream sequence). The consumer is ephemeral and lives on one NATS
+   * node: when this process reconnects (its node went away) or the consumer's heartbeats stop
+   * (the consumer's node went away), it is dropped and followed again from the last change seen,
+   * so a change made meanwhile is applied within seconds instead of at the library's own reset.
+   */
   const follow = async (after: number): Promise<void> => {
+    last = after
     const consumer = await node.js.consumers.get(REGISTRY_STREAM, { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: after + 1 })
-    messages = await consumer.consume({ max_messages: 64 })
-    if (stopped) messages.stop()
-    const current = messages
+    const current = await consumer.consume({ max_messages: 64, expires: 4_000, idle_heartbeat: 1_000 })
+    messages = current
+    if (stopped) current.stop()
     void (async () => {
-      let last = after
+      for await (const s of current.status()) {
+        if (s.type === 'heartbeats_missed') {
+          log.warn({ missed: s.count }, 'registry consumer silent; following again')
+          current.stop()
+        }
+      }
+    })().catch(() => undefined)
+    void (async () => {
       try {
         for await (const m of current) {
           handle(m)
@@ -108,13 +122,18 @@ export async function startRegistryBus(o: RegistryBusOptions): Promise<RegistryB
       }
       while (!stopped) {
         try {
-          await new Promise((r) => setTimeout(r, 500))
+          await new Promise((r) => setTimeout(r, 200))
           if (!stopped) await follow(last)
           return
         } catch (err) {
           log.warn({ err }, 'registry consumer cannot be created; retrying')
         }
       }
+    })()
+  }
+  if (o.apply) {
+    void (async () => {
+      for await (const s of node.nc.status()) if (s.type === 'reconnect') (messages as ConsumerMessages | null)?.stop()
     })()
   }
   // Only changes from now on: a connection this edge opens later authenticates against PostgreSQL.
