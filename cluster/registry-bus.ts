@@ -9,8 +9,8 @@
  * away still arrives when it is back (within the stream's limits). Applying is idempotent:
  * closing a connection that is gone and marking a cached device revoked again change nothing.
  */
-import { DeliverPolicy, DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream'
-import { headers } from '@nats-io/transport-node'
+import { DeliverPolicy, DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages } from '@nats-io/jetstream'
+import { headers, type Msg, type Subscription } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
 import { ErrorCode, ForewarnError } from '../domain/index.ts'
 import type { AsyncRecordsStore } from '../api/store/open.ts'
@@ -31,6 +31,9 @@ const ORIGIN_HEADER = 'Forewarn-Origin'
 const MAX_AGE_MS = 3600_000
 const MAX_MSGS = 100_000
 const PUBLISH_TIMEOUT_MS = 5_000
+const MSG_ID_HEADER = 'Nats-Msg-Id'
+/** Message ids of applied changes kept to drop the second copy: far more than arrive in a minute. */
+const MAX_REMEMBERED = 10_000
 const ns = (msValue: number): number => msValue * 1_000_000
 
 export interface RegistryBus {
@@ -71,9 +74,16 @@ export async function startRegistryBus(o: RegistryBusOptions): Promise<RegistryB
 
   let stopped = false
   let messages: ConsumerMessages | null = null
-  const handle = (m: JsMsg): void => {
+  // A change arrives twice: on the core subscription at once, and from the stream (which also
+  // brings what was published while this edge was away). Applied once, by its message id.
+  const applied = new Set<string>()
+  const handle = (m: Pick<Msg, 'headers' | 'json'>): void => {
     // The process that took the API call applied it already, before publishing.
     if (m.headers?.get(ORIGIN_HEADER) === node.id) return
+    const id = m.headers?.get(MSG_ID_HEADER) ?? ''
+    if (id === '' || applied.has(id)) return
+    applied.add(id)
+    if (applied.size > MAX_REMEMBERED) applied.delete(applied.values().next().value as string)
     let change: unknown
     try {
       change = m.json()
@@ -81,7 +91,7 @@ export async function startRegistryBus(o: RegistryBusOptions): Promise<RegistryB
       change = null
     }
     if (!isChange(change)) {
-      log.warn({ seq: m.seq }, 'ignoring a malformed registry change')
+      log.warn({ id }, 'ignoring a malformed registry change')
       return
     }
     try {
@@ -131,7 +141,10 @@ export async function startRegistryBus(o: RegistryBusOptions): Promise<RegistryB
       }
     })()
   }
+  let sub: Subscription | null = null
   if (o.apply) {
+    // Core NATS: delivered as soon as this process is connected, needing no JetStream leader.
+    sub = node.nc.subscribe(REGISTRY_SUBJECT, { callback: (err, m) => { if (!err) handle(m) } })
     void (async () => {
       for await (const s of node.nc.status()) if (s.type === 'reconnect') (messages as ConsumerMessages | null)?.stop()
     })()
@@ -153,6 +166,7 @@ export async function startRegistryBus(o: RegistryBusOptions): Promise<RegistryB
     },
     close() {
       stopped = true
+      sub?.unsubscribe()
       messages?.stop()
     },
   }

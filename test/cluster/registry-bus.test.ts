@@ -22,8 +22,8 @@ import { apiCall, connectOnce, offlineWill, provision, waitFor } from '../e2e/he
 const ADMIN_KEY = 'cluster-registry-admin-key-0123456'
 /** How long edge B may take to close a connection after A's API answered. */
 const BOUND_MS = 3_000
-/** The same with edge B's NATS node killed just before: B reconnects to another node first. */
-const OUTAGE_BOUND_MS = 15_000
+/** With edge B's NATS node killed just before: how long A's API may fail (retriable) meanwhile. */
+const OUTAGE_BOUND_MS = 20_000
 
 interface Creds { username: string; password: string }
 
@@ -142,7 +142,8 @@ describeService(['nats', 'postgres'], 'cluster registry bus: revocations reach e
     expect(i).toBeGreaterThanOrEqual(0)
     await nats.stopNode(i, 'SIGKILL')
     try {
-      const gone = closedWithin(conn.client, OUTAGE_BOUND_MS)
+      const gone = closedWithin(conn.client, OUTAGE_BOUND_MS + BOUND_MS)
+      const t0 = Date.now()
       // While the cluster settles, the call may answer a retriable error after the registry
       // changed (docs/scaling.md); the operator repeats it, as here.
       const answers: number[] = []
@@ -154,9 +155,11 @@ describeService(['nats', 'postgres'], 'cluster registry bus: revocations reach e
         return x.status === 200 ? x : undefined
       }, OUTAGE_BOUND_MS, 200).finally(() => console.log(`NATS node n${i} (edge B's) killed: API answers ${answers.join(',')}`))
       expect(r.body.revoked).toBe(true)
+      const answeredMs = Date.now() - t0
       const ms = await gone
-      console.log(`B closed the device ${ms} ms after the first call`)
-      expect(ms).toBeLessThan(OUTAGE_BOUND_MS)
+      console.log(`B closed the device ${ms} ms after the first call, ${ms - answeredMs} ms after the 200`)
+      // Within the bound of the call that succeeded (or earlier: a failed call's change may be stored).
+      expect(ms - answeredMs).toBeLessThan(BOUND_MS)
     } finally {
       await nats.startNode(i)
     }
