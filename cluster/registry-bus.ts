@@ -4,10 +4,11 @@
  * open on another edge, and that edge's device cache, only learn of the change from here.
  *
  * The API that took the call applies the change on its own broker first (as one process does),
- * then appends it to a small replicated stream. Every edge follows the stream with an ordered
- * consumer from the moment it starts, so a change published while an edge's NATS connection was
- * away still arrives when it is back (within the stream's limits). Applying is idempotent:
- * closing a connection that is gone and marking a cached device revoked again change nothing.
+ * then appends it to a small replicated stream. Every edge takes it on a core NATS subscription
+ * (at once, no JetStream leader needed) and from the stream with an ordered consumer followed
+ * from the moment it starts, so a change published while the edge's NATS connection was away
+ * still arrives when it is back (within the stream's limits). Each change (message id) is
+ * applied once; applying is idempotent anyway.
  */
 import { DeliverPolicy, DiscardPolicy, jetstreamManager, RetentionPolicy, StorageType, type ConsumerMessages } from '@nats-io/jetstream'
 import { headers, type Msg, type Subscription } from '@nats-io/transport-node'
