@@ -133,6 +133,17 @@ describeService(['nats', 'postgres'], 'cluster registry bus: revocations reach e
     expect(again.error?.message).toMatch(/Bad username or password|Not authorized/)
   }, 30_000)
 
+  it('a process with the api role only (no broker) revokes a device connected to edge B: B closes it', async () => {
+    const c = await start('api')
+    expect(c.broker).toBeNull()
+    const [d] = await provision(a.apiUrl, ADMIN_KEY, ['refrigerator'], 'API')
+    const conn = await connectDevice(d!.deviceId, d!)
+    expect(conn.error).toBeNull()
+    const gone = closedWithin(conn.client, BOUND_MS)
+    expect(await apiCall(c.apiUrl, ADMIN_KEY, `/devices/${d!.deviceId}/revoke`, { method: 'POST', body: '{}' })).toMatchObject({ status: 200, body: { revoked: true } })
+    expect(await gone).toBeLessThan(BOUND_MS)
+  }, 30_000)
+
   it('edge B\'s NATS node killed: B reconnects elsewhere and still closes a device revoked through A meanwhile', async () => {
     const [d] = await provision(a.apiUrl, ADMIN_KEY, ['refrigerator'], 'OUT')
     const conn = await connectDevice(d!.deviceId, d!)
