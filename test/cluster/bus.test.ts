@@ -7,7 +7,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
-import pg from 'pg'
 import pino from 'pino'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { loadStartConfig } from '../../cli/config.ts'
@@ -39,11 +38,7 @@ describeService(['nats', 'postgres'], 'cluster bus: warnings reach every edge', 
   beforeAll(async () => {
     nats = await startNatsCluster(3)
     postgres = await startPostgres()
-    const c = new pg.Client({ connectionString: postgres.url })
-    await c.connect()
-    await c.query('CREATE DATABASE bus')
-    await c.end()
-    databaseUrl = postgres.url.replace(/\/postgres$/, '/bus')
+    databaseUrl = await postgres.createDatabase('bus')
   }, 60_000)
   afterAll(async () => {
     for (const r of runs) await r.stop()

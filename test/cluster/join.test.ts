@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
-import pg from 'pg'
 import pino from 'pino'
 import { connect } from '@nats-io/transport-node'
 import { Kvm } from '@nats-io/kv'
@@ -37,11 +36,7 @@ describeService(['nats', 'postgres'], 'cluster: a worker joining takes its parti
   beforeAll(async () => {
     nats = await startNatsCluster(3)
     postgres = await startPostgres()
-    const c = new pg.Client({ connectionString: postgres.url })
-    await c.connect()
-    await c.query('CREATE DATABASE joining')
-    await c.end()
-    databaseUrl = postgres.url.replace(/\/postgres$/, '/joining')
+    databaseUrl = await postgres.createDatabase('joining')
   }, 60_000)
   afterAll(async () => {
     for (const r of runs) await r.stop()

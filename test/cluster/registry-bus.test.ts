@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type mqtt from 'mqtt'
-import pg from 'pg'
 import pino from 'pino'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { loadStartConfig } from '../../cli/config.ts'
@@ -51,11 +50,7 @@ describeService(['nats', 'postgres'], 'cluster registry bus: revocations reach e
   beforeAll(async () => {
     nats = await startNatsCluster(3)
     postgres = await startPostgres()
-    const c = new pg.Client({ connectionString: postgres.url })
-    await c.connect()
-    await c.query('CREATE DATABASE registry')
-    await c.end()
-    databaseUrl = postgres.url.replace(/\/postgres$/, '/registry')
+    databaseUrl = await postgres.createDatabase('registry')
     a = await start('edge,worker,api')
     b = await start('edge,api')
   }, 60_000)

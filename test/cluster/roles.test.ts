@@ -8,7 +8,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { connect as tcpConnect } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import pg from 'pg'
 import pino from 'pino'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { loadStartConfig } from '../../cli/config.ts'
@@ -37,11 +36,7 @@ describeService(['nats', 'postgres'], 'cluster roles: each role opens its own po
   beforeAll(async () => {
     nats = await startNatsCluster(3)
     postgres = await startPostgres()
-    const c = new pg.Client({ connectionString: postgres.url })
-    await c.connect()
-    await c.query('CREATE DATABASE roles')
-    await c.end()
-    databaseUrl = postgres.url.replace(/\/postgres$/, '/roles')
+    databaseUrl = await postgres.createDatabase('roles')
   }, 60_000)
   afterAll(async () => {
     await nats?.stop()

@@ -11,7 +11,6 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
-import pg from 'pg'
 import pino from 'pino'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { Kvm } from '@nats-io/kv'
@@ -79,11 +78,7 @@ describeService(['nats', 'postgres'], 'cluster worker: a killed worker\'s partit
   beforeAll(async () => {
     nats = await startNatsCluster(3)
     postgres = await startPostgres()
-    const c = new pg.Client({ connectionString: postgres.url })
-    await c.connect()
-    await c.query('CREATE DATABASE worker')
-    await c.end()
-    databaseUrl = postgres.url.replace(/\/postgres$/, '/worker')
+    databaseUrl = await postgres.createDatabase('worker')
   }, 60_000)
   afterAll(async () => {
     for (const w of workers) w.kill('SIGKILL')

@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process'
 import { chownSync, mkdirSync } from 'node:fs'
 import { join } from 'node:path'
+import pg from 'pg'
 import { freePort, removeDir, spawnGroup, startOrCleanUp, stopGroup, tempDir, waitUntil } from './process.ts'
 
 const BIN = '/usr/lib/postgresql/15/bin'
@@ -19,6 +20,8 @@ export interface PostgresService {
   /** Starts it again on the same data and port, and waits until it answers. */
   resume(): Promise<void>
   stop(): Promise<void>
+  /** Creates database `name` on this server; answers its URL. */
+  createDatabase(name: string): Promise<string>
 }
 
 function ids(user: string): { uid: number; gid: number } {
@@ -74,6 +77,16 @@ export async function startPostgres(): Promise<PostgresService> {
     async stop() {
       if (!halted) await stopGroup(proc.pid, 'SIGINT')
       removeDir(dir)
+    },
+    async createDatabase(name: string) {
+      const c = new pg.Client({ connectionString: `postgres://postgres@127.0.0.1:${port}/postgres` })
+      await c.connect()
+      try {
+        await c.query(`CREATE DATABASE ${name}`)
+      } finally {
+        await c.end()
+      }
+      return `postgres://postgres@127.0.0.1:${port}/${name}`
     },
   }))
 }
