@@ -9,6 +9,8 @@ import type { StoreOutage } from './store-lane.ts'
 
 export interface PipelineMetrics {
   detectorEvents: Counter<'kind' | 'source'>
+  /** Readings the detector threw on: skipped one by one, the rest of their batch folded. */
+  detectorErrors: Counter
   ticketsOpened: Counter
   /** Event time of the newest reading of a batch to the moment it was processed. */
   ingestLag: Histogram
@@ -20,6 +22,7 @@ export function createPipelineMetrics(registry: Registry): PipelineMetrics {
   const registers = [registry]
   return {
     detectorEvents: new Counter({ name: 'forewarn_detector_events_total', help: 'Warnings raised, escalated and cleared, by source (detector or firmware).', labelNames: ['kind', 'source'], registers }),
+    detectorErrors: new Counter({ name: 'forewarn_detector_errors_total', help: 'Readings the detector failed on (a defect; each is logged with its device and sequence and skipped).', registers }),
     ticketsOpened: new Counter({ name: 'forewarn_tickets_opened_total', help: 'Proactive tickets opened by the ticket policy.', registers }),
     ingestLag: new Histogram({
       name: 'forewarn_ingest_lag_seconds', help: 'Event time of the newest reading in a batch to its processing (back-filled readings lag by design).',

@@ -78,6 +78,8 @@ export function createPipeline(d: PipelineDeps): Pipeline {
   const seen = new Map<string, number>()
   /** When the recent-telemetry window was last written; `finalFlush` asks the next flush to write it whatever the time. */
   let windowWrittenAt = 0
+  /** Readings the detector threw on (each logged with its device and sequence). */
+  let detectorErrors = 0
   let finalFlush = false
   let readings = 0
   let lastLagMs = 0
@@ -208,7 +210,17 @@ export function createPipeline(d: PipelineDeps): Pipeline {
         const info = cache.get(r.deviceId) as DeviceInfo
         if (tagged) tagged.push({ reading: r, tags: info })
         if (window !== null) window.buffer.add(r, info.type)
-        const evs = detector.process(r)
+        // One reading the detector cannot fold (a defect, never bad input: ingest validated it)
+        // costs that reading only, not the rest of the batch, whose cursor has already moved.
+        let evs: DetectorEvent[]
+        try {
+          evs = detector.process(r)
+        } catch (err) {
+          detectorErrors++
+          d.metrics?.detectorErrors.inc()
+          log.error({ err, deviceId: r.deviceId, boot: r.boot, seq: r.seq, detectorErrors }, 'the detector failed on a reading; it is skipped, the rest of the batch is folded')
+          continue
+        }
         if (evs.length > 0) (events ??= []).push(...evs)
         dirtyHealth.add(r.deviceId)
         dirtySnapshot.add(r.deviceId)

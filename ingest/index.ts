@@ -384,7 +384,7 @@ export function createIngest(opts: IngestOptions): Ingest {
       await opts.onReadings(readings)
     } catch (err) {
       stats.processingErrors++
-      log?.error({ err }, 'onReadings failed; readings stay in the journal')
+      log?.error({ err, readings: readings.length }, 'onReadings failed after the cursor moved past these readings')
     }
   }
 
