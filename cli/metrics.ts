@@ -102,3 +102,24 @@ export function registerClusterMetrics(registry: Registry, worker: { lag(): Map<
     collect() { this.set(worker.stats().skipped) },
   })
 }
+
+/**
+ * In a process with the api role: every partition's lag as the owning workers report it in their
+ * leases (one heartbeat old at most), so one scrape of any api process covers worker-only
+ * processes too, which serve no HTTP; and the partitions no live worker owns.
+ */
+export function registerClusterViewMetrics(registry: Registry, view: () => { partitions: { partition: number; owner: string | null; lag: number | null }[] }): void {
+  const registers = [registry]
+  new Gauge({
+    name: 'forewarn_cluster_lag', help: 'Messages in a partition of the readings stream not yet folded, as its owner last reported (any api process).',
+    labelNames: ['partition', 'owner'], registers,
+    collect() {
+      this.reset()
+      for (const p of view().partitions) if (p.owner !== null && p.lag !== null) this.set({ partition: String(p.partition), owner: p.owner }, p.lag)
+    },
+  })
+  new Gauge({
+    name: 'forewarn_cluster_partitions_unowned', help: 'Partitions of the readings stream no live worker owns: their readings wait in the stream.', registers,
+    collect() { this.set(view().partitions.filter((p) => p.owner === null).length) },
+  })
+}

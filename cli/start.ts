@@ -30,7 +30,7 @@ import { createFleetModels, type FleetModels } from './fleet-models.ts'
 import {
   externalBrokerConfigFromEnv, startExternalBroker, withBrokerProvisioning, type ExternalBroker, type ExternalBrokerConfig,
 } from './external-broker.ts'
-import { createPipelineMetrics, registerClusterMetrics, registerIngestMetrics, registerStoreMetrics } from './metrics.ts'
+import { createPipelineMetrics, registerClusterMetrics, registerClusterViewMetrics, registerIngestMetrics, registerStoreMetrics } from './metrics.ts'
 import { startInfluxReporting } from './influx-reporting.ts'
 import { authenticatePrincipal, gatewayChanged, gatewayConnectionControl } from './gateways.ts'
 import { consoleTelemetryFromEnv } from './console-telemetry.ts'
@@ -227,6 +227,7 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     ? await startWorker({ node: cluster, pipeline, detector, store, log: log.child({ part: 'worker' }), checkpointMs: config.checkpointMs })
     : null
   if (worker) registerClusterMetrics(metrics, worker)
+  if (cluster && hasApi) registerClusterViewMetrics(metrics, () => cluster.view())
   // The databases just opened or created (SQLite gives their -wal/-shm files the same mode).
   restrictDataDir(dataDir)
 

@@ -175,6 +175,12 @@ describeService(['nats', 'postgres'], 'cluster worker: a killed worker\'s partit
       const metrics = await (await fetch(`${workerApis[workers.indexOf(victim) === 0 ? 1 : 0]}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text()
       expect(metrics).toMatch(/^forewarn_cluster_partitions_owned 64$/m)
       expect(metrics).toMatch(/^forewarn_cluster_partition_lag\{partition="0"\} 0$/m)
+      // The edge (api role, no worker) exports every partition's lag as its owner reports it.
+      await waitFor('the edge exports the survivor\'s partition lag, no partition unowned', async () => {
+        const text = await (await fetch(`${edge!.apiUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text()
+        const owned = text.split('\n').filter((l) => l.startsWith(`forewarn_cluster_lag{partition=`) && l.includes(`owner="${survivorId}"`))
+        return owned.length === 64 && /^forewarn_cluster_partitions_unowned 0$/m.test(text) ? true : undefined
+      }, 10_000, 200)
       expect(Object.fromEntries(ids.map((id) => [id, cps.get(id)?.n]))).toEqual(Object.fromEntries(ids.map((id) => [id, READINGS])))
 
       // The health records (written by whichever worker held the device) show the last reading,
