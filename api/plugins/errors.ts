@@ -16,6 +16,8 @@ const statusOf: Readonly<Partial<Record<ErrorCode, number>>> = {
   [ErrorCode.CONFLICT]: 409,
   [ErrorCode.RATE_LIMITED]: 429,
   [ErrorCode.STORE]: 503,
+  // The broker (external, or the cluster's registry stream) did not take a change the store made: retry.
+  [ErrorCode.BROKER]: 503,
   [ErrorCode.DELIVERY]: 502,
 }
 

@@ -1,4 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
+import Fastify from 'fastify'
+import { ErrorCode, ForewarnError } from '../../../domain/index.ts'
+import { errorsPlugin } from '../../../api/plugins/errors.ts'
 import { closeApi, openApi, type ApiUnderTest } from '../fixtures.ts'
 
 describe('error format before routing', () => {
@@ -24,5 +27,23 @@ describe('error format before routing', () => {
     const r = await t.app.inject({ url: '/devices/%E0%A4%A', headers: { authorization: `Bearer ${t.admin}` } })
     expect(r.statusCode).toBe(400)
     expect(r.json()).toEqual({ error: { code: 'FOREWARN_ERR_BAD_PAYLOAD', message: 'the path is not valid percent-encoding' } })
+  })
+})
+
+describe('error status by code', () => {
+  it('a broker that did not take a change answers 503 (retry), a store outage 503, a delivery failure 502', async () => {
+    const app = Fastify()
+    await app.register(errorsPlugin)
+    app.get('/fail/:code', (req) => {
+      throw new ForewarnError((req.params as { code: ErrorCode }).code, 'it failed', { retriable: true })
+    })
+    try {
+      for (const [code, status] of [[ErrorCode.BROKER, 503], [ErrorCode.STORE, 503], [ErrorCode.DELIVERY, 502], [ErrorCode.CONFLICT, 409]] as const) {
+        const r = await app.inject({ url: `/fail/${code}` })
+        expect([r.statusCode, r.json()]).toEqual([status, { error: { code, message: 'it failed' } }])
+      }
+    } finally {
+      await app.close()
+    }
   })
 })
