@@ -149,11 +149,9 @@ export interface FleetView {
 export async function fleetView(store: AnyStore, nowMs: number): Promise<FleetView> {
   const devices = await all((after) => store.listDevices({ limit: 1000, after }))
   const byId = new Map(devices.map((d) => [d.id, d]))
-  const statusOf = new Map<string, HealthStatus>()
-  for (const d of devices) {
-    const rec = await store.getHealthRecord(d.id)
-    statusOf.set(d.id, rec?.status ?? 'offline')
-  }
+  // One read for the whole fleet (not one health record per device every refresh).
+  const statuses = await store.healthStatuses()
+  const statusOf = new Map<string, HealthStatus>(devices.map((d) => [d.id, statuses[d.id] ?? 'offline']))
   const byStatus = healthStatuses.map((status) => ({ status, n: [...statusOf.values()].filter((s) => s === status).length }))
   const byType = loadedTypes().map((type) => ({ type, name: applianceName(type), n: devices.filter((d) => d.type === type).length })).filter((x) => x.n > 0)
   const regions = new Map<string, number>()

@@ -56,6 +56,7 @@ export function asyncStore(s: Store): AsyncRecordsStore {
     saveHealthBatch: async (items) => s.saveHealthBatch(items),
     touchDevices: async (items) => s.touchDevices(items),
     getHealthRecord: async (id) => s.getHealthRecord(id),
+    healthStatuses: async () => s.healthStatuses(),
     addToWindow: async (items, shape) => s.addToWindow(items, shape),
     recentWindow: async (id, shape) => s.recentWindow(id, shape),
     applyDetectorEvent: async (ev, at) => s.applyDetectorEvent(ev, at),

@@ -55,6 +55,9 @@ function statements(d: Dialect) {
       .expression(db.selectFrom('devices').select((eb) => ['id', eb.val(p.core).as('core'), eb.cast<number>(eb.val(p.at), 'bigint').as('at')]).where('id', '=', p.id))
       .onConflict((oc) => oc.column('device_id').doUpdateSet((eb) => ({ core: eb.ref('excluded.core'), updated_at: eb.ref('excluded.updated_at') })))),
     health: prepare((p: { id: string }) => db.selectFrom('health').select(['core', 'updated_at']).where('device_id', '=', p.id)),
+    allHealth: prepare(() => db.selectFrom('devices').leftJoin('health', 'health.device_id', 'devices.id')
+      .select(['devices.id as id', 'devices.connection as connection', 'health.core as core'])),
+    activeSeverities: prepare(() => db.selectFrom('warnings').select(['device_id', 'severity']).where('state', '=', 'active')),
     window: prepare((p: { id: string; limit: number }) => db.selectFrom('telemetry_window').select(['bucket_ms', 'width_ms', 'means'])
       .where('device_id', '=', p.id).orderBy('bucket_ms', 'desc').limit(p.limit)),
     recentWarnings: prepare((p: { id: string; limit: number }) => db.selectFrom('warnings').select('id')
@@ -180,7 +183,7 @@ export type StoreWork = {
 export const workMethods = [
   'createDevice', 'getDevice', 'listOnlineDevices', 'listDevices', 'verifyDeviceCredentials', 'setConnection', 'revokeDevice', 'rotateCredentials',
   'createGateway', 'getGateway', 'listGateways', 'verifyGatewayCredentials', 'revokeGateway', 'rotateGatewayCredentials',
-  'saveHealth', 'touchDevices', 'saveHealthBatch', 'getHealthRecord', 'addToWindow', 'recentWindow', 'applyDetectorEvent', 'listWarnings', 'getWarning', 'listTickets', 'getTicket',
+  'saveHealth', 'touchDevices', 'saveHealthBatch', 'getHealthRecord', 'healthStatuses', 'addToWindow', 'recentWindow', 'applyDetectorEvent', 'listWarnings', 'getWarning', 'listTickets', 'getTicket',
   'precision', 'listOutbox', 'history', 'verifyHistory', 'ensureAdminKey', 'createApiKey', 'authenticateApiKey', 'listApiKeys', 'revokeApiKey',
   'statusToken', 'ticketByStatusToken', 'revokeStatusLink', 'getTypeModels', 'saveTypeModels', 'counts', 'ping',
 ] as const satisfies ReadonlyArray<keyof StoreWork>
@@ -434,6 +437,24 @@ export class Records implements StoreWork {
         openTickets: (yield* rows(s.openTickets, { id: deviceId })).map((r) => r.id),
       }
     }.bind(this))
+  }
+
+  healthStatuses(): Work<Record<string, HealthStatus>> {
+    const s = this.s
+    return snapshot(function* () {
+      const active = new Map<string, Severity[]>()
+      for (const w of yield* rows(s.activeSeverities, {})) {
+        const list = active.get(w.device_id)
+        if (list) list.push(w.severity as Severity)
+        else active.set(w.device_id, [w.severity as Severity])
+      }
+      const out: Record<string, HealthStatus> = {}
+      for (const r of yield* rows(s.allHealth, {})) {
+        const core = r.core === null ? null : (JSON.parse(r.core) as HealthCore)
+        out[r.id] = healthStatus({ connection: r.connection as ConnectionState }, core, active.get(r.id) ?? [])
+      }
+      return out
+    })
   }
 
   addToWindow(items: Iterable<WindowBucket>, shape: WindowShape): Work<number> {

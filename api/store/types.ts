@@ -3,7 +3,7 @@
  * `AsyncRecordsStore` (PostgreSQL, or SQLite through open.ts asyncStore). One implementation
  * (./records.ts) serves both; one contract suite (test/api/store.contract.ts) judges both.
  */
-import type { ConnectionState, Device, DetectorEvent, HealthCore, TicketState, WarningRecord, WarningState } from '../../domain/index.ts'
+import type { ConnectionState, Device, DetectorEvent, HealthCore, HealthStatus, TicketState, WarningRecord, WarningState } from '../../domain/index.ts'
 import type { Credentials, Gateway, GatewayDetail, HealthRecord, HistoryEntry, NewDevice, NewGateway, Scope, TicketRecord, VerifyResult } from '../schemas.ts'
 import type { TicketPolicy } from '../ticket-policy.ts'
 import type { AsyncOutboxPort, OutboxPort } from '../delivery/types.ts'
@@ -176,6 +176,8 @@ export interface Store {
   touchDevices(items: Iterable<readonly [deviceId: string, atMs: number]>): number
   saveHealthBatch(items: Iterable<readonly [deviceId: string, core: HealthCore]>): number
   getHealthRecord(deviceId: string): HealthRecord | null
+  /** Every device's health status (as its health record gives it) in one read: for fleet views. */
+  healthStatuses(): Record<string, HealthStatus>
 
   /**
    * The console's recent-telemetry window (docs/console.md): folds each bucket's means into the

@@ -369,6 +369,20 @@ export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
       expect((await store.getHealthRecord(device.id))?.device.lastSeen).toBe(now + 10)
     })
 
+    it('health statuses of the whole fleet in one read equal each health record\'s status', async () => {
+      const core = (status: 'healthy' | 'watch') => ({ overall: 90, status, components: {}, usage: { runningHours: 1, cycles: 1, doorOpenings: 0 }, lastEventTime: 5, warmingUp: false })
+      const ids: string[] = []
+      for (let i = 0; i < 4; i++) ids.push((await store.createDevice({ ...fridge, serial: `fleet-${i}` })).device.id)
+      const [noHealth, watch, warned, offline] = ids as [string, string, string, string]
+      await store.saveHealthBatch([[watch, core('watch')], [warned, core('healthy')], [offline, core('watch')]])
+      for (const id of ids) await store.setConnection(id, 'online', now)
+      await store.setConnection(offline, 'offline', now + 1)
+      await store.applyDetectorEvent(event(warned), now)
+      const all = await store.healthStatuses()
+      expect([all[noHealth], all[watch], all[warned], all[offline]]).toEqual(['healthy', 'watch', 'warning', 'offline'])
+      for (const id of Object.keys(all)) expect(all[id], id).toBe((await store.getHealthRecord(id))?.status)
+    })
+
     it('ticket lifecycle: allowed transitions only, each in the history and the outbox', async () => {
       const { device } = await store.createDevice(fridge)
       const t = (await store.applyDetectorEvent(event(device.id), now)).ticket!
