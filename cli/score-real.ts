@@ -27,7 +27,13 @@ export interface CmapssScore {
   /** Share of cut-off points that had an estimate. */
   rulCoverage: number
 }
-export interface RealScore { skab: SkabScore; skabWithReference: SkabScore; cmapss: CmapssScore }
+export interface RealScore {
+  skab: SkabScore
+  skabWithReference: SkabScore
+  cmapss: CmapssScore
+  /** FD001's engines made to run in six operating conditions (`sixConditions`, seed 1): first warnings only. */
+  cmapssSixConditions: Omit<CmapssScore, 'rmse' | 'rulCoverage'>
+}
 
 interface ScoreRow { timestamp: string; device: string; score: number; life: number | null }
 
@@ -111,6 +117,33 @@ function cmapssEngines(dataDir: string): Map<number, number[][]> {
 function cmapssCsv(engines: [number, number[][]][]): string {
   const head = `timestamp,unit,${CMAPSS_COLUMNS.slice(2).join(',')}\n`
   return head + engines.flatMap(([, rows]) => rows.map((r) => `${r[1]! * 3600},${r[0]},${r.slice(2).join(',')}`)).join('\n') + '\n'
+}
+
+/** FD002's six operating conditions (altitude in kft, Mach, throttle angle): the setting columns of `sixConditions`. */
+const SIX_SETTINGS = [[0, 0, 100], [10, 0.25, 100], [20, 0.7, 100], [25, 0.62, 60], [35, 0.84, 100], [42, 0.84, 100]]
+
+/**
+ * FD001's engines made to run in six operating conditions, as FD002 and FD004 engines do (those
+ * files are not here): each cycle is given one of six conditions at random, its setting columns
+ * say which, and every sensor is moved by it (value × scale + offset; offsets up to 15 × the
+ * sensor's whole range in FD001, scales 0.6 – 1.4, drawn once per seed; condition 0 leaves the
+ * sensors as they are). The wear is FD001's own. A detector that does not tell operating
+ * conditions apart sees only them (docs/detection.md, "Operating modes").
+ */
+export function sixConditions(engines: [number, number[][]][], seed: number): [number, number[][]][] {
+  let state = seed
+  const rand = (): number => (state = (state * 16807) % 2147483647) / 2147483647
+  const ranges = Array.from({ length: 21 }, (_, j) => {
+    let lo = Number.POSITIVE_INFINITY, hi = Number.NEGATIVE_INFINITY
+    for (const [, rows] of engines) for (const r of rows) { lo = Math.min(lo, r[5 + j]!); hi = Math.max(hi, r[5 + j]!) }
+    return hi - lo || 1
+  })
+  const offsets = SIX_SETTINGS.map((_, k) => ranges.map((range) => (k === 0 ? 0 : (rand() * 30 - 15) * range)))
+  const scales = SIX_SETTINGS.map((_, k) => (k === 0 ? 1 : 0.6 + 0.8 * rand()))
+  return engines.map(([unit, rows]) => [unit, rows.map((r) => {
+    const k = Math.floor(rand() * SIX_SETTINGS.length)
+    return [r[0]!, r[1]!, ...SIX_SETTINGS[k]!, ...r.slice(5).map((v, j) => v * scales[k]! + offsets[k]![j]!)]
+  })])
 }
 
 /** One engine's first warning after warm-up: cycles left then (−1: none). */
@@ -204,6 +237,7 @@ export async function scoreReal(dataDir: string): Promise<RealScore> {
       skab: skabScore(await skabRuns(dataDir, work)),
       skabWithReference: skabScore(await skabRuns(dataDir, work, reference)),
       cmapss: await scoreCmapss(dataDir, work),
+      cmapssSixConditions: warningScore(await cmapssFirstWarnings(sixConditions([...cmapssEngines(dataDir)], 1), work)),
     }
   } finally {
     rmSync(work, { recursive: true, force: true })
@@ -290,5 +324,6 @@ export function formatRealScore(s: RealScore): string {
     `SKAB valve1, --reference    ${sk(s.skabWithReference)}`,
     `C-MAPSS FD001 first warning timely ${f(s.cmapss.timely)}, early ${f(s.cmapss.early)}, missed ${f(s.cmapss.missed)}, median life left ${f(s.cmapss.medianLifeLeft, 0)} cycles (${s.cmapss.engines} engines)`,
     `C-MAPSS FD001 remaining life RMSE ${f(s.cmapss.rmse, 1)} cycles (truth capped at 125; 5-fold, engines left out; estimate at ${f(100 * s.cmapss.rulCoverage, 0)} % of cut-offs)`,
+    `C-MAPSS FD001 in six operating conditions (sixConditions, seed 1): first warning timely ${f(s.cmapssSixConditions.timely)}, early ${f(s.cmapssSixConditions.early)}, missed ${f(s.cmapssSixConditions.missed)}, median life left ${f(s.cmapssSixConditions.medianLifeLeft, 0)} cycles`,
   ].join('\n')
 }

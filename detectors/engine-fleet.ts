@@ -25,7 +25,8 @@ export const offlineWarmupRows = (rows: number): number => Math.max(20, Math.rou
 /** A machine type's normal, from rows of healthy operation (one device or several concatenated). */
 export function learnReference(history: DeviceHistory, config: Partial<EngineConfig> = {}): BaselineModel {
   const n = history.rows.length
-  const engine = createEngine({ ...config, warmupRows: n })
+  // Modes are not learnt into a reference yet (detectors/modes.ts): its engine runs without them.
+  const engine = createEngine({ ...config, warmupRows: n }, { modes: false })
   history.rows.forEach((r, i) => engine.process('reference', r, history.timesMs[i]!))
   const model = engine.baseline('reference')
   if (!model) throw new Error(`a reference needs at least 10 rows, got ${n}`)

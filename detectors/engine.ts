@@ -20,6 +20,7 @@
  *    trend to `failureLevel`, with the slope's ±2 standard errors as the interval.
  */
 import { invertSpd, quadratic } from './linalg.ts'
+import { withOperatingModes } from './modes.ts'
 
 export interface EngineConfig {
   /** Rows of the device's own normal before the baseline freezes. */
@@ -209,6 +210,8 @@ export interface EngineOptions {
   /** A type's normal: devices are watched from their first row; their own baseline replaces it once learnt. */
   reference?: BaselineModel
   failure?: FailureEstimator
+  /** Look for distinct operating modes in a device's first rows (./modes.ts); default true. */
+  modes?: boolean
 }
 
 function newLearner(d: number): Learner {
@@ -278,7 +281,17 @@ function fit(s: { learner: Learner; shiftLearner: Learner; driftLearner: Learner
   }
 }
 
+/**
+ * The engine, with operating modes in front (./modes.ts) unless a reference is given or
+ * `options.modes` is false: a device whose first rows show no distinct operating conditions gets
+ * exactly the frozen-baseline engine below.
+ */
 export function createEngine(config: Partial<EngineConfig> = {}, options: EngineOptions = {}): Engine {
+  const engine = createFrozenEngine(config, options)
+  return options.reference || options.modes === false ? engine : withOperatingModes(engine, Math.max(10, Math.floor(engine.config.warmupRows)))
+}
+
+function createFrozenEngine(config: Partial<EngineConfig>, options: EngineOptions): Engine {
   const cfg: EngineConfig = { ...defaultEngineConfig, ...config }
   const warmup = Math.max(10, Math.floor(cfg.warmupRows))
   const calStart = Math.floor(warmup / 2)

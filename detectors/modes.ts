@@ -1,0 +1,261 @@
+/**
+ * Operating modes: a machine that runs in a few discrete operating conditions (a turbofan at six
+ * altitude / Mach / throttle settings, a pump at two speeds) moves every sensor far more between
+ * conditions than wear moves it within one. A frozen baseline over the mixture has a spread set by
+ * the conditions, and wear never stands out (measured: `scripts/experiments/cmapss-modes.ts`).
+ *
+ * So, before the engine sees a device's rows: its first rows (up to `MODE_ROWS`) are held, and
+ * if they form a few well-separated clusters, each row from then on is compared with the centre
+ * of its nearest cluster, and the engine is given the difference (plus the overall mean, so the
+ * numbers stay in the metrics' range and units). A device whose first rows form no such clusters
+ * (the usual case: one operating condition, or conditions that vary continuously) is passed
+ * through unchanged, so its results are exactly those of the engine alone.
+ *
+ * Clusters are accepted only when they are unmistakable (and of the numbers of clusters that are,
+ * the one whose closest pair stands furthest apart): every pair of centres at least
+ * `MIN_SEPARATION` pooled within-cluster spreads apart, and the clusters explaining at least
+ * `MIN_EXPLAINED` of the variance. Noise split by k-means gives about 2–3 spreads; distinct
+ * operating conditions give tens. One metric alone is never split (a single series' level
+ * changes are what a single-metric detector is there to see).
+ *
+ * Not yet: modes are not learnt from `--reference` (a reference turns them off for its engine);
+ * a condition never seen in the first rows is scored against the nearest one seen.
+ */
+import type { Engine, EngineResult } from './engine.ts'
+
+/** First rows held to find operating modes (at most the engine's warm-up). */
+export const MODE_ROWS = 64
+/** Largest number of operating modes looked for. */
+export const MAX_MODES = 8
+/** Smallest distance between two mode centres, in pooled within-mode spreads (diagonal Mahalanobis). */
+export const MIN_SEPARATION = 10
+/** Smallest share of the variance of the first rows the modes must explain. */
+export const MIN_EXPLAINED = 0.9
+
+export interface Modes {
+  /** Per mode, its centre in the metrics' units. */
+  centres: number[][]
+  /** Per metric, the pooled within-mode variance (what nearest-mode distance is scaled by). */
+  within: number[]
+  /** Per metric, the mean of the first rows: added back to every residual. */
+  mean: number[]
+}
+
+/**
+ * Operating modes of `rows` (n × d, NaN = missing), or null when they form no unmistakable
+ * clusters. Deterministic: farthest-point seeding from the first row, then Lloyd iterations.
+ */
+export function fitModes(rows: readonly ArrayLike<number>[], d: number): Modes | null {
+  const n = rows.length
+  if (d < 2 || n < 4) return null
+  const mean = new Array<number>(d).fill(0)
+  const count = new Array<number>(d).fill(0)
+  for (const r of rows) for (let j = 0; j < d; j++) if (Number.isFinite(r[j]!)) { mean[j]! += r[j]!; count[j]!++ }
+  for (let j = 0; j < d; j++) mean[j] = count[j]! > 0 ? mean[j]! / count[j]! : 0
+  const sd = new Array<number>(d).fill(0)
+  for (const r of rows) for (let j = 0; j < d; j++) if (Number.isFinite(r[j]!)) sd[j]! += (r[j]! - mean[j]!) ** 2
+  // Standardised copies; a missing value sits at the mean, a constant metric contributes nothing.
+  const varying: number[] = []
+  for (let j = 0; j < d; j++) {
+    sd[j] = Math.sqrt(sd[j]! / Math.max(1, count[j]! - 1))
+    if (sd[j]! > 1e-12) varying.push(j)
+  }
+  if (varying.length === 0) return null
+  const z = rows.map((r) => varying.map((j) => (Number.isFinite(r[j]!) ? (r[j]! - mean[j]!) / sd[j]! : 0)))
+  const dv = varying.length
+  let total = 0
+  for (const r of z) for (const v of r) total += v * v
+  if (total <= 0) return null
+
+  // Of the k that pass, the one whose modes stand furthest apart: fewer modes than conditions
+  // merge two into one wide mode, more split one, and either brings the closest pair nearer.
+  let best: { closest: number; centres: number[][]; pooled: number[] } | null = null
+  for (let k = 2; k <= Math.min(MAX_MODES, Math.floor(n / 2)); k++) {
+    const { centres, of } = kmeans(z, k, dv)
+    const sizes = new Array<number>(k).fill(0)
+    for (const c of of) sizes[c]!++
+    if (sizes.some((s) => s === 0)) continue
+    const within = new Array<number>(dv).fill(0)
+    for (let i = 0; i < n; i++) for (let j = 0; j < dv; j++) within[j]! += (z[i]![j]! - centres[of[i]!]![j]!) ** 2
+    const wss = within.reduce((a, b) => a + b, 0)
+    if (1 - wss / total < MIN_EXPLAINED) continue
+    // Pooled within-mode variance per metric, floored so an exactly repeated condition still has one.
+    const pooled = within.map((w) => Math.max(w / Math.max(1, n - k), 1e-4))
+    let closest = Number.POSITIVE_INFINITY
+    for (let a = 0; a < k; a++) {
+      for (let b = a + 1; b < k; b++) {
+        let q = 0
+        for (let j = 0; j < dv; j++) q += (centres[a]![j]! - centres[b]![j]!) ** 2 / pooled[j]!
+        closest = Math.min(closest, Math.sqrt(q))
+      }
+    }
+    if (closest < MIN_SEPARATION || (best !== null && closest <= best.closest)) continue
+    best = { closest, centres, pooled }
+  }
+  if (best === null) return null
+  // Back to the metrics' units; a metric that never varied has its mean as every centre.
+  const raw = best.centres.map((c) => {
+    const out = [...mean]
+    varying.forEach((j, t) => { out[j] = mean[j]! + c[t]! * sd[j]! })
+    return out
+  })
+  const within = new Array<number>(d).fill(Number.POSITIVE_INFINITY)
+  varying.forEach((j, t) => { within[j] = best.pooled[t]! * sd[j]! ** 2 })
+  return { centres: raw, within, mean }
+}
+
+function kmeans(z: number[][], k: number, d: number): { centres: number[][]; of: number[] } {
+  const n = z.length
+  const dist = (a: number[], b: number[]): number => {
+    let q = 0
+    for (let j = 0; j < d; j++) q += (a[j]! - b[j]!) ** 2
+    return q
+  }
+  const centres: number[][] = [[...z[0]!]]
+  const nearest = z.map((r) => dist(r, centres[0]!))
+  while (centres.length < k) {
+    let far = 0
+    for (let i = 1; i < n; i++) if (nearest[i]! > nearest[far]!) far = i
+    centres.push([...z[far]!])
+    for (let i = 0; i < n; i++) nearest[i] = Math.min(nearest[i]!, dist(z[i]!, z[far]!))
+  }
+  const of = new Array<number>(n).fill(0)
+  for (let iter = 0; iter < 50; iter++) {
+    let changed = false
+    for (let i = 0; i < n; i++) {
+      let best = 0
+      let bestQ = Number.POSITIVE_INFINITY
+      for (let c = 0; c < k; c++) {
+        const q = dist(z[i]!, centres[c]!)
+        if (q < bestQ) { bestQ = q; best = c }
+      }
+      if (of[i] !== best || iter === 0) { changed = changed || of[i] !== best; of[i] = best }
+    }
+    for (let c = 0; c < k; c++) {
+      const members = z.filter((_, i) => of[i] === c)
+      if (members.length === 0) continue
+      for (let j = 0; j < d; j++) centres[c]![j] = members.reduce((a, r) => a + r[j]!, 0) / members.length
+    }
+    if (!changed && iter > 0) break
+  }
+  return { centres, of }
+}
+
+/** The mode nearest to `x` (NaN metrics left out). */
+export function nearestMode(m: Modes, x: ArrayLike<number>): number {
+  let best = 0
+  let bestQ = Number.POSITIVE_INFINITY
+  for (let c = 0; c < m.centres.length; c++) {
+    let q = 0
+    const centre = m.centres[c]!
+    for (let j = 0; j < centre.length; j++) {
+      const v = x[j]!
+      if (Number.isFinite(v) && Number.isFinite(m.within[j]!)) q += (v - centre[j]!) ** 2 / m.within[j]!
+    }
+    if (q < bestQ) { bestQ = q; best = c }
+  }
+  return best
+}
+
+interface ModeState {
+  /** Rows held until the modes are fitted; null once decided. */
+  held: { x: number[]; t: number }[] | null
+  modes: Modes | null
+}
+
+interface ModeSnapshotV1 { v: 1; modes: Modes | null; held: { x: (number | null)[]; t: number }[] | null; inner: string | null }
+
+const WAITING: EngineResult = { score: 0, health: NaN, warning: null, cleared: false, remainingLife: null, deviation: null }
+
+/**
+ * `inner` with operating modes in front (see the header). `rowsToHold` is how many first rows
+ * are held: at most the inner engine's warm-up, so every held row is a warm-up row there too and
+ * handing them over late changes no result.
+ */
+export function withOperatingModes(inner: Engine, rowsToHold: number): Engine {
+  const hold = Math.max(0, Math.min(MODE_ROWS, Math.floor(rowsToHold)))
+  const states = new Map<string, ModeState>()
+  let residual = new Float64Array(0)
+
+  function toResidual(m: Modes, x: ArrayLike<number>): { r: Float64Array; mode: number } {
+    const d = x.length
+    if (residual.length !== d) residual = new Float64Array(d)
+    const mode = nearestMode(m, x)
+    const c = m.centres[mode]!
+    for (let j = 0; j < d; j++) residual[j] = x[j]! - c[j]! + m.mean[j]!
+    return { r: residual, mode }
+  }
+
+  function feed(s: ModeState, deviceId: string, x: ArrayLike<number>, t: number, sizes?: number[]): EngineResult {
+    if (!s.modes) return inner.process(deviceId, x, t)
+    const { r, mode } = toResidual(s.modes, x)
+    // A held row helped place its own mode's centre, so it sits closer to it than later rows will:
+    // its residual is taken as if left out (× n/(n − 1)), so the baseline learns the spread ahead.
+    const n = sizes?.[mode] ?? 0
+    if (n >= 2) for (let j = 0; j < r.length; j++) r[j] = (r[j]! - s.modes.mean[j]!) * (n / (n - 1)) + s.modes.mean[j]!
+    const out = inner.process(deviceId, r, t)
+    if (out.warning) {
+      // Evidence in the metrics' own terms: the value read, and the baseline of its mode.
+      const c = s.modes.centres[mode]!
+      out.warning = {
+        ...out.warning,
+        moved: out.warning.moved.map((m) => ({ ...m, value: x[m.metric]!, baseline: m.baseline + c[m.metric]! - s.modes!.mean[m.metric]! })),
+      }
+    }
+    return out
+  }
+
+  return {
+    config: inner.config,
+    process(deviceId, values, timeMs) {
+      let s = states.get(deviceId)
+      if (!s) {
+        s = { held: hold > 0 && values.length >= 2 ? [] : null, modes: null }
+        states.set(deviceId, s)
+      }
+      if (s.held === null) return feed(s, deviceId, values, timeMs)
+      s.held.push({ x: Array.from(values), t: timeMs })
+      if (s.held.length < hold) return WAITING
+      const held = s.held
+      s.held = null
+      s.modes = held.every((h) => h.x.length === held[0]!.x.length) ? fitModes(held.map((h) => h.x), held[0]!.x.length) : null
+      let last = WAITING
+      const sizes = s.modes ? held.reduce((acc, h) => { acc[nearestMode(s!.modes!, h.x)]!++; return acc }, new Array<number>(s.modes.centres.length).fill(0)) : undefined
+      for (const h of held) last = feed(s, deviceId, h.x, h.t, sizes)
+      return last
+    },
+    reset(deviceId) {
+      inner.reset(deviceId)
+    },
+    snapshot(deviceId) {
+      const s = states.get(deviceId)
+      const innerSnap = inner.snapshot(deviceId) ?? null
+      if (!s) return innerSnap ?? undefined
+      const snap: ModeSnapshotV1 = {
+        v: 1, modes: s.modes,
+        held: s.held ? s.held.map((h) => ({ x: h.x.map((v) => (Number.isFinite(v) ? v : null)), t: h.t })) : null,
+        inner: innerSnap,
+      }
+      return JSON.stringify({ modes: snap })
+    },
+    restore(deviceId, snapshot) {
+      const o = JSON.parse(snapshot) as { modes?: ModeSnapshotV1 }
+      // A snapshot of the engine alone (taken before operating modes existed): no modes.
+      if (o.modes === undefined) {
+        states.set(deviceId, { held: null, modes: null })
+        inner.restore(deviceId, snapshot)
+        return
+      }
+      const m = o.modes
+      if (m.v !== 1) throw new Error(`unknown operating-modes snapshot version ${String(m.v)}`)
+      states.set(deviceId, {
+        modes: m.modes === null ? null : { ...m.modes, within: m.modes.within.map((v) => v ?? Number.POSITIVE_INFINITY) },
+        held: m.held ? m.held.map((h) => ({ x: h.x.map((v) => v ?? NaN), t: h.t })) : null,
+      })
+      if (m.inner !== null) inner.restore(deviceId, m.inner)
+    },
+    baseline(deviceId) {
+      return inner.baseline(deviceId)
+    },
+  }
+}

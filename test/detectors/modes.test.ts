@@ -1,0 +1,131 @@
+/**
+ * Operating modes in front of the engine (detectors/modes.ts): distinct operating conditions are
+ * found in a device's first rows, and wear is judged against the condition the row was taken in.
+ */
+import { describe, expect, it } from 'vitest'
+import { createEngine, type Engine } from '../../detectors/engine.ts'
+import { fitModes, MODE_ROWS } from '../../detectors/modes.ts'
+import { rng } from '../../simulators/appliance.ts'
+
+const HOUR = 3_600_000
+
+function gauss(r: () => number): () => number {
+  return () => Math.sqrt(-2 * Math.log(Math.max(1e-12, r()))) * Math.cos(2 * Math.PI * r())
+}
+
+/** Three operating conditions, each moving all five metrics far more than their noise; chosen at random per row. */
+const CONDITIONS = [[100, 20, 500, 3, 60], [140, 35, 620, 5, 90], [80, 10, 450, 2, 40]]
+
+/** `n` rows switching between the conditions; from `wearFrom` on, metric 0 wears upward by `wearPerRow` noise spreads a row. */
+function machine(n: number, seed: number, wearFrom = Number.POSITIVE_INFINITY, wearPerRow = 0): number[][] {
+  const r = rng(seed)
+  const g = gauss(r)
+  return Array.from({ length: n }, (_, i) => {
+    const c = CONDITIONS[Math.floor(r() * CONDITIONS.length)]!
+    const wear = i >= wearFrom ? (i - wearFrom) * wearPerRow : 0
+    return c.map((v, j) => v + g() * (j === 0 ? 1 : 0.5) + (j === 0 ? wear : 0))
+  })
+}
+
+function firstWarning(engine: Engine, rows: number[][], id = 'm'): number {
+  let first = -1
+  rows.forEach((row, i) => {
+    const res = engine.process(id, row, i * HOUR)
+    if (res.warning && first < 0) first = i
+  })
+  return first
+}
+
+describe('operating modes', () => {
+  it('finds distinct operating conditions, and none in noise, a random walk or one metric', () => {
+    const three = fitModes(machine(60, 1), 5)
+    expect(three?.centres.length).toBe(3)
+    for (const c of three!.centres) expect(CONDITIONS.some((k) => k.every((v, j) => Math.abs(v - c[j]!) < 1.5))).toBe(true)
+    for (let seed = 1; seed <= 20; seed++) {
+      const g = gauss(rng(seed))
+      expect(fitModes(Array.from({ length: MODE_ROWS }, () => Array.from({ length: 8 }, () => g())), 8), `noise ${seed}`).toBeNull()
+      let walk = 0
+      expect(fitModes(Array.from({ length: MODE_ROWS }, () => [walk += g(), g(), g()]), 3), `walk ${seed}`).toBeNull()
+    }
+    expect(fitModes(machine(60, 2).map((r) => [r[0]!]), 1)).toBeNull()
+  })
+
+  it('sees slow wear on a machine that switches between operating conditions, which one frozen baseline over the mixture misses', () => {
+    let caught = 0
+    let missedWithout = 0
+    for (let seed = 1; seed <= 5; seed++) {
+      // Wear from row 400: 0.03 noise spreads a row, 18 by row 1000; the conditions are 20–40 apart.
+      const rows = machine(1000, seed, 400, 0.03)
+      const withModes = firstWarning(createEngine({ warmupRows: 150 }), rows)
+      const without = firstWarning(createEngine({ warmupRows: 150 }, { modes: false }), rows)
+      if (withModes >= 400) caught++
+      // Without modes: no warning, or one only when the wear has grown past the conditions' spread.
+      if (without < 0 || without > withModes + 200) missedWithout++
+      expect(withModes < 0 || withModes >= 400, `seed ${seed}: no warning before the wear`).toBe(true)
+    }
+    expect(caught).toBe(5)
+    expect(missedWithout).toBe(5)
+  })
+
+  it('stays quiet on a healthy machine switching between conditions', () => {
+    for (let seed = 11; seed <= 15; seed++) expect(firstWarning(createEngine({ warmupRows: 150 }), machine(3000, seed)), `seed ${seed}`).toBe(-1)
+  })
+
+  it('names the metric that moved with its value and the baseline of the condition the row was in', () => {
+    const rows = machine(800, 3, 300, 0.02)
+    const engine = createEngine({ warmupRows: 150 })
+    let moved: { metric: number; value: number; baseline: number }[] = []
+    let at = -1
+    rows.forEach((row, i) => {
+      const res = engine.process('m', row, i * HOUR)
+      if (res.warning && at < 0) { at = i; moved = res.warning.moved }
+    })
+    expect(at).toBeGreaterThan(300)
+    expect(moved[0]?.metric).toBe(0)
+    expect(moved[0]?.value).toBe(rows[at]![0])
+    // The baseline is the level of metric 0 in the row's own condition, not the mixture's mean.
+    expect(CONDITIONS.some((c) => Math.abs(c[0]! - moved[0]!.baseline) < 1.5)).toBe(true)
+  })
+
+  it('gives exactly the frozen-baseline engine\'s results when the first rows show no operating modes', () => {
+    const g = gauss(rng(7))
+    const rows = Array.from({ length: 1500 }, (_, i) => [50 + g() + (i > 900 ? (i - 900) * 0.01 : 0), 10 + g(), 20 + g()])
+    const a = createEngine({ warmupRows: 150 })
+    const b = createEngine({ warmupRows: 150 }, { modes: false })
+    rows.forEach((row, i) => {
+      const ra = a.process('m', row, i * HOUR)
+      const rb = b.process('m', row, i * HOUR)
+      expect([ra.score, ra.health, ra.warning?.episode ?? 0]).toEqual([rb.score, rb.health, rb.warning?.episode ?? 0])
+    })
+  })
+
+  it('a snapshot taken while the first rows are held, or after the modes are fitted, restores to the same results', () => {
+    const rows = machine(900, 4, 400, 0.01)
+    for (const cut of [30, 200]) {
+      const whole = createEngine({ warmupRows: 150 })
+      const first = createEngine({ warmupRows: 150 })
+      const scores: number[] = []
+      const resumed: number[] = []
+      rows.forEach((row, i) => scores.push(whole.process('m', row, i * HOUR).score))
+      rows.slice(0, cut).forEach((row, i) => resumed.push(first.process('m', row, i * HOUR).score))
+      const second = createEngine({ warmupRows: 150 })
+      second.restore('m', first.snapshot('m')!)
+      rows.slice(cut).forEach((row, i) => resumed.push(second.process('m', row, (cut + i) * HOUR).score))
+      expect(resumed, `cut at ${cut}`).toEqual(scores)
+    }
+  })
+
+  it('keeps the frozen state of an 8-metric device with modes under 4 KiB', () => {
+    const r = rng(9)
+    const g = gauss(r)
+    const engine = createEngine({ warmupRows: 150 })
+    for (let i = 0; i < 300; i++) {
+      const c = Math.floor(r() * 4)
+      engine.process('m', Array.from({ length: 8 }, (_, j) => 100 * c + 10 * j + g()), i * HOUR)
+    }
+    const snap = JSON.parse(engine.snapshot('m')!) as { modes: { modes: { centres: number[][] } | null; inner: string } }
+    expect(snap.modes.modes?.centres.length).toBe(4)
+    const numbers = (JSON.stringify(snap).match(/-?\d+(\.\d+)?(e-?\d+)?/g) ?? []).length
+    expect(numbers * 8).toBeLessThan(4096)
+  })
+})
