@@ -445,7 +445,7 @@ async function runClusterBench(opts: BenchOptions): Promise<void> {
     log('starting a three-node NATS cluster and PostgreSQL on loopback')
     const nats = await startNatsCluster(join(tmp, 'nats'))
     stops.push(nats.stop)
-    const pg = await startPostgres(join(tmp, 'postgres'))
+    const pg = await startPostgres()
     stops.push(pg.stop)
     const influx = influxMode === 'none' || (influxMode === 'real' && !installed('influxd')) ? null : await startInflux(join(tmp, 'influx'), influxMode === 'discard')
     if (influx) stops.push(influx.stop)

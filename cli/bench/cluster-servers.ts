@@ -5,7 +5,8 @@
  * The same approach as the test services, in product code (nothing imports test/).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { chownSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { chownSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import pg from 'pg'
 import { connect } from '@nats-io/transport-node'
@@ -153,8 +154,19 @@ function ids(user: string): { uid: number; gid: number } {
  * `postgres` user on a folder it owns; loopback trust authentication (a bench, not a deployment).
  * fsync stays on: the records store's writes cost what they cost on a real server.
  */
-export async function startPostgres(dir: string): Promise<Postgres> {
-  mkdirSync(dir, { recursive: true })
+export async function startPostgres(): Promise<Postgres> {
+  // A folder of its own under the system's temporary folder: the `postgres` user must reach it,
+  // and the bench's own temporary folder is private to root.
+  const dir = mkdtempSync(join(tmpdir(), 'forewarn-bench-postgres-'))
+  try {
+    return await startPostgresIn(dir)
+  } catch (err) {
+    rmSync(dir, { recursive: true, force: true })
+    throw err
+  }
+}
+
+async function startPostgresIn(dir: string): Promise<Postgres> {
   const data = join(dir, 'data')
   const sockets = join(dir, 'sock')
   mkdirSync(sockets)
@@ -175,7 +187,11 @@ export async function startPostgres(dir: string): Promise<Postgres> {
   const [cmd, args] = as(`${PG_BIN}/postgres`, ['-D', data, '-k', sockets, '-h', '127.0.0.1', '-p', String(port)])
   const cp = spawn(cmd, args, { detached: true, stdio: ['ignore', 'ignore', 'ignore'] })
   // SIGINT is PostgreSQL's fast shutdown; SIGTERM would wait for clients to disconnect.
-  const stop = stopGroup(cp, 'SIGINT')
+  const halt = stopGroup(cp, 'SIGINT')
+  const stop = async (): Promise<void> => {
+    await halt()
+    rmSync(dir, { recursive: true, force: true })
+  }
   const admin = `postgres://postgres@127.0.0.1:${port}/postgres`
   const query = async <T>(url: string, sql: string): Promise<T[]> => {
     const c = new pg.Client({ connectionString: url })

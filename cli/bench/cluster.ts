@@ -57,7 +57,7 @@ export interface ClusterRun {
   /** Committed but not yet processed, at the end of the window minus at its start. */
   backlogGrowth: number
   /** CPU in the throughput window, % of one core. */
-  cpuPct: { edge: number; workers: number; nats: number; postgres: number; load: number; influx: number }
+  cpuPct: { edge: number; workers: number; nats: number; natsBusiest: number; postgres: number; load: number; influx: number }
   postgres: { commitsPerSec: number; rowsPerSec: number }
   influxPointsPerSec: number
   latency: {
@@ -174,11 +174,14 @@ export async function clusterRun(ctx: ClusterCtx, t: Topology, run: number): Pro
     const pids = { edge: [p.edge.pid], workers: p.workers.map((w) => w.pid), nats: ctx.nats.pids, load: [load.pid], influx: ctx.influx ? [ctx.influx.pid] : [] }
     const s0 = await sample(p)
     const c0 = { edge: cpuOf(pids.edge), workers: cpuOf(pids.workers), nats: cpuOf(pids.nats), pg: ctx.pg.cpuSeconds(), load: cpuOf(pids.load), influx: cpuOf(pids.influx) }
+    const n0 = pids.nats.map((pid) => cpuSeconds(pid))
     const w0 = await ctx.pg.writes(databaseUrl)
     const i0 = (await ctx.influx?.points()) ?? Number.NaN
     await sleep(plan.windowMs)
     const s1 = await sample(p)
     const c1 = { edge: cpuOf(pids.edge), workers: cpuOf(pids.workers), nats: cpuOf(pids.nats), pg: ctx.pg.cpuSeconds(), load: cpuOf(pids.load), influx: cpuOf(pids.influx) }
+    // The busiest node is the stream's leader: one stream's ceiling is its leader's core.
+    const natsBusiest = Math.max(0, ...pids.nats.map((pid, i) => cpuSeconds(pid) - (n0[i] as number)))
     const w1 = await ctx.pg.writes(databaseUrl)
     const i1 = (await ctx.influx?.points()) ?? Number.NaN
     await load.call('stop')
@@ -198,7 +201,7 @@ export async function clusterRun(ctx: ClusterCtx, t: Topology, run: number): Pro
       acceptedPerSec: perSec(s1.accepted - s0.accepted, ms),
       backlogGrowth: s1.backlog - s0.backlog,
       cpuPct: {
-        edge: pct(c0.edge, c1.edge), workers: pct(c0.workers, c1.workers), nats: pct(c0.nats, c1.nats),
+        edge: pct(c0.edge, c1.edge), workers: pct(c0.workers, c1.workers), nats: pct(c0.nats, c1.nats), natsBusiest: t.workers > 0 ? pct(0, natsBusiest) : 0,
         postgres: pct(c0.pg, c1.pg), load: pct(c0.load, c1.load), influx: pct(c0.influx, c1.influx),
       },
       postgres: { commitsPerSec: perSec(w1.commits - w0.commits, ms), rowsPerSec: perSec(w1.rows - w0.rows, ms) },
@@ -267,6 +270,7 @@ export function summariseCluster(runs: readonly ClusterRun[]): { rows: Row[]; js
     const edge = us((r) => r.cpuPct.edge)
     const workers = us((r) => r.cpuPct.workers)
     const nats = us((r) => r.cpuPct.nats)
+    const natsBusiest = us((r) => r.cpuPct.natsBusiest)
     const postgres = us((r) => r.cpuPct.postgres)
     const influx = us((r) => r.cpuPct.influx)
     const puback50 = pick((r) => r.latency.toStored.p50)
@@ -285,6 +289,7 @@ export function summariseCluster(runs: readonly ClusterRun[]): { rows: Row[]; js
       ...(cluster ? [
         { label: `  CPU per reading, worker process${t.workers > 1 ? 'es, summed' : ''} (µs)`, fig: workers },
         { label: '  CPU per reading, nats-server × 3, summed (µs)', fig: nats },
+        { label: '    of which the busiest node (µs)', fig: natsBusiest },
       ] : []),
       { label: '  CPU per reading, PostgreSQL (µs)', fig: postgres },
       { label: '  CPU per reading, InfluxDB stand-in (µs)', fig: influx },
@@ -307,7 +312,7 @@ export function summariseCluster(runs: readonly ClusterRun[]): { rows: Row[]; js
       ratioToSingle: cluster ? Math.round(ratio.median * 1000) / 1000 : 1,
       acceptedPerSec: Math.round(median(rs.map((r) => r.acceptedPerSec))),
       backlogGrowth: Math.round(median(rs.map((r) => r.backlogGrowth))),
-      cpuUsPerReading: { edge: med(edge), worker: cluster ? med(workers) : null, nats: cluster ? med(nats) : null, postgres: med(postgres), influx: med(influx) },
+      cpuUsPerReading: { edge: med(edge), worker: cluster ? med(workers) : null, nats: cluster ? med(nats) : null, natsBusiestNode: cluster ? med(natsBusiest) : null, postgres: med(postgres), influx: med(influx) },
       cpuPct: {
         edge: Math.round(median(rs.map((r) => r.cpuPct.edge))), worker: Math.round(median(rs.map((r) => r.cpuPct.workers))),
         nats: Math.round(median(rs.map((r) => r.cpuPct.nats))), postgres: Math.round(median(rs.map((r) => r.cpuPct.postgres))),
