@@ -466,7 +466,8 @@ async function runClusterBench(opts: BenchOptions): Promise<void> {
       'records store: PostgreSQL (fsync on) in every configuration, a fresh database each; the single process keeps its local journal as the commit point',
       influxMode === 'discard' ? 'InfluxDB: the sink wrote to a stand-in that counts points and stores nothing (points/s measured, InfluxDB\'s own cost not)'
         : influx ? 'InfluxDB 1.x on loopback (points/s not counted)' : 'no InfluxDB sink (FOREWARN_BENCH_INFLUX=none or influxd missing)',
-      'PostgreSQL commits and rows: pg_stat_database deltas (backends report about once a second)',
+      'PostgreSQL: write transactions (commit records) and rows written (heap insert, update, delete records) in the WAL of the throughput window, counted by pg_waldump',
+      'warnings not at the edge 10 s after the latency window ended count as never arrived',
       `${plan.runs} run(s) of ${plan.windowMs / 1000} s after ${plan.warmupMs / 1000} s warm-up per configuration; ${cpus().length} CPUs, ${cpus()[0]?.model ?? 'unknown'}, Node ${process.version}; load average ${round1(loadAvg)} at the start; ${Math.round(elapsedS)} s`,
     ]
     if (opts.quick) notes.unshift('--quick: a smoke check with small sizes; do not quote these figures')

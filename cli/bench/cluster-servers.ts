@@ -135,8 +135,14 @@ export interface Postgres {
   pid: number
   /** A fresh database on this server; answers its URL. */
   createDatabase(name: string): Promise<string>
-  /** Commits and rows written so far in one database (pg_stat_database; flushed about once a second). */
-  writes(url: string): Promise<{ commits: number; rows: number }>
+  /** The WAL position flushed so far (pg_current_wal_flush_lsn). */
+  walPosition(): Promise<string>
+  /**
+   * Write transactions (WAL commit records) and row writes (heap insert, update, delete records)
+   * between two WAL positions, from `pg_waldump --stats=record`: exact and immediate, where
+   * pg_stat_database lags by up to 10 s for a backend that goes idle.
+   */
+  walWrites(from: string, to: string): { commits: number; rows: number }
   /** CPU seconds of the server and its backends (the process group). */
   cpuSeconds(): number
   stop(): Promise<void>
@@ -215,9 +221,14 @@ async function startPostgresIn(dir: string): Promise<Postgres> {
       await query(admin, `CREATE DATABASE ${name}`)
       return `postgres://postgres@127.0.0.1:${port}/${name}`
     },
-    async writes(url) {
-      const [r] = await query<{ c: string; r: string }>(url, 'SELECT xact_commit AS c, tup_inserted + tup_updated + tup_deleted AS r FROM pg_stat_database WHERE datname = current_database()')
-      return { commits: Number(r?.c ?? 0), rows: Number(r?.r ?? 0) }
+    async walPosition() {
+      const [r] = await query<{ lsn: string }>(admin, 'SELECT pg_current_wal_flush_lsn()::text AS lsn')
+      return r?.lsn ?? '0/0'
+    },
+    walWrites(from, to) {
+      if (from === to) return { commits: 0, rows: 0 }
+      const out = execFileSync(`${PG_BIN}/pg_waldump`, ['--stats=record', '-p', join(data, 'pg_wal'), '-s', from, '-e', to], { encoding: 'utf8', timeout: 60_000, stdio: ['ignore', 'pipe', 'pipe'] })
+      return walCounts(out)
     },
     cpuSeconds: () => groupCpuSeconds(pgid),
     stop,
@@ -226,4 +237,24 @@ async function startPostgresIn(dir: string): Promise<Postgres> {
 
 function getuidOrNull(): number | null {
   return typeof process.getuid === 'function' ? process.getuid() : null
+}
+
+/** One record per row written; a multi-row insert (Heap2/MULTI_INSERT) is one record for its rows. */
+const ROW_RECORDS = new Set([
+  'Heap/INSERT', 'Heap/INSERT+INIT', 'Heap/UPDATE', 'Heap/UPDATE+INIT', 'Heap/HOT_UPDATE', 'Heap/HOT_UPDATE+INIT', 'Heap/DELETE',
+  'Heap2/MULTI_INSERT', 'Heap2/MULTI_INSERT+INIT',
+])
+
+/** Counts of `pg_waldump --stats=record`: commit records, and heap row-write records. */
+export function walCounts(stats: string): { commits: number; rows: number } {
+  let commits = 0
+  let rows = 0
+  for (const line of stats.split('\n')) {
+    const m = /^(\S+)\s+(\d+)\s+\(/.exec(line)
+    if (!m) continue
+    const [, type, n] = m as unknown as [string, string, string]
+    if (type === 'Transaction/COMMIT') commits += Number(n)
+    else if (ROW_RECORDS.has(type)) rows += Number(n)
+  }
+  return { commits, rows }
 }

@@ -175,19 +175,20 @@ export async function clusterRun(ctx: ClusterCtx, t: Topology, run: number): Pro
     const s0 = await sample(p)
     const c0 = { edge: cpuOf(pids.edge), workers: cpuOf(pids.workers), nats: cpuOf(pids.nats), pg: ctx.pg.cpuSeconds(), load: cpuOf(pids.load), influx: cpuOf(pids.influx) }
     const n0 = pids.nats.map((pid) => cpuSeconds(pid))
-    const w0 = await ctx.pg.writes(databaseUrl)
+    const w0 = await ctx.pg.walPosition()
     const i0 = (await ctx.influx?.points()) ?? Number.NaN
     await sleep(plan.windowMs)
     const s1 = await sample(p)
     const c1 = { edge: cpuOf(pids.edge), workers: cpuOf(pids.workers), nats: cpuOf(pids.nats), pg: ctx.pg.cpuSeconds(), load: cpuOf(pids.load), influx: cpuOf(pids.influx) }
     // The busiest node is the stream's leader: one stream's ceiling is its leader's core.
     const natsBusiest = Math.max(0, ...pids.nats.map((pid, i) => cpuSeconds(pid) - (n0[i] as number)))
-    const w1 = await ctx.pg.writes(databaseUrl)
+    const w1 = await ctx.pg.walPosition()
     const i1 = (await ctx.influx?.points()) ?? Number.NaN
     await load.call('stop')
     await load.call('disconnect')
     const ms = s1.t - s0.t
     const pct = (a: number, b: number): number => ((b - a) / (ms / 1000)) * 100
+    const wal = ctx.pg.walWrites(w0, w1)
     const processedPerSec = perSec(s1.processed - s0.processed, ms)
     await drain(p, 30_000)
 
@@ -204,7 +205,7 @@ export async function clusterRun(ctx: ClusterCtx, t: Topology, run: number): Pro
         edge: pct(c0.edge, c1.edge), workers: pct(c0.workers, c1.workers), nats: pct(c0.nats, c1.nats), natsBusiest: t.workers > 0 ? pct(0, natsBusiest) : 0,
         postgres: pct(c0.pg, c1.pg), load: pct(c0.load, c1.load), influx: pct(c0.influx, c1.influx),
       },
-      postgres: { commitsPerSec: perSec(w1.commits - w0.commits, ms), rowsPerSec: perSec(w1.rows - w0.rows, ms) },
+      postgres: { commitsPerSec: perSec(wal.commits, ms), rowsPerSec: perSec(wal.rows, ms) },
       influxPointsPerSec: perSec(i1 - i0, ms),
       latency: lat,
     }
@@ -293,7 +294,7 @@ export function summariseCluster(runs: readonly ClusterRun[]): { rows: Row[]; js
       ] : []),
       { label: '  CPU per reading, PostgreSQL (µs)', fig: postgres },
       { label: '  CPU per reading, InfluxDB stand-in (µs)', fig: influx },
-      { label: '  PostgreSQL commits/s', fig: pick((r) => r.postgres.commitsPerSec) },
+      { label: '  PostgreSQL write transactions/s', fig: pick((r) => r.postgres.commitsPerSec) },
       { label: '  PostgreSQL rows written/s', fig: pick((r) => r.postgres.rowsPerSec) },
       { label: '  InfluxDB points/s', fig: pick((r) => r.influxPointsPerSec) },
       { label: '  latency load (readings/s, half the above)', fig: pick((r) => r.latency.ratePerSec) },

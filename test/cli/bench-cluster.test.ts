@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { summariseCluster, topologies, usPerReading, type ClusterRun } from '../../cli/bench/cluster.ts'
+import { walCounts } from '../../cli/bench/cluster-servers.ts'
 import { startInflux } from '../../cli/bench/servers.ts'
 import { renderTable } from '../../cli/bench/table.ts'
 import { describeService } from '../services/availability.ts'
@@ -34,6 +35,28 @@ describe('bench --cluster summary', () => {
     expect(table).toMatch(/cluster, 1 edge \+ 2 workers: end to end \(readings\/s\)\s+500/)
     expect(table).toMatch(/÷ single process, same run\s+0\.25/)
     expect(rows.filter((r) => r.label.includes('nats-server'))).toHaveLength(2)
+  })
+})
+
+describe('walCounts', () => {
+  it('counts commit records and heap row-write records of pg_waldump --stats=record, nothing else', () => {
+    const stats = [
+      'WAL statistics between 0/20000C0 and 0/2727B08:',
+      'Type                                           N      (%)          Record size      (%)             FPI size      (%)        Combined size      (%)',
+      '----                                           -      ---          -----------      ---             --------      ---        -------------      ---',
+      'XLOG/FPI                                     963 (  4.43)                47187 (  1.56)              4281148 ( 97.18)              4328335 ( 58.21)',
+      'Transaction/COMMIT                          1129 (  5.20)                74270 (  2.45)                    0 (  0.00)                74270 (  1.00)',
+      'Heap2/MULTI_INSERT                           287 (  1.32)                70271 (  2.32)                    0 (  0.00)                70271 (  0.95)',
+      'Heap/INSERT                                 1612 (  7.42)               846914 ( 27.95)                 5728 (  0.13)               852642 ( 11.47)',
+      'Heap/DELETE                                   22 (  0.10)                 1193 (  0.04)                 7268 (  0.16)                 8461 (  0.11)',
+      'Heap/UPDATE                                 1693 (  7.79)               544114 ( 17.96)                 5656 (  0.13)               549770 (  7.39)',
+      'Heap/HOT_UPDATE                             1958 (  9.01)               249870 (  8.25)                 8152 (  0.19)               258022 (  3.47)',
+      'Heap/LOCK                                   2973 ( 13.68)               160577 (  5.30)                56356 (  1.28)               216933 (  2.92)',
+      'Btree/INSERT_LEAF                           8388 ( 38.60)               632818 ( 20.89)                 8460 (  0.19)               641278 (  8.62)',
+      '                                        --------                      --------                      --------                      --------',
+      'Total                                      21730                       3030101 [40.75%]              4405536 [59.25%]              7435637 [100%]',
+    ].join('\n')
+    expect(walCounts(stats)).toEqual({ commits: 1129, rows: 287 + 1612 + 22 + 1693 + 1958 })
   })
 })
 
