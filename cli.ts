@@ -172,6 +172,7 @@ program
   .option('--quick', 'small sizes and one run: a smoke check that completes in about a minute', false)
   .option('--json', 'print the figures as one JSON object on the last line of stdout', false)
   .option('--store-before <dir>', "another checkout (with its node_modules) whose records store is measured beside this one's")
+  .option('--cluster', 'instead: one process, then a NATS cluster (3 nats-server nodes, PostgreSQL) with 1 and 2 workers, in one run (docs/scaling.md)', false)
   .action(async (opts) => {
     const { runBench } = await import('./cli/bench.ts')
     await runBench(opts)

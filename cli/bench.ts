@@ -16,6 +16,8 @@ import {
 } from './bench/steps.ts'
 import { renderTable, type Row } from './bench/table.ts'
 import { topSelfTime } from './bench/profile.ts'
+import { clusterPlan, clusterQuickPlan, clusterRun, summariseCluster, topologies, type ClusterCtx, type ClusterRun } from './bench/cluster.ts'
+import { NATS_SERVER, PG_BIN, startNatsCluster, startPostgres } from './bench/cluster-servers.ts'
 import type { EvaluateResult, OfflineResult } from './bench/detector.ts'
 import type { StoreSamples } from './bench/store.ts'
 
@@ -24,6 +26,8 @@ export interface BenchOptions {
   json: boolean
   /** Another checkout whose records store is measured beside this one's, in the same process. */
   storeBefore?: string
+  /** One process, then a NATS cluster with 1 and 2 workers, in one run (cli/bench/cluster.ts). */
+  cluster?: boolean
 }
 
 const fullPlan: Plan = {
@@ -84,6 +88,7 @@ async function repeat<T>(n: number, what: string, fn: (run: number) => Promise<T
 const pick = <T>(runs: T[], f: (r: T) => number): Figure => figure(runs.map(f))
 
 export async function runBench(opts: BenchOptions): Promise<void> {
+  if (opts.cluster === true) return runClusterBench(opts)
   const t0 = Date.now()
   const loadAvg = loadavg()[0] ?? 0
   const plan = opts.quick ? quickPlan : fullPlan
@@ -414,4 +419,69 @@ function round4(x: number): number {
 
 function round1(x: number): number {
   return Math.round(x * 10) / 10
+}
+
+/**
+ * `forewarn bench --cluster`: single process, then 1 edge + 1 worker, then 1 edge + 2 workers, on
+ * one three-node NATS cluster and one PostgreSQL started here; each configuration run
+ * `plan.runs` times, interleaved. The InfluxDB sink writes to a stand-in that counts points and
+ * stores nothing, unless FOREWARN_BENCH_INFLUX says otherwise.
+ */
+async function runClusterBench(opts: BenchOptions): Promise<void> {
+  const t0 = Date.now()
+  const loadAvg = loadavg()[0] ?? 0
+  const plan = opts.quick ? clusterQuickPlan : clusterPlan
+  if (opts.storeBefore !== undefined) throw new Error('--store-before measures the records store step, which --cluster does not run')
+  for (const bin of [NATS_SERVER, `${PG_BIN}/postgres`, `${PG_BIN}/initdb`]) {
+    if (!installed(bin)) throw new Error(`bench --cluster needs ${bin} (apt-get install nats-server postgresql)`)
+  }
+  const influxMode = process.env.FOREWARN_BENCH_INFLUX === undefined || process.env.FOREWARN_BENCH_INFLUX.trim() === ''
+    ? 'discard' : influxModeFromEnv(process.env.FOREWARN_BENCH_INFLUX)
+  const tmp = mkdtempSync(join(tmpdir(), 'forewarn-bench-cluster-'))
+  const stops: (() => Promise<void>)[] = []
+  try {
+    const load = spawnChild('./load.ts', { raiseFdLimit: true })
+    stops.push(() => load.stop())
+    log('starting a three-node NATS cluster and PostgreSQL on loopback')
+    const nats = await startNatsCluster(join(tmp, 'nats'))
+    stops.push(nats.stop)
+    const pg = await startPostgres()
+    stops.push(pg.stop)
+    const influx = influxMode === 'none' || (influxMode === 'real' && !installed('influxd')) ? null : await startInflux(join(tmp, 'influx'), influxMode === 'discard')
+    if (influx) stops.push(influx.stop)
+    const ctx: ClusterCtx = { plan, load, tmp, log, nats, pg, forewarnEnv: influx?.env ?? {}, influx }
+    const runs: ClusterRun[] = []
+    for (let run = 0; run < plan.runs; run++) {
+      for (const t of topologies) {
+        runs.push(await clusterRun(ctx, t, run))
+        log(`${t.name} run ${run + 1}/${plan.runs} done`)
+      }
+    }
+    const { rows, json } = summariseCluster(runs)
+    const elapsedS = (Date.now() - t0) / 1000
+    const notes = [
+      'one machine: every process (load generator, edge, workers, 3 nats-server, PostgreSQL, InfluxDB stand-in) shares its cores; a cluster on one machine cannot show scale-out',
+      'end to end: readings folded into detectors per second (single process: handed from the journal to the pipeline), over the throughput window',
+      `${plan.connections} connections × ${plan.window} unacknowledged QoS 1 messages (closed loop); latency: ${plan.connections} other devices open loop at half that configuration's rate, ${plan.faults} firmware faults on devices of their own`,
+      'records store: PostgreSQL (fsync on) in every configuration, a fresh database each; the single process keeps its local journal as the commit point',
+      influxMode === 'discard' ? 'InfluxDB: the sink wrote to a stand-in that counts points and stores nothing (points/s measured, InfluxDB\'s own cost not)'
+        : influx ? 'InfluxDB 1.x on loopback (points/s not counted)' : 'no InfluxDB sink (FOREWARN_BENCH_INFLUX=none or influxd missing)',
+      'PostgreSQL: write transactions (commit records) and rows written (heap insert, update, delete records) in the WAL of the throughput window, counted by pg_waldump',
+      'warnings not at the edge 10 s after the latency window ended count as never arrived',
+      `${plan.runs} run(s) of ${plan.windowMs / 1000} s after ${plan.warmupMs / 1000} s warm-up per configuration; ${cpus().length} CPUs, ${cpus()[0]?.model ?? 'unknown'}, Node ${process.version}; load average ${round1(loadAvg)} at the start; ${Math.round(elapsedS)} s`,
+    ]
+    if (opts.quick) notes.unshift('--quick: a smoke check with small sizes; do not quote these figures')
+    process.stdout.write(renderTable(rows, notes))
+    if (opts.json) {
+      const out = {
+        cluster: true, quick: opts.quick, ...json, notes,
+        machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, loadAvgAtStart: round1(loadAvg) },
+        elapsedS: Math.round(elapsedS),
+      }
+      process.stdout.write(`${JSON.stringify(out)}\n`)
+    }
+  } finally {
+    for (const stop of stops.reverse()) await stop().catch(() => undefined)
+    rmSync(tmp, { recursive: true, force: true })
+  }
 }

@@ -12,6 +12,7 @@ import { createEmbeddedBroker, type EmbeddedBroker } from '../../broker/index.ts
 import { loadStartConfig } from '../config.ts'
 import { startForewarn, type Running } from '../start.ts'
 import type { IngestStats } from '../../ingest/index.ts'
+import type { Worker } from '../../cluster/worker.ts'
 import type { BenchDevice } from './load.ts'
 import { serveRpc, wallMs } from './rpc.ts'
 
@@ -49,7 +50,13 @@ function loop(p: { op: 'reset' | 'read' }): LoopResult | null {
 }
 
 export interface MemoryResult { rssMiB: number; heapUsedMiB: number; externalMiB: number }
-export interface ServerStats { t: number; ingest: IngestStats | null; connected: number }
+export interface ServerStats {
+  t: number
+  ingest: IngestStats | null
+  connected: number
+  /** A cluster worker's readings folded into detectors, and its partitions' lag summed (null elsewhere). */
+  worker: { readings: number; owned: number; lag: number } | null
+}
 
 function memory(): MemoryResult {
   const gc = (globalThis as { gc?: () => void }).gc
@@ -75,7 +82,17 @@ async function aedes(): Promise<{ port: number }> {
  * Provisioning goes through the store directly (one transaction and fsync per device, ~5 ms):
  * the devices and their credentials are kept in the data directory so later runs reuse them.
  */
-async function forewarn(p: { dataDir: string; devices: number; env?: Record<string, string> }): Promise<{ port: number; devices: BenchDevice[] }> {
+interface ForewarnParams {
+  dataDir: string
+  /** Devices to provision (0 for a process that provisions none: a cluster worker). */
+  devices: number
+  env?: Record<string, string>
+  /** `forewarn bench --cluster`: the NATS URLs and this process's roles. */
+  cluster?: string[]
+  roles?: string[]
+}
+
+async function forewarn(p: ForewarnParams): Promise<{ port: number; devices: BenchDevice[] }> {
   // FOREWARN_INFLUX_INLINE=1 on the bench's command line compares the sink in the event loop;
   // FOREWARN_CONSOLE_WINDOW_HOURS=0 the pipeline without the console's recent window (docs/console.md).
   const env: Record<string, string> = { ...p.env }
@@ -83,8 +100,10 @@ async function forewarn(p: { dataDir: string; devices: number; env?: Record<stri
     const value = process.env[name]
     if (value !== undefined) env[name] = value
   }
-  const config = loadStartConfig({ dataDir: p.dataDir, mqttPort: 0, apiPort: 0, host: '127.0.0.1', simulate: 0 }, env)
+  const clusterFlags = p.cluster ? { cluster: p.cluster.join(','), roles: (p.roles ?? []).join(',') } : {}
+  const config = loadStartConfig({ dataDir: p.dataDir, mqttPort: 0, apiPort: 0, host: '127.0.0.1', simulate: 0, ...clusterFlags }, env)
   running = await startForewarn(config, log, env)
+  if (p.devices === 0) return { port: 0, devices: [] }
   const file = join(p.dataDir, 'bench-devices.json')
   const devices: BenchDevice[] = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as BenchDevice[]) : []
   for (let i = devices.length; i < p.devices; i++) {
@@ -98,6 +117,12 @@ async function forewarn(p: { dataDir: string; devices: number; env?: Record<stri
   }
   writeFileSync(file, JSON.stringify(devices))
   return { port: running.mqttPort, devices: devices.slice(0, p.devices) }
+}
+
+function workerStats(w: Worker): NonNullable<ServerStats['worker']> {
+  let lag = 0
+  for (const n of w.lag().values()) lag += n
+  return { readings: w.stats().readings, owned: w.owned().length, lag }
 }
 
 /** Subscribes to the warnings the composition root publishes, as an in-process subscriber. */
@@ -134,7 +159,14 @@ serveRpc({
     t: wallMs(),
     ingest: running?.ingest.stats() ?? null,
     connected: running?.broker?.connectedDevices() ?? broker?.connectedDevices() ?? 0,
+    worker: running?.worker ? workerStats(running.worker) : null,
   }),
+  /** Partitions with an owner and live members, as this process's cluster view has them. */
+  clusterView: () => {
+    const v = running?.cluster?.view()
+    if (!v) throw new Error('not in a cluster')
+    return { members: v.members.length, workers: v.members.filter((m) => m.roles.includes('worker')).length, owned: v.partitions.filter((x) => x.owner !== null).length, partitions: v.partitions.length }
+  },
   memory,
   loop,
   snapshotSizes,

@@ -100,19 +100,32 @@ export async function startMosquitto(dir: string): Promise<External> {
   return { port, pid: cp.pid ?? -1, stop }
 }
 
-/** Answers the InfluxDB 1.x API at once and stores nothing (`FOREWARN_BENCH_INFLUX=discard`). */
+/**
+ * Answers the InfluxDB 1.x API at once and stores nothing (`FOREWARN_BENCH_INFLUX=discard`, and
+ * `bench --cluster`); it counts the line-protocol points written, answered on `/bench/points`.
+ */
 const discardServer = `
 const { createServer } = require('node:http')
+let points = 0
 createServer((req, res) => {
-  req.resume()
+  const write = req.url.startsWith('/write')
+  let last = 10
+  req.on('data', (b) => {
+    if (!write || b.length === 0) return
+    for (let i = b.indexOf(10); i !== -1; i = b.indexOf(10, i + 1)) points++
+    last = b[b.length - 1]
+  })
   req.on('end', () => {
-    if (req.url.startsWith('/ping') || req.url.startsWith('/write')) return res.writeHead(204).end()
+    // Lines are joined by newlines, the last one may have none.
+    if (last !== 10) points++
+    if (req.url.startsWith('/bench/points')) return res.writeHead(200).end(String(points))
+    if (req.url.startsWith('/ping') || write) return res.writeHead(204).end()
     res.writeHead(200, { 'content-type': 'application/json' }).end('{"results":[{"statement_id":0,"series":[{"name":"databases","columns":["name"],"values":[["forewarn"]]}]}]}')
   })
 }).listen(Number(process.argv[1]), '127.0.0.1')`
 
 /** InfluxDB 1.x (`influxd`) with a `forewarn` database, or a stand-in that discards; env for the sink (INFLUX_API=v1). */
-export async function startInflux(dir: string, discard = false): Promise<External & { env: Record<string, string>; series(): Promise<number> }> {
+export async function startInflux(dir: string, discard = false): Promise<External & { env: Record<string, string>; series(): Promise<number>; points(): Promise<number> }> {
   mkdirSync(dir, { recursive: true })
   const [port, rpc] = [await freePort(), await freePort()]
   const conf = join(dir, 'influxdb.conf')
@@ -140,6 +153,11 @@ export async function startInflux(dir: string, discard = false): Promise<Externa
     pid: cp.pid ?? -1,
     stop,
     env: { INFLUX_URL: url, INFLUX_API: 'v1', INFLUX_DATABASE: 'forewarn' },
+    /** Points written so far, counted by the discarding stand-in (NaN from a real InfluxDB). */
+    async points() {
+      const res = await fetch(`${url}/bench/points`).catch(() => null)
+      return discard && res?.status === 200 ? Number(await res.text()) : Number.NaN
+    },
     /** Series written so far (0 when the sink is not wired in). */
     async series() {
       const q = new URLSearchParams({ db: 'forewarn', q: 'SHOW SERIES' })
