@@ -6,11 +6,11 @@
  */
 import { join } from 'node:path'
 import type { BenchDevice } from './load.ts'
-import { spawnChild, wallMs, type Child } from './rpc.ts'
+import { clockOffset, spawnChild, type Child } from './rpc.ts'
 import { cpuSeconds } from './servers.ts'
 import type { ServerStats } from './server.ts'
 import type { NatsCluster, Postgres } from './cluster-servers.ts'
-import { figure, median, quantile, type Figure } from './stats.ts'
+import { figure, median, quantile, toWarningLatencies, type Figure } from './stats.ts'
 import type { Row } from './table.ts'
 
 export interface ClusterPlan {
@@ -69,17 +69,6 @@ export interface ClusterRun {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 const perSec = (d: number, ms: number): number => (d * 1000) / Math.max(1, ms)
-
-async function clockOffset(child: Child): Promise<number> {
-  let best = { rtt: Infinity, off: 0 }
-  for (let i = 0; i < 7; i++) {
-    const t0 = wallMs()
-    const tc = await child.call<number>('clock')
-    const t1 = wallMs()
-    if (t1 - t0 < best.rtt) best = { rtt: t1 - t0, off: tc - (t0 + t1) / 2 }
-  }
-  return best.off
-}
 
 interface Procs { edge: Child; workers: Child[]; devices: BenchDevice[]; port: number }
 
@@ -238,13 +227,7 @@ async function latencyWindow(ctx: ClusterCtx, p: Procs, ratePerSec: number): Pro
     for (const w of await p.edge.call<{ deviceId: string; t: number }[]>('warnings')) arrivals.set(w.deviceId, w.t)
   } while (arrivals.size < r.events.length && Date.now() < deadline)
   await load.call('disconnect')
-  const toWarning: number[] = []
-  let missing = 0
-  for (const e of r.events) {
-    const at = arrivals.get(e.deviceId)
-    if (at === undefined) missing++
-    else toWarning.push(at - offEdge - (e.t - offLoad))
-  }
+  const { latencies: toWarning, missing } = toWarningLatencies(r.events, arrivals, offEdge, offLoad)
   return {
     ratePerSec: perSec(b.published - a.published, b.t - a.t),
     toStored: { p50: quantile(r.latenciesMs, 0.5), p99: quantile(r.latenciesMs, 0.99), samples: r.latenciesMs.length },

@@ -99,3 +99,15 @@ export function spawnChild(module: string, o: SpawnOptions = {}): Child {
 export function wallMs(): number {
   return performance.timeOrigin + performance.now()
 }
+
+/** Offset of a child's clock from ours, from the call with the shortest round trip. */
+export async function clockOffset(child: Child): Promise<number> {
+  let best = { rtt: Infinity, off: 0 }
+  for (let i = 0; i < 7; i++) {
+    const t0 = wallMs()
+    const tc = await child.call<number>('clock')
+    const t1 = wallMs()
+    if (t1 - t0 < best.rtt) best = { rtt: t1 - t0, off: tc - (t0 + t1) / 2 }
+  }
+  return best.off
+}

@@ -29,3 +29,19 @@ export function fmt(x: number): string {
   const digits = abs >= 100 ? 0 : abs >= 10 ? 1 : abs >= 1 ? 2 : 3
   return x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: 0 })
 }
+
+/**
+ * Publish-to-warning latencies: each sampled fault's publish time (load clock) against the
+ * warning's arrival (server clock), both shifted onto one clock by their offsets; faults whose
+ * warning did not arrive are counted as missing.
+ */
+export function toWarningLatencies(events: readonly { deviceId: string; t: number }[], arrivals: ReadonlyMap<string, number>, offServer: number, offLoad: number): { latencies: number[]; missing: number } {
+  const latencies: number[] = []
+  let missing = 0
+  for (const e of events) {
+    const at = arrivals.get(e.deviceId)
+    if (at === undefined) missing++
+    else latencies.push(at - offServer - (e.t - offLoad))
+  }
+  return { latencies, missing }
+}

@@ -6,10 +6,10 @@
 import { join } from 'node:path'
 import { applianceTypes, type BuiltinType } from '../../domain/index.ts'
 import type { BenchDevice } from './load.ts'
-import { spawnChild, wallMs, type Child } from './rpc.ts'
+import { clockOffset, spawnChild, type Child } from './rpc.ts'
 import { cpuSeconds, cpuSecondsOfStat } from './servers.ts'
 import type { LoopResult, MemoryResult, ServerStats } from './server.ts'
-import { quantile } from './stats.ts'
+import { quantile, toWarningLatencies } from './stats.ts'
 
 export interface Plan {
   runs: number
@@ -188,18 +188,6 @@ export async function endToEndRun(ctx: Ctx, run: number): Promise<EndToEndRun> {
   }
 }
 
-/** Offset of a child's clock from ours, from the call with the shortest round trip. */
-async function clockOffset(child: Child): Promise<number> {
-  let best = { rtt: Infinity, off: 0 }
-  for (let i = 0; i < 7; i++) {
-    const t0 = wallMs()
-    const tc = await child.call<number>('clock')
-    const t1 = wallMs()
-    if (t1 - t0 < best.rtt) best = { rtt: t1 - t0, off: tc - (t0 + t1) / 2 }
-  }
-  return best.off
-}
-
 export interface LatencyRun {
   ratePerSec: number
   toWarning: { p50: number; p99: number; max: number; samples: number; missing: number }
@@ -237,13 +225,7 @@ export async function latencyRun(ctx: Ctx, run: number, ratePerSec: number): Pro
     await sleep(500)
     const arrivals = new Map((await server.call<{ deviceId: string; t: number }[]>('warnings')).map((w) => [w.deviceId, w.t]))
     await load.call('disconnect')
-    const toWarning: number[] = []
-    let missing = 0
-    for (const e of r.events) {
-      const at = arrivals.get(e.deviceId)
-      if (at === undefined) missing++
-      else toWarning.push(at - offServer - (e.t - offLoad))
-    }
+    const { latencies: toWarning, missing } = toWarningLatencies(r.events, arrivals, offServer, offLoad)
     return {
       ratePerSec: perSec(b.published - a.published, b.t - a.t),
       toWarning: { p50: quantile(toWarning, 0.5), p99: quantile(toWarning, 0.99), max: Math.max(...toWarning), samples: toWarning.length, missing },
