@@ -79,7 +79,7 @@ export function registerStoreMetrics(registry: Registry, outage: () => StoreOuta
 }
 
 /** A cluster worker's partitions and their lag, read at scrape time (docs/scaling.md). */
-export function registerClusterMetrics(registry: Registry, worker: { lag(): Map<number, number>; stats(): { readings: number; skipped: number } }): void {
+export function registerClusterMetrics(registry: Registry, worker: { lag(): Map<number, number>; stats(): { readings: number; skipped: number; lostClaims: number } }): void {
   const registers = [registry]
   new Gauge({
     name: 'forewarn_cluster_partition_lag', help: 'Messages in a partition of the readings stream after the last one this worker received, per owned partition.',
@@ -100,6 +100,10 @@ export function registerClusterMetrics(registry: Registry, worker: { lag(): Map<
   new Gauge({
     name: 'forewarn_cluster_messages_skipped', help: 'Stream messages skipped as already folded (replayed after a take-over) since start.', registers,
     collect() { this.set(worker.stats().skipped) },
+  })
+  new Gauge({
+    name: 'forewarn_cluster_claims_lost', help: 'Partitions this worker dropped without a checkpoint since start: its claim lapsed (a stall past the lease TTL) or another worker wrote the partition\'s checkpoint.', registers,
+    collect() { this.set(worker.stats().lostClaims) },
   })
 }
 

@@ -7,7 +7,13 @@
  *   partitions and their lag in its lease, which is what GET /cluster shows.
  * - Claims: a partition is consumed only under `part.<p>`, taken with create (fails while held),
  *   renewed with each heartbeat, deleted after the final checkpoint when given away, expired
- *   after the TTL when its holder died. So two workers never consume one partition at once.
+ *   after the TTL when its holder died.
+ * - Fencing: a worker folds a message, and writes a checkpoint, only while its claim is trusted
+ *   (the put that last renewed it was sent less than two thirds of the TTL ago), and every
+ *   checkpoint write is conditional on the KV revision it last read or wrote. A worker that
+ *   stalled past its lease stops folding when it wakes, and a renewal or checkpoint that finds
+ *   its revision gone drops the partition's state; it takes the partition again, from the
+ *   checkpoint, only by winning a new claim. So two workers never fold one partition at once.
  * - Checkpoint: per device `snap.<id>` = detector snapshot + the stream sequence of the last
  *   message folded into it + how many readings it folded; then per partition `seq.<p>` = the
  *   last stream sequence whose effects are stored. A new owner consumes from `seq.<p>` + 1 and
@@ -15,8 +21,8 @@
  *   a device's detector exactly once, and its baselines come with it (no new warm-up).
  */
 import type { Logger } from 'pino'
-import { DeliverPolicy, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream'
-import { ownerOf, type ApplianceType, type DeviceEventV1, type Reading } from '../domain/index.ts'
+import { DeliverPolicy, JetStreamApiCodes, JetStreamApiError, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream'
+import { ownerOf, partitionOf, type ApplianceType, type DeviceEventV1, type Reading } from '../domain/index.ts'
 import type { Detector } from '../detectors/index.ts'
 import type { AsyncRecordsStore } from '../api/store/open.ts'
 import type { Pipeline } from '../cli/pipeline.ts'
@@ -53,7 +59,7 @@ export interface Worker {
   /** Per owned partition: messages in the stream after the last one folded. */
   lag(): Map<number, number>
   /** Readings folded into detectors by this worker, and messages skipped as already folded. */
-  stats(): { readings: number; skipped: number; takes: number; releases: number; lostClaims: number; claims: number; rebalancing: boolean }
+  stats(): { readings: number; skipped: number; takes: number; releases: number; lostClaims: number; fencedWaits: number; claims: number; rebalancing: boolean }
   checkpoint(): Promise<void>
   stop(): Promise<void>
 }
@@ -66,32 +72,63 @@ interface Held {
   lastSeq: number
   /** Last `seq.<p>` written. */
   savedSeq: number
+  /** KV revision of `seq.<p>` as this worker last read or wrote it (0: none yet). */
+  seqRev: number
   /** Messages in the partition after the last one received (the consumer's count). */
   pending: number
   devices: Set<string>
+  /** Being given away: the consumer stops, the partition stays for its final checkpoint. */
+  releasing: boolean
+  /** Given up without a checkpoint (claim lapsed or a checkpoint revision moved): fold nothing more. */
+  dropped: boolean
+  /** The last checkpoint skipped this partition because its claim was not trusted. */
+  behind: boolean
 }
 
+/** A device's checkpoint as this worker holds it, with the KV revision of `snap.<id>` it read or wrote. */
+interface Local extends DeviceCheckpoint { rev: number }
+
+/** A claim held: its KV revision and when the put that set it was sent (the lease runs from then at the latest). */
+interface Claim { rev: number; sentAt: number }
+
 const partitionKey = (p: number): string => `part.${p}`
+
+/** The KV refused a write because the key's revision is no longer the one this worker holds. */
+const revisionMoved = (err: unknown): boolean => err instanceof JetStreamApiError
+  && (err.code === JetStreamApiCodes.StreamWrongLastSequence || err.code === JetStreamApiCodes.StreamWrongLastSequenceUnknown)
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
 export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const { node, pipeline, detector, log } = o
   const { names, leaseTtlMs } = node.settings
   const me = node.id
   const heartbeatMs = Math.max(200, Math.floor(leaseTtlMs / 3))
+  // The server expires a claim TTL after it stored the put, which is after this worker sent it;
+  // a third of the TTL is left as margin for a write issued just before the limit to land.
+  const trustMs = leaseTtlMs - Math.floor(leaseTtlMs / 3)
   const held = new Map<number, Held>()
   const taking = new Set<number>()
-  /** Claims this worker holds (partition → KV revision), renewed on their own timer. */
-  const claims = new Map<number, number>()
-  const devices = new Map<string, DeviceCheckpoint>()
-  const stats = { readings: 0, skipped: 0, takes: 0, releases: 0, lostClaims: 0 }
+  /** Partitions given up whose consumer is still winding down: not taken again before it ends. */
+  const dropping = new Map<number, Promise<void>>()
+  /** Claims this worker holds, renewed on their own timer. */
+  const claims = new Map<number, Claim>()
+  const devices = new Map<string, Local>()
+  const stats = { readings: 0, skipped: 0, takes: 0, releases: 0, lostClaims: 0, fencedWaits: 0 }
   let stopped = false
 
   const live = (): string[] => node.members().filter((m) => m.id === me || m.roles.includes('worker')).map((m) => m.id)
   const lag = (): Map<number, number> => new Map([...held.values()].map((h) => [h.p, h.pending]))
   node.report(() => ({ partitions: Object.fromEntries(lag()) }))
+  const consuming = (h: Held): boolean => !stopped && !h.dropped && !h.releasing && held.get(h.p) === h
+  /** Whether this worker may still act as the partition's owner: its claim was renewed recently enough. */
+  const trusted = (p: number): boolean => {
+    const c = claims.get(p)
+    return c !== undefined && Date.now() - c.sentAt < trustMs
+  }
 
   /** The device as of its last checkpoint, in this process's detector (replacing stale state). */
-  async function restore(deviceId: string, h: Held): Promise<DeviceCheckpoint | null> {
+  async function restore(deviceId: string, h: Held): Promise<Local | null> {
     let info = pipeline.lookupDevice(deviceId)
     if (!info) {
       const d = await o.store.getDevice(deviceId)
@@ -101,7 +138,8 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       if (!info) return null
     }
     const entry = await node.checkpoints.get(`snap.${deviceId}`)
-    const cp: DeviceCheckpoint = entry && entry.operation === 'PUT' ? entry.json<DeviceCheckpoint>() : { q: 0, n: 0, snap: null }
+    const stored = entry && entry.operation === 'PUT' ? entry.json<DeviceCheckpoint>() : { q: 0, n: 0, snap: null }
+    const cp: Local = { ...stored, rev: entry?.revision ?? 0 }
     if (detector.hasDevice(deviceId)) detector.removeDevice(deviceId)
     detector.ensureDevice(deviceId, info.type as ApplianceType, cp.snap ?? undefined)
     devices.set(deviceId, cp)
@@ -109,10 +147,26 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     return cp
   }
 
+  /**
+   * Fencing before a fold: waits while the claim is not trusted (a stall, a slow renewal) and
+   * answers whether the partition is still this worker's. A renewal that finds the claim taken
+   * or lapsed drops the partition, which ends the wait with false.
+   */
+  async function mayFold(h: Held): Promise<boolean> {
+    if (trusted(h.p)) return !h.dropped
+    stats.fencedWaits++
+    void renewClaims()
+    while (!h.dropped && !stopped && !trusted(h.p)) await sleep(20)
+    return !h.dropped && !stopped
+  }
+
   async function handle(h: Held, m: JsMsg): Promise<void> {
+    if (h.dropped) return
     h.pending = m.info.pending
     const row = m.json<StreamRow>()
     const cp = devices.get(row.d) ?? await restore(row.d, h)
+    // Checked last before the fold, which is synchronous from here.
+    if (!await mayFold(h)) return
     if (cp === null) {
       log.warn({ deviceId: row.d }, 'a reading of a device not in the registry: skipped')
     } else if (m.seq <= cp.q) {
@@ -139,7 +193,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
 
   async function consume(h: Held): Promise<void> {
     for (;;) {
-      if (stopped || !held.has(h.p)) return
+      if (!consuming(h)) return
       try {
         const consumer = await node.js.consumers.get(names.stream, {
           filter_subjects: subjectOf(names, h.p),
@@ -147,35 +201,43 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
         })
         const messages = await consumer.consume({ max_messages: 512 })
         h.messages = messages
-        if (!held.has(h.p)) messages.stop()
+        if (!consuming(h)) messages.stop()
         for await (const m of messages) await handle(h, m)
         return
       } catch (err) {
         // A consumer cannot be created while the cluster elects leaders (a node went away): retry.
-        if (stopped || !held.has(h.p)) return
+        if (!consuming(h)) return
         log.warn({ err, partition: h.p }, 'partition consumer failed; retrying')
-        await new Promise((r) => setTimeout(r, 500))
+        await sleep(500)
       }
     }
   }
 
   async function take(p: number): Promise<void> {
+    const sentAt = Date.now()
+    let claim: Claim
     try {
-      claims.set(p, await node.leases.create(partitionKey(p), me))
+      claim = { rev: await node.leases.create(partitionKey(p), me), sentAt }
     } catch {
       return // still held by its previous owner: retried at the next heartbeat
     }
+    claims.set(p, claim)
     try {
       const saved = await node.checkpoints.get(`seq.${p}`)
+      // Lost while reading (a stall past the TTL): nothing of it is held yet.
+      if (claims.get(p) !== claim) return
       const seq = saved && saved.operation === 'PUT' ? Number(saved.string()) : 0
-      const h: Held = { p, messages: null, loop: null, lastSeq: seq, savedSeq: seq, pending: 0, devices: new Set() }
+      const h: Held = {
+        p, messages: null, loop: null, lastSeq: seq, savedSeq: seq, seqRev: saved?.revision ?? 0, pending: 0, devices: new Set(),
+        releasing: false, dropped: false, behind: false,
+      }
       held.set(p, h)
       stats.takes++
       h.loop = consume(h)
       log.info({ partition: p, fromSeq: seq + 1 }, 'partition taken')
     } catch (err) {
       claims.delete(p)
-      await node.leases.delete(partitionKey(p)).catch(() => undefined)
+      await node.leases.delete(partitionKey(p), { previousSeq: claim.rev }).catch(() => undefined)
       throw err
     }
   }
@@ -189,44 +251,85 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   }
 
   /**
-   * Renews every claim, including those of partitions being given away (their final checkpoint
-   * must finish under the claim). A claim that lapsed (this process stalled longer than the TTL)
-   * is created again if nobody took it meanwhile; otherwise the partition stops here at once,
-   * without a checkpoint of ours: its new owner resumes from the last one.
+   * Gives a partition up at once, without a checkpoint of ours: its claim lapsed or another
+   * worker wrote its checkpoints. Its in-memory state is thrown away; whoever holds the claim
+   * next (this worker again, maybe) resumes from the stored checkpoint.
    */
-  let renewing = false
-  async function renewClaims(): Promise<void> {
-    if (renewing) return
-    renewing = true
-    try {
-      await Promise.all([...claims].map(async ([p, rev]) => {
-        // A claim given up meanwhile (release) must not come back: check after every await.
-        try {
-          const next = await node.leases.update(partitionKey(p), me, rev)
-          if (claims.has(p)) claims.set(p, next)
-        } catch {
-          if (!claims.has(p)) return
+  function drop(p: number, why: string): void {
+    const h = held.get(p)
+    if (!claims.delete(p) && !h) return
+    stats.lostClaims++
+    log.error({ partition: p }, `${why}; partition dropped without a checkpoint`)
+    if (!h) return
+    held.delete(p)
+    h.dropped = true
+    h.messages?.stop()
+    // Forgotten only once its consumer ended, and not taken again before that.
+    dropping.set(p, (async () => {
+      await h.loop
+      forgetDevices(h)
+    })().finally(() => dropping.delete(p)))
+  }
+
+  /**
+   * Renews every claim, including those of partitions being given away (their final checkpoint
+   * must finish under the claim). A claim whose revision is gone (this process stalled longer
+   * than the TTL, and the claim expired or another worker took it) is not created again here:
+   * the partition is dropped, and a later rebalance takes it afresh from the checkpoint. A
+   * renewal that fails otherwise (NATS unreachable) is retried; meanwhile trust runs out by time.
+   */
+  let renewing: Promise<void> | null = null
+  function renewClaims(): Promise<void> {
+    renewing ??= (async () => {
+      try {
+        await Promise.all([...claims].map(async ([p, c]) => {
+          const sentAt = Date.now()
           try {
-            const again = await node.leases.create(partitionKey(p), me)
-            if (claims.has(p)) claims.set(p, again)
-            else await node.leases.delete(partitionKey(p))
+            c.rev = await node.leases.update(partitionKey(p), me, c.rev)
+            c.sentAt = sentAt
           } catch (err) {
-            if (!claims.has(p)) return
-            log.error({ err, partition: p }, 'partition claim lost to another worker; stopping it')
-            stats.lostClaims++
-            claims.delete(p)
-            const h = held.get(p)
-            if (h) {
-              held.delete(p)
-              h.messages?.stop()
-              await h.loop
-              forgetDevices(h)
-            }
+            // Given up meanwhile (release, drop): nothing to do.
+            if (claims.get(p) !== c) return
+            if (revisionMoved(err)) drop(p, 'partition claim lapsed or taken by another worker')
+            else log.warn({ err, partition: p }, 'renewing a partition claim failed; retried')
           }
-        }
+        }))
+      } finally {
+        renewing = null
+      }
+    })()
+    return renewing
+  }
+
+  /** Writes one partition's checkpoint: its devices' snapshots, then its sequence (fenced). */
+  async function writePartition(h: Held, records: [string, Local, string][], seq: number): Promise<void> {
+    if (h.dropped) return
+    // Fencing: a claim not trusted any more writes nothing; the snapshots wait for a renewal.
+    if (!trusted(h.p)) {
+      for (const [id] of records) pipeline.markDirty(id)
+      h.behind = true
+      return
+    }
+    const kv = node.checkpoints
+    try {
+      // Each write only over the revision this worker holds: one written by another owner fails.
+      await Promise.all(records.map(async ([id, cp, value]) => {
+        cp.rev = cp.rev > 0 ? await kv.update(`snap.${id}`, value, cp.rev) : await kv.create(`snap.${id}`, value)
       }))
-    } finally {
-      renewing = false
+      // Snapshots before sequences: a sequence must never pass a snapshot that is not stored.
+      if (seq > h.savedSeq && !h.dropped) {
+        if (!trusted(h.p)) {
+          h.behind = true
+          return
+        }
+        h.seqRev = h.seqRev > 0 ? await kv.update(`seq.${h.p}`, String(seq), h.seqRev) : await kv.create(`seq.${h.p}`, String(seq))
+        h.savedSeq = seq
+      }
+      h.behind = false
+    } catch (err) {
+      if (revisionMoved(err)) return drop(h.p, 'a checkpoint of the partition was written by another worker')
+      for (const [id] of records) pipeline.markDirty(id)
+      throw err
     }
   }
 
@@ -234,22 +337,27 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   let again = false
   async function writeCheckpoint(): Promise<void> {
     const snaps = pipeline.takeSnapshots()
-    const records: [string, DeviceCheckpoint][] = []
+    const parts = new Map<Held, [string, Local, string][]>()
     for (const [id, snap] of snaps) {
       const cp = devices.get(id)
-      if (cp) records.push([id, { q: cp.q, n: cp.n, snap }])
+      const h = held.get(partitionOf(id, names.partitions))
+      if (!cp || !h) continue
+      const records = parts.get(h) ?? []
+      records.push([id, cp, JSON.stringify({ q: cp.q, n: cp.n, snap } satisfies DeviceCheckpoint)])
+      parts.set(h, records)
     }
-    const seqs = [...held.values()].filter((h) => h.lastSeq > h.savedSeq).map((h) => [h, h.lastSeq] as const)
+    const seqs = new Map([...held.values()].map((h) => [h, h.lastSeq] as const))
     try {
       await pipeline.flushHealth()
       await pipeline.settled()
-      // Snapshots before sequences: a sequence must never pass a snapshot that is not stored.
-      await Promise.all(records.map(([id, cp]) => node.checkpoints.put(`snap.${id}`, JSON.stringify(cp))))
-      await Promise.all(seqs.map(([h, seq]) => node.checkpoints.put(`seq.${h.p}`, String(seq)).then(() => { h.savedSeq = Math.max(h.savedSeq, seq) })))
     } catch (err) {
       for (const [id] of snaps) pipeline.markDirty(id)
       throw err
     }
+    const due = [...seqs].filter(([h, seq]) => parts.has(h) || seq > h.savedSeq || h.behind)
+    const results = await Promise.allSettled(due.map(([h, seq]) => writePartition(h, parts.get(h) ?? [], seq)))
+    const failed = results.find((r) => r.status === 'rejected')
+    if (failed) throw failed.reason
   }
   /** Runs a checkpoint that starts after now (joining one queued, not one in flight). */
   function checkpoint(): Promise<void> {
@@ -273,26 +381,39 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   /** Stops consuming, writes the final checkpoint under the claim, then gives the claim up. */
   async function release(p: number): Promise<void> {
     const h = held.get(p)
-    if (!h) return
-    held.delete(p)
+    if (!h || h.releasing) return
+    if (!trusted(p)) {
+      // The final checkpoint needs a trusted claim: given away after the renewal says whose it is.
+      void renewClaims()
+      throw new Error('the partition claim is not trusted now; given away later')
+    }
+    h.releasing = true
     h.messages?.stop()
     await h.loop
-    // Still counted in the checkpoint: put it back for the final write, then drop it.
-    held.set(p, h)
+    let error: unknown = null
     try {
       await checkpoint()
     } catch (err) {
+      error = err
+    }
+    if (h.dropped) return // lost meanwhile: dropped without a checkpoint of ours
+    if (error === null && (h.behind || h.savedSeq < h.lastSeq)) error = new Error('the final checkpoint waits for a trusted claim')
+    if (error !== null) {
       // Not given away without its checkpoint: keep consuming it and try again later.
+      h.releasing = false
       if (stopped) held.delete(p)
       else h.loop = consume(h)
-      throw err
+      throw error
     }
     held.delete(p)
     forgetDevices(h)
     stats.releases++
-    // Forgotten before the key goes, so a renewal in flight cannot create it again.
+    // Forgotten before the key goes, so no renewal touches it; one in flight ends first, so the
+    // delete names the claim's last revision (and cannot delete another worker's claim).
+    const claim = claims.get(p)
     claims.delete(p)
-    await node.leases.delete(partitionKey(p))
+    await renewing
+    if (claim) await node.leases.delete(partitionKey(p), { previousSeq: claim.rev })
     log.info({ partition: p }, 'partition released')
   }
 
@@ -306,7 +427,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       const leaving = [...held.keys()].filter((p) => ownerOf(`p${p}`, workers) !== me)
       await Promise.all(leaving.map((p) => release(p).catch((err: unknown) => log.error({ err, partition: p }, 'giving a partition away failed; retried'))))
       const wanted: number[] = []
-      for (let p = 0; p < names.partitions; p++) if (!held.has(p) && !taking.has(p) && ownerOf(`p${p}`, workers) === me) wanted.push(p)
+      for (let p = 0; p < names.partitions; p++) if (!held.has(p) && !taking.has(p) && !dropping.has(p) && ownerOf(`p${p}`, workers) === me) wanted.push(p)
       await Promise.all(wanted.map(async (p) => {
         taking.add(p)
         try {
@@ -327,7 +448,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   const checkpointTimer = setInterval(() => void checkpoint().catch((err: unknown) => log.error({ err }, 'cluster checkpoint failed; retried')), o.checkpointMs)
   // Give the watch a moment to deliver the members already there, so the first rebalance does
   // not take every partition only to give most of them back.
-  await new Promise((r) => setTimeout(r, Math.min(500, heartbeatMs)))
+  await sleep(Math.min(500, heartbeatMs))
   await rebalance()
 
   return {
@@ -343,7 +464,7 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
       clearInterval(heartbeat)
       clearInterval(checkpointTimer)
       clearInterval(renewal)
-      while (balancing) await new Promise((r) => setTimeout(r, 20))
+      while (balancing) await sleep(20)
       for (const p of [...held.keys()]) await release(p).catch((err: unknown) => log.error({ err, partition: p }, 'releasing a partition failed'))
       node.report(() => ({}))
       await node.beat().catch(() => undefined)
