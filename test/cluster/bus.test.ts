@@ -3,18 +3,12 @@
  * every edge, so a client connected to another edge gets it too. The device is connected to edge
  * B, which runs no worker; the worker in process A raises the warning from B's device event.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import mqtt from 'mqtt'
-import pino from 'pino'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import { loadStartConfig } from '../../cli/config.ts'
-import { startForewarn, type Running } from '../../cli/start.ts'
+import { expect, it } from 'vitest'
+import type { Running } from '../../cli/start.ts'
 import { describeService } from '../services/availability.ts'
-import { startNatsCluster, type NatsClusterService } from '../services/nats.ts'
-import { startPostgres, type PostgresService } from '../services/postgres.ts'
 import { offlineWill, provision, waitFor } from '../e2e/helpers.ts'
+import { useCluster } from './harness.ts'
 
 const ADMIN_KEY = 'cluster-bus-admin-key-0123456789ab'
 
@@ -30,33 +24,8 @@ function listen(run: Running): { deviceId: string; kind: string }[] {
 }
 
 describeService(['nats', 'postgres'], 'cluster bus: warnings reach every edge', () => {
-  let nats: NatsClusterService
-  let postgres: PostgresService
-  const runs: Running[] = []
-  const dirs: string[] = []
-  let databaseUrl = ''
-  beforeAll(async () => {
-    nats = await startNatsCluster(3)
-    postgres = await startPostgres()
-    databaseUrl = await postgres.createDatabase('bus')
-  }, 60_000)
-  afterAll(async () => {
-    for (const r of runs) await r.stop()
-    await nats?.stop()
-    await postgres?.stop()
-    for (const d of dirs) rmSync(d, { recursive: true, force: true })
-  })
-
-  const start = async (roles: string): Promise<Running> => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'forewarn-cluster-bus-'))
-    dirs.push(dataDir)
-    const run = await startForewarn(
-      loadStartConfig({ dataDir, mqttPort: 0, apiPort: 0, simulate: 0, cluster: nats.urls, roles }, { FOREWARN_ADMIN_KEY: ADMIN_KEY }),
-      pino({ level: 'silent' }), { DATABASE_URL: databaseUrl },
-    )
-    runs.push(run)
-    return run
-  }
+  const cluster = useCluster({ name: 'bus', adminKey: ADMIN_KEY, databases: ['bus'] })
+  const start = (roles: string): Promise<Running> => cluster.start(roles)
 
   it('a warning raised by the worker in process A is published on edge B, where its device is connected, and on A', async () => {
     const a = await start('edge,worker,api')

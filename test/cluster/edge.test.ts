@@ -3,24 +3,16 @@
  * stream before its PUBACK, bad input is refused as in one process and never reaches the stream,
  * and a NATS node stopped mid-run (the stream's leader) loses no acknowledged reading.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import mqtt from 'mqtt'
-import pg from 'pg'
-import pino from 'pino'
 import { connect, type NatsConnection } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import { loadStartConfig } from '../../cli/config.ts'
-import { startForewarn, type Running } from '../../cli/start.ts'
+import { expect, it } from 'vitest'
 import { partitionOf } from '../../domain/index.ts'
 import { defaultNames, subjectOf } from '../../cluster/nats.ts'
 import type { StreamRow } from '../../cluster/stream-writer.ts'
 import { describeService } from '../services/availability.ts'
-import { startNatsCluster, type NatsClusterService } from '../services/nats.ts'
-import { startPostgres, type PostgresService } from '../services/postgres.ts'
 import { offlineWill, provision, type Provisioned } from '../e2e/helpers.ts'
+import { useCluster } from './harness.ts'
 
 const ADMIN_KEY = 'cluster-edge-admin-key-0123456789'
 const READINGS = 120
@@ -45,33 +37,15 @@ function device(url: string, d: Provisioned): Promise<mqtt.MqttClient> {
 }
 
 describeService(['nats', 'postgres'], 'cluster edge: the stream is the commit point', () => {
-  let nats: NatsClusterService
-  let postgres: PostgresService
-  let run: Running | undefined
-  const dataDir = mkdtempSync(join(tmpdir(), 'forewarn-cluster-edge-'))
-  beforeAll(async () => {
-    nats = await startNatsCluster(3)
-    postgres = await startPostgres()
-    const c = new pg.Client({ connectionString: postgres.url })
-    await c.connect()
-    await c.query('CREATE DATABASE edge')
-    await c.end()
-  }, 60_000)
-  afterAll(async () => {
-    await run?.stop()
-    await nats?.stop()
-    await postgres?.stop()
-    rmSync(dataDir, { recursive: true, force: true })
-  })
+  const cluster = useCluster({ name: 'edge', adminKey: ADMIN_KEY, databases: ['edge'] })
 
   it('PUBACKs only readings stored in the R3 stream, in their partition, none lost with the leader node killed mid-run; bad input never reaches it', async () => {
-    const config = loadStartConfig({ dataDir, mqttPort: 0, apiPort: 0, simulate: 0, cluster: nats.urls }, { FOREWARN_ADMIN_KEY: ADMIN_KEY })
-    run = await startForewarn(config, pino({ level: 'silent' }), { DATABASE_URL: postgres.url.replace(/\/postgres$/, '/edge') })
+    const run = await cluster.start(undefined)
     expect(run.cluster).not.toBeNull()
     const devices = await provision(run.apiUrl, ADMIN_KEY, ['refrigerator', 'refrigerator', 'refrigerator'], 'EDGE')
-    const clients = await Promise.all(devices.map((d) => device(run!.mqttUrl, d)))
+    const clients = await Promise.all(devices.map((d) => device(run.mqttUrl, d)))
 
-    const nc = await connect({ servers: nats.urls.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 100 })
+    const nc = await connect({ servers: cluster.nats.urls.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 100 })
     try {
       const jsm = await jetstreamManager(nc)
       const info = await jsm.streams.info(defaultNames.stream)
@@ -94,14 +68,14 @@ describeService(['nats', 'postgres'], 'cluster edge: the stream is the commit po
       await Promise.all(devices.map(async (d, i) => {
         const client = clients[i]!
         for (let seq = 0; seq < READINGS; seq++) {
-          if (seq === STOP_AT && i === 0) stopped = nats.stopNode(Number(leader.slice(1)), 'SIGKILL')
+          if (seq === STOP_AT && i === 0) stopped = cluster.nats.stopNode(Number(leader.slice(1)), 'SIGKILL')
           const payload = JSON.stringify({ v: 1, boot: 1, ts: Date.now(), seq, metrics: { cabinet_temp_c: 4 + (seq % 3) / 10 } })
           await client.publishAsync(`appliances/${d.deviceId}/telemetry`, payload, { qos: 1 })
           acked[i]!.add(seq)
         }
       }))
       await stopped
-      expect(nats.nodes.filter((n) => n.running())).toHaveLength(2)
+      expect(cluster.nats.nodes.filter((n) => n.running())).toHaveLength(2)
       // The stream carried on under a new leader, on the two nodes left.
       expect((await jsm.streams.info(defaultNames.stream)).cluster?.leader).not.toBe(leader)
 

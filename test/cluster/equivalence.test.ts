@@ -6,19 +6,14 @@
  * and equal, with the warnings and each appliance's history, those of a single-process run.
  * Rerun with `npx vitest run test/cluster/equivalence.test.ts`.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import pino from 'pino'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import { loadStartConfig } from '../../cli/config.ts'
-import { startForewarn, type Running } from '../../cli/start.ts'
+import { expect, it } from 'vitest'
+import type { Running } from '../../cli/start.ts'
 import { defaultNames } from '../../cluster/nats.ts'
 import { partitionOf } from '../../domain/ownership.ts'
 import { describeService } from '../services/availability.ts'
-import { startNatsCluster, type NatsClusterService } from '../services/nats.ts'
-import { startPostgres, type PostgresService } from '../services/postgres.ts'
 import { provision, waitFor } from '../e2e/helpers.ts'
+import { useCluster } from './harness.ts'
 import {
   ADMIN_KEY, DAYS, groundTruth, outcomeOf, runScenario, scenarioTypes, startScenarioFleet, type Outcome,
 } from '../e2e/outage-scenario.ts'
@@ -29,43 +24,17 @@ const PACE = { intervalMs: 5, batchSize: 240 }
 const READINGS = scenarioTypes.length * DAYS * 24 * 60
 
 describeService(['nats', 'postgres'], 'cluster equivalence: the same fleet gives the same tickets as one process', () => {
-  let nats: NatsClusterService
-  let postgres: PostgresService
-  const runs: Running[] = []
-  const dirs: string[] = []
-  const urls: Record<'single' | 'cluster', string> = { single: '', cluster: '' }
-  const dbUrl = (name: 'single' | 'cluster'): string => urls[name]
-  const dataDir = (): string => {
-    const d = mkdtempSync(join(tmpdir(), 'forewarn-cluster-equiv-'))
-    dirs.push(d)
-    return d
-  }
-  beforeAll(async () => {
-    nats = await startNatsCluster(3)
-    postgres = await startPostgres()
-    urls.single = await postgres.createDatabase('single')
-    urls.cluster = await postgres.createDatabase('cluster')
-  }, 60_000)
-  afterAll(async () => {
-    for (const r of runs) await r.stop()
-    await nats?.stop()
-    await postgres?.stop()
-    for (const d of dirs) rmSync(d, { recursive: true, force: true })
-  })
+  const servers = useCluster({ name: 'equiv', adminKey: ADMIN_KEY, databases: ['single', 'cluster'] })
 
   it('tickets = ground truth, one per fault, and the same records as a single-process run', async () => {
     const quiet = pino({ level: 'silent' })
-    const single = await runScenario({ dataDir: dataDir(), env: { DATABASE_URL: dbUrl('single') }, log: quiet, serialPrefix: PREFIX, ...PACE })
+    const single = await runScenario({ dataDir: servers.dataDir(), env: { DATABASE_URL: servers.databaseUrl('single') }, log: quiet, serialPrefix: PREFIX, ...PACE })
     await single.run.stop()
     expect(single.outcome.ticketed).toEqual(groundTruth(PREFIX))
 
-    const start = async (roles: string): Promise<Running> => {
-      const run = await startForewarn(loadStartConfig({ dataDir: dataDir(), mqttPort: 0, apiPort: 0, simulate: 0, cluster: nats.urls, roles }, {
-        FOREWARN_ADMIN_KEY: ADMIN_KEY, FOREWARN_HEALTH_FLUSH_MS: '100', FOREWARN_CHECKPOINT_MS: '200', FOREWARN_CLUSTER_LEASE_TTL_MS: '3000',
-      }), quiet, { DATABASE_URL: dbUrl('cluster') })
-      runs.push(run)
-      return run
-    }
+    const start = (roles: string): Promise<Running> => servers.start(roles, {
+      env: { FOREWARN_HEALTH_FLUSH_MS: '100', FOREWARN_CHECKPOINT_MS: '200', FOREWARN_CLUSTER_LEASE_TTL_MS: '3000' }, database: 'cluster', log: quiet,
+    })
     const a = await start('edge,worker,api')
     const b = await start('edge,worker')
     const workers = [a.worker!, b.worker!]

@@ -4,23 +4,17 @@
  * there: every reading is folded once per device (nothing replayed, nothing skipped), and each
  * device's one firmware warning is stored once.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import mqtt from 'mqtt'
-import pino from 'pino'
 import { connect } from '@nats-io/transport-node'
 import { Kvm } from '@nats-io/kv'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import { loadStartConfig } from '../../cli/config.ts'
-import { startForewarn, type Running } from '../../cli/start.ts'
+import { expect, it } from 'vitest'
+import type { Running } from '../../cli/start.ts'
 import { ownerOf } from '../../domain/index.ts'
 import { defaultNames } from '../../cluster/nats.ts'
 import type { DeviceCheckpoint } from '../../cluster/worker.ts'
 import { describeService } from '../services/availability.ts'
-import { startNatsCluster, type NatsClusterService } from '../services/nats.ts'
-import { startPostgres, type PostgresService } from '../services/postgres.ts'
 import { apiCall, offlineWill, provision, waitFor } from '../e2e/helpers.ts'
+import { useCluster } from './harness.ts'
 
 const ADMIN_KEY = 'cluster-join-admin-key-0123456789a'
 const DEVICES = 8
@@ -28,33 +22,8 @@ const BATCH = 50
 const BATCHES = 12
 
 describeService(['nats', 'postgres'], 'cluster: a worker joining takes its partitions without a repeat or a gap', () => {
-  let nats: NatsClusterService
-  let postgres: PostgresService
-  const runs: Running[] = []
-  const dirs: string[] = []
-  let databaseUrl = ''
-  beforeAll(async () => {
-    nats = await startNatsCluster(3)
-    postgres = await startPostgres()
-    databaseUrl = await postgres.createDatabase('joining')
-  }, 60_000)
-  afterAll(async () => {
-    for (const r of runs) await r.stop()
-    await nats?.stop()
-    await postgres?.stop()
-    for (const d of dirs) rmSync(d, { recursive: true, force: true })
-  })
-
-  const start = async (roles: string): Promise<Running> => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'forewarn-cluster-join-'))
-    dirs.push(dataDir)
-    const run = await startForewarn(
-      loadStartConfig({ dataDir, mqttPort: 0, apiPort: 0, simulate: 0, cluster: nats.urls, roles }, { FOREWARN_ADMIN_KEY: ADMIN_KEY, FOREWARN_CLUSTER_LEASE_TTL_MS: '3000', FOREWARN_CHECKPOINT_MS: '300' }),
-      pino({ level: 'silent' }), { DATABASE_URL: databaseUrl },
-    )
-    runs.push(run)
-    return run
-  }
+  const cluster = useCluster({ name: 'join', adminKey: ADMIN_KEY, databases: ['joining'] })
+  const start = (roles: string): Promise<Running> => cluster.start(roles, { env: { FOREWARN_CLUSTER_LEASE_TTL_MS: '3000', FOREWARN_CHECKPOINT_MS: '300' } })
 
   it('rebalances to the rendezvous owners; every reading folded once, one warning per device', async () => {
     const a = await start('edge,worker,api')
@@ -96,7 +65,7 @@ describeService(['nats', 'postgres'], 'cluster: a worker joining takes its parti
       expect(second!.worker!.owned().length).toBeGreaterThan(10)
       expect(a.worker!.stats().releases).toBe(second!.worker!.owned().length)
 
-      const nc = await connect({ servers: nats.urls.split(',') })
+      const nc = await connect({ servers: cluster.nats.urls.split(',') })
       try {
         const kv = await new Kvm(nc).open(defaultNames.checkpoints)
         const folded = async (): Promise<Record<string, number>> => {

@@ -4,19 +4,14 @@
  * they are revoked or re-keyed through edge A's API; B closes their connections within a bound
  * and refuses the old credentials. Without the bus, B keeps them connected until they reconnect.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import type mqtt from 'mqtt'
 import pino from 'pino'
 import { afterAll, beforeAll, expect, it } from 'vitest'
-import { loadStartConfig } from '../../cli/config.ts'
-import { startForewarn, type Running } from '../../cli/start.ts'
+import type { Running } from '../../cli/start.ts'
 import { topics } from '../../domain/index.ts'
 import { describeService } from '../services/availability.ts'
-import { startNatsCluster, type NatsClusterService } from '../services/nats.ts'
-import { startPostgres, type PostgresService } from '../services/postgres.ts'
 import { apiCall, connectOnce, offlineWill, provision, waitFor } from '../e2e/helpers.ts'
+import { useCluster } from './harness.ts'
 
 const ADMIN_KEY = 'cluster-registry-admin-key-0123456'
 /** How long edge B may take to close a connection after A's API answered. */
@@ -39,39 +34,20 @@ function closedWithin(client: mqtt.MqttClient, ms: number): Promise<number> {
 }
 
 describeService(['nats', 'postgres'], 'cluster registry bus: revocations reach every edge', () => {
-  let nats: NatsClusterService
-  let postgres: PostgresService
-  const runs: Running[] = []
-  const dirs: string[] = []
+  const cluster = useCluster({ name: 'registry', adminKey: ADMIN_KEY, databases: ['registry'] })
   const clients: mqtt.MqttClient[] = []
-  let databaseUrl = ''
   let a: Running
   let b: Running
+  const start = (roles: string): Promise<Running> => cluster.start(roles, { log: pino({ level: process.env.DEBUG_REG ? 'warn' : 'silent' }, pino.destination(2)) })
+  // After the cluster's own hooks: started once it is up, and (afterAll runs in reverse) the
+  // clients end before the processes stop.
   beforeAll(async () => {
-    nats = await startNatsCluster(3)
-    postgres = await startPostgres()
-    databaseUrl = await postgres.createDatabase('registry')
     a = await start('edge,worker,api')
     b = await start('edge,api')
   }, 60_000)
-  afterAll(async () => {
+  afterAll(() => {
     for (const c of clients) c.end(true)
-    for (const r of runs) await r.stop()
-    await nats?.stop()
-    await postgres?.stop()
-    for (const d of dirs) rmSync(d, { recursive: true, force: true })
   })
-
-  async function start(roles: string): Promise<Running> {
-    const dataDir = mkdtempSync(join(tmpdir(), 'forewarn-cluster-registry-'))
-    dirs.push(dataDir)
-    const run = await startForewarn(
-      loadStartConfig({ dataDir, mqttPort: 0, apiPort: 0, simulate: 0, cluster: nats.urls, roles }, { FOREWARN_ADMIN_KEY: ADMIN_KEY }),
-      pino({ level: process.env.DEBUG_REG ? 'warn' : 'silent' }, pino.destination(2)), { DATABASE_URL: databaseUrl },
-    )
-    runs.push(run)
-    return run
-  }
   const onA = <T>(path: string, body: unknown) => apiCall<T>(a.apiUrl, ADMIN_KEY, path, { method: 'POST', body: JSON.stringify(body) })
   const connectDevice = async (deviceId: string, c: Creds) => {
     const r = await connectOnce(b.mqttUrl, { clientId: c.username, username: c.username, password: c.password, will: offlineWill(deviceId) })
@@ -144,9 +120,9 @@ describeService(['nats', 'postgres'], 'cluster registry bus: revocations reach e
     const conn = await connectDevice(d!.deviceId, d!)
     expect(conn.error).toBeNull()
     const server = b.cluster!.nc.getServer()
-    const i = nats.nodes.findIndex((n) => server.endsWith(`:${n.clientPort}`))
+    const i = cluster.nats.nodes.findIndex((n) => server.endsWith(`:${n.clientPort}`))
     expect(i).toBeGreaterThanOrEqual(0)
-    await nats.stopNode(i, 'SIGKILL')
+    await cluster.nats.stopNode(i, 'SIGKILL')
     try {
       const gone = closedWithin(conn.client, OUTAGE_BOUND_MS + BOUND_MS)
       const t0 = Date.now()
@@ -167,7 +143,7 @@ describeService(['nats', 'postgres'], 'cluster registry bus: revocations reach e
       // Within the bound of the call that succeeded (or earlier: a failed call's change may be stored).
       expect(ms - answeredMs).toBeLessThan(BOUND_MS)
     } finally {
-      await nats.startNode(i)
+      await cluster.nats.startNode(i)
     }
   }, 60_000)
 })

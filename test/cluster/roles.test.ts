@@ -4,18 +4,12 @@
  * console and ticket delivery; a process without a role does not listen on that role's port.
  * The default (no --roles) is all three.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
 import { connect as tcpConnect } from 'node:net'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
-import pino from 'pino'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import { loadStartConfig } from '../../cli/config.ts'
-import { startForewarn, type Running } from '../../cli/start.ts'
+import { expect, it } from 'vitest'
+import type { Running } from '../../cli/start.ts'
 import { describeService } from '../services/availability.ts'
-import { startNatsCluster, type NatsClusterService } from '../services/nats.ts'
-import { startPostgres, type PostgresService } from '../services/postgres.ts'
 import { freePort } from '../services/process.ts'
+import { useCluster } from './harness.ts'
 
 const ADMIN_KEY = 'cluster-roles-admin-key-0123456789a'
 
@@ -29,31 +23,13 @@ function listening(port: number): Promise<boolean> {
 }
 
 describeService(['nats', 'postgres'], 'cluster roles: each role opens its own port only', () => {
-  let nats: NatsClusterService
-  let postgres: PostgresService
-  const dirs: string[] = []
-  let databaseUrl = ''
-  beforeAll(async () => {
-    nats = await startNatsCluster(3)
-    postgres = await startPostgres()
-    databaseUrl = await postgres.createDatabase('roles')
-  }, 60_000)
-  afterAll(async () => {
-    await nats?.stop()
-    await postgres?.stop()
-    for (const d of dirs) rmSync(d, { recursive: true, force: true })
-  })
+  const cluster = useCluster({ name: 'roles', adminKey: ADMIN_KEY, databases: ['roles'] })
 
   /** Starts a process with fixed free ports and reports which of them listen. */
   const probe = async (roles: string | undefined, check: (run: Running) => void | Promise<void>): Promise<{ mqtt: boolean; http: boolean }> => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'forewarn-cluster-roles-'))
-    dirs.push(dataDir)
     const mqttPort = await freePort()
     const apiPort = await freePort()
-    const run = await startForewarn(
-      loadStartConfig({ dataDir, mqttPort, apiPort, simulate: 0, cluster: nats.urls, ...(roles ? { roles } : {}) }, { FOREWARN_ADMIN_KEY: ADMIN_KEY }),
-      pino({ level: 'silent' }), { DATABASE_URL: databaseUrl },
-    )
+    const run = await cluster.start(roles, { mqttPort, apiPort })
     try {
       await check(run)
       return { mqtt: await listening(mqttPort), http: await listening(apiPort) }

@@ -7,25 +7,15 @@
  * readings after the kill span far less than the 72 h warm-up).
  */
 import type { ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import mqtt from 'mqtt'
-import pino from 'pino'
-import { connect, type NatsConnection } from '@nats-io/transport-node'
-import { Kvm } from '@nats-io/kv'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import { loadStartConfig } from '../../cli/config.ts'
-import { startForewarn, type Running } from '../../cli/start.ts'
+import { connect } from '@nats-io/transport-node'
+import { expect, it } from 'vitest'
 import { partitionOf } from '../../domain/index.ts'
 import { createSimAppliance } from '../../simulators/appliance.ts'
 import { defaultNames } from '../../cluster/nats.ts'
-import type { DeviceCheckpoint } from '../../cluster/worker.ts'
 import { describeService } from '../services/availability.ts'
-import { startNatsCluster, type NatsClusterService } from '../services/nats.ts'
-import { startPostgres, type PostgresService } from '../services/postgres.ts'
-import { freePort } from '../services/process.ts'
-import { apiCall, offlineWill, provision, spawnForewarn, waitFor } from '../e2e/helpers.ts'
+import { apiCall, offlineWill, provision, waitFor } from '../e2e/helpers.ts'
+import { claims, deviceCheckpoints, useCluster } from './harness.ts'
 
 interface ClusterBody {
   clustered: boolean
@@ -43,67 +33,25 @@ const READINGS = 4_700
 /** Readings per MQTT message (the telemetry batch form); the stream holds one message per reading. */
 const BATCH = 100
 
-async function claims(nc: NatsConnection): Promise<Map<number, string>> {
-  const kv = await new Kvm(nc).open(defaultNames.leases)
-  const out = new Map<number, string>()
-  for (let p = 0; p < defaultNames.partitions; p++) {
-    const e = await kv.get(`part.${p}`)
-    if (e && e.operation === 'PUT') out.set(p, e.string())
-  }
-  return out
-}
-
-async function deviceCheckpoints(nc: NatsConnection, ids: readonly string[]): Promise<Map<string, DeviceCheckpoint | null>> {
-  const kv = await new Kvm(nc).open(defaultNames.checkpoints)
-  const out = new Map<string, DeviceCheckpoint | null>()
-  for (const id of ids) {
-    const e = await kv.get(`snap.${id}`)
-    out.set(id, e && e.operation === 'PUT' ? e.json<DeviceCheckpoint>() : null)
-  }
-  return out
-}
-
 describeService(['nats', 'postgres'], 'cluster worker: a killed worker\'s partitions move without loss, repeats or a new warm-up', () => {
-  let nats: NatsClusterService
-  let postgres: PostgresService
-  let edge: Running | undefined
-  const workers: ChildProcess[] = []
-  const dirs: string[] = []
-  const dir = (): string => {
-    const d = mkdtempSync(join(tmpdir(), 'forewarn-cluster-worker-'))
-    dirs.push(d)
-    return d
-  }
-  let databaseUrl = ''
-  beforeAll(async () => {
-    nats = await startNatsCluster(3)
-    postgres = await startPostgres()
-    databaseUrl = await postgres.createDatabase('worker')
-  }, 60_000)
-  afterAll(async () => {
-    for (const w of workers) w.kill('SIGKILL')
-    await edge?.stop()
-    await nats?.stop()
-    await postgres?.stop()
-    for (const d of dirs) rmSync(d, { recursive: true, force: true })
-  })
+  const cluster = useCluster({ name: 'worker', adminKey: ADMIN_KEY, databases: ['worker'] })
 
   it('moves a SIGKILLed worker\'s partitions; each reading is folded exactly once per device, baselines kept', async () => {
     // The edge (and API) in this process; two workers as processes of their own, each with the
     // api role too, so that its /metrics (partition lag) can be read.
-    const config = loadStartConfig({ dataDir: dir(), mqttPort: 0, apiPort: 0, simulate: 0, cluster: nats.urls, roles: 'edge,api' }, { FOREWARN_ADMIN_KEY: ADMIN_KEY })
-    edge = await startForewarn(config, pino({ level: 'silent' }), { DATABASE_URL: databaseUrl })
+    const edge = await cluster.start('edge,api')
     expect(edge.worker).toBeNull()
     const devices = await provision(edge.apiUrl, ADMIN_KEY, Array.from({ length: DEVICES }, () => 'refrigerator' as const), 'WORK')
-    const env = { DATABASE_URL: databaseUrl, FOREWARN_ADMIN_KEY: ADMIN_KEY, FOREWARN_CLUSTER_LEASE_TTL_MS: '1500', FOREWARN_CHECKPOINT_MS: '300' }
+    const env = { DATABASE_URL: cluster.databaseUrl(), FOREWARN_ADMIN_KEY: ADMIN_KEY, FOREWARN_CLUSTER_LEASE_TTL_MS: '1500', FOREWARN_CHECKPOINT_MS: '300' }
+    const workers: ChildProcess[] = []
     const workerApis: string[] = []
     for (let i = 0; i < 2; i++) {
-      const apiPort = await freePort()
-      workers.push(await spawnForewarn(['--cluster', nats.urls, '--roles', 'worker,api', '--mqtt-port', '0', '--data-dir', dir()], env, apiPort))
-      workerApis.push(`http://127.0.0.1:${apiPort}`)
+      const w = await cluster.spawn('worker,api', env)
+      workers.push(w.proc)
+      workerApis.push(w.apiUrl)
     }
-    const nc = await connect({ servers: nats.urls.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 100 })
-    const clients = await Promise.all(devices.map((d) => mqtt.connectAsync(edge!.mqttUrl, {
+    const nc = await connect({ servers: cluster.nats.urls.split(','), maxReconnectAttempts: -1, reconnectTimeWait: 100 })
+    const clients = await Promise.all(devices.map((d) => mqtt.connectAsync(edge.mqttUrl, {
       clientId: d.username, username: d.username, password: d.password, will: offlineWill(d.deviceId), reconnectPeriod: 200,
     })))
     try {
@@ -121,7 +69,7 @@ describeService(['nats', 'postgres'], 'cluster worker: a killed worker\'s partit
 
       // GET /cluster on the edge: three live processes with their roles, every partition owned.
       const view = await waitFor('GET /cluster to show both workers\' partitions', async () => {
-        const { body } = await apiCall<ClusterBody>(edge!.apiUrl, ADMIN_KEY, '/cluster')
+        const { body } = await apiCall<ClusterBody>(edge.apiUrl, ADMIN_KEY, '/cluster')
         return body.partitions.every((p) => p.owner !== null) && body.members.length === 3 ? body : undefined
       }, 15_000, 200)
       expect(view.clustered).toBe(true)
@@ -159,7 +107,7 @@ describeService(['nats', 'postgres'], 'cluster worker: a killed worker\'s partit
       // Each process judges liveness by its own clock, and a worker reports its partitions with
       // its next lease put: GET /cluster shows the new state within a TTL.
       const after = await waitFor('GET /cluster without the victim, every partition with the survivor', async () => {
-        const { body } = await apiCall<ClusterBody>(edge!.apiUrl, ADMIN_KEY, '/cluster')
+        const { body } = await apiCall<ClusterBody>(edge.apiUrl, ADMIN_KEY, '/cluster')
         return body.members.length === 2 && body.partitions.every((p) => p.owner === survivorId) ? body : undefined
       }, 10_000, 100)
       expect(after.members.map((m) => m.id).sort()).toEqual([after.self, survivorId].sort())
@@ -187,7 +135,7 @@ describeService(['nats', 'postgres'], 'cluster worker: a killed worker\'s partit
       // a detector past warm-up, and no reading seen twice.
       for (const id of ids) {
         const rec = await waitFor(`the health record of ${id} at its last reading`, async () => {
-          const r = await edge!.store.getHealthRecord(id)
+          const r = await edge.store.getHealthRecord(id)
           return r?.health?.lastEventTime === lastTs.get(id) ? r : undefined
         }, 30_000, 200)
         expect(rec?.health?.warmingUp).toBe(false)
