@@ -272,11 +272,41 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
   }
 
   /**
+   * A claim that lapsed while nobody took it (a renewal slower than the TTL) is created again
+   * and kept, with this worker's state, only if no other owner wrote the partition's checkpoint
+   * meanwhile (`seq.<p>` still at the revision this worker holds): then its state is still the
+   * partition's latest, and the replay a drop would cause is saved. A snapshot written by an
+   * owner that lost its claim before writing `seq.<p>` makes the next conditional write fail,
+   * which drops the partition then.
+   */
+  async function reclaim(p: number, c: Claim): Promise<boolean> {
+    const h = held.get(p)
+    if (!h) return false
+    const sentAt = Date.now()
+    let rev: number
+    try {
+      rev = await node.leases.create(partitionKey(p), me)
+    } catch {
+      return false // another worker holds it
+    }
+    const saved = await node.checkpoints.get(`seq.${p}`).catch(() => undefined)
+    if (claims.get(p) === c && held.get(p) === h && saved !== undefined && (saved?.revision ?? 0) === h.seqRev) {
+      c.rev = rev
+      c.sentAt = sentAt
+      log.warn({ partition: p }, 'partition claim had lapsed with nobody taking it; claimed again')
+      return true
+    }
+    await node.leases.delete(partitionKey(p), { previousSeq: rev }).catch(() => undefined)
+    return false
+  }
+
+  /**
    * Renews every claim, including those of partitions being given away (their final checkpoint
    * must finish under the claim). A claim whose revision is gone (this process stalled longer
-   * than the TTL, and the claim expired or another worker took it) is not created again here:
-   * the partition is dropped, and a later rebalance takes it afresh from the checkpoint. A
-   * renewal that fails otherwise (NATS unreachable) is retried; meanwhile trust runs out by time.
+   * than the TTL, and the claim expired or another worker took it) is claimed again only as
+   * `reclaim` allows; otherwise the partition is dropped, and a later rebalance takes it afresh
+   * from the checkpoint. A renewal that fails otherwise (NATS unreachable) is retried; meanwhile
+   * trust runs out by time.
    */
   let renewing: Promise<void> | null = null
   function renewClaims(): Promise<void> {
@@ -290,8 +320,8 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
           } catch (err) {
             // Given up meanwhile (release, drop): nothing to do.
             if (claims.get(p) !== c) return
-            if (revisionMoved(err)) drop(p, 'partition claim lapsed or taken by another worker')
-            else log.warn({ err, partition: p }, 'renewing a partition claim failed; retried')
+            if (!revisionMoved(err)) log.warn({ err, partition: p }, 'renewing a partition claim failed; retried')
+            else if (!await reclaim(p, c)) drop(p, 'partition claim lapsed or taken by another worker')
           }
         }))
       } finally {
