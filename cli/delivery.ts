@@ -21,6 +21,8 @@ export interface DeliveryConfig {
   maxDelayMs: number
   pollMs: number
   rtPollMs: number
+  /** The outbox lease of a claimed job; the worker starts a job only in its first half. */
+  leaseMs: number
 }
 
 export const defaultDeliveryConfig: DeliveryConfig = {
@@ -29,6 +31,7 @@ export const defaultDeliveryConfig: DeliveryConfig = {
   maxDelayMs: 10 * 60_000,
   pollMs: 500,
   rtPollMs: 15_000,
+  leaseMs: 30_000,
 }
 
 /** Adapters named by the environment; validated now, so a bad setting stops start-up with a clear error. */
@@ -50,7 +53,8 @@ export function startDelivery(o: { store: AsyncRecordsStore; adapters: DeliveryA
   if (o.adapters.length === 0) return { stop: async () => undefined }
   const count = o.metrics ? deliveryOutcomeMetrics(o.metrics) : null
   const worker = createDeliveryWorker({
-    outbox: o.store.outboxPort(),
+    outbox: o.store.outboxPort({ leaseMs: cfg.leaseMs }),
+    leaseMs: cfg.leaseMs,
     adapters: o.adapters,
     maxAttempts: cfg.maxAttempts,
     baseDelayMs: cfg.baseDelayMs,

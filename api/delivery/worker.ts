@@ -24,6 +24,12 @@ export interface DeliveryWorkerOptions {
   batchSize?: number
   /** Jobs of different tickets delivered at the same time. */
   concurrency?: number
+  /**
+   * The lease the outbox gives claimed jobs (the port's `leaseMs`). A job is started only in the
+   * first half of it: a batch that delivers slowly leaves its later jobs to lapse back into the
+   * outbox rather than deliver one that another worker may have claimed again meanwhile.
+   */
+  leaseMs?: number
   now?: () => number
   /** [0, 1), as Math.random; injected in tests. */
   random?: () => number
@@ -132,9 +138,11 @@ export function createDeliveryWorker(opts: DeliveryWorkerOptions): DeliveryWorke
    * Jobs of one ticket and adapter run one after the other, in outbox order, and stop at the first
    * failure: an update must never overtake the create it follows (nor race it into a duplicate).
    */
-  async function runGroup(jobs: OutboxJob[], summary: RunSummary): Promise<void> {
+  async function runGroup(jobs: OutboxJob[], summary: RunSummary, claimedAt: number): Promise<void> {
     for (let i = 0; i < jobs.length; i++) {
       const job = jobs[i] as OutboxJob
+      // Fencing: past half its lease a job is left alone; it is due again when the lease ends.
+      if (opts.leaseMs !== undefined && opts.leaseMs > 0 && now() - claimedAt >= opts.leaseMs / 2) return
       if (await attempt(job, summary)) continue
       const retryAt = now() + baseDelayMs
       for (const rest of jobs.slice(i + 1)) {
@@ -148,7 +156,8 @@ export function createDeliveryWorker(opts: DeliveryWorkerOptions): DeliveryWorke
   }
 
   async function runOnce(): Promise<RunSummary> {
-    const jobs = await outbox.claimDue(now(), batchSize)
+    const claimedAt = now()
+    const jobs = await outbox.claimDue(claimedAt, batchSize)
     const summary: RunSummary = { claimed: jobs.length, delivered: 0, retried: 0, dead: 0, deferred: 0 }
     const groups = new Map<string, OutboxJob[]>()
     for (const job of jobs) {
@@ -159,7 +168,7 @@ export function createDeliveryWorker(opts: DeliveryWorkerOptions): DeliveryWorke
     }
     const queue = [...groups.values()]
     const lane = async (): Promise<void> => {
-      for (let g = queue.shift(); g !== undefined; g = queue.shift()) await runGroup(g, summary)
+      for (let g = queue.shift(); g !== undefined; g = queue.shift()) await runGroup(g, summary, claimedAt)
     }
     await Promise.all(Array.from({ length: Math.min(concurrency, queue.length) }, lane))
     return summary

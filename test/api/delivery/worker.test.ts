@@ -166,3 +166,32 @@ describe('delivery worker', () => {
       .toThrow(/baseDelayMs/)
   })
 })
+
+describe('two workers sharing an outbox with a lease', () => {
+  it('a slow batch starts no job past half its lease, so a job claimed again is sent once', async () => {
+    let clock = 1_000_000
+    const outbox = createMemoryOutbox({ leaseMs: 1_000 })
+    const sent: string[] = []
+    // Each delivery takes 400 ms of the shared clock.
+    const slow: DeliveryAdapter = {
+      name: 'test',
+      async deliver(ticket: TicketForDelivery) {
+        sent.push(ticket.id)
+        clock += 400
+        return { externalRef: `ext-${ticket.id}` }
+      },
+    }
+    const make = () => createDeliveryWorker({
+      outbox, adapters: [slow], maxAttempts: 4, baseDelayMs: 1_000, maxDelayMs: 8_000, pollMs: 50, concurrency: 1, leaseMs: 1_000, now: () => clock,
+    })
+    const [a, b] = [make(), make()]
+    for (let i = 0; i < 4; i++) outbox.enqueue(sampleTicket(`tk-lease0000${i}`), 'test', clock)
+    // A claims all four and starts the first two (0 and 400 ms into its lease); at 800 ms it
+    // leaves the rest, which lapse back at 1,000 ms and go to B.
+    expect(await a.runOnce()).toMatchObject({ claimed: 4, delivered: 2 })
+    expect(await b.runOnce()).toMatchObject({ claimed: 0 })
+    clock += 200
+    expect(await b.runOnce()).toMatchObject({ claimed: 2, delivered: 2 })
+    expect(sent).toEqual(['tk-lease00000', 'tk-lease00001', 'tk-lease00002', 'tk-lease00003'])
+  })
+})
