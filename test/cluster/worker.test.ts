@@ -125,7 +125,7 @@ describeService(['nats', 'postgres'], 'cluster worker: a killed worker\'s partit
       expect(metrics).toMatch(/^forewarn_cluster_partition_lag\{partition="0"\} 0$/m)
       // The edge (api role, no worker) exports every partition's lag as its owner reports it.
       await waitFor('the edge exports the survivor\'s partition lag, no partition unowned', async () => {
-        const text = await (await fetch(`${edge!.apiUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text()
+        const text = await (await fetch(`${edge.apiUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })).text()
         const owned = text.split('\n').filter((l) => l.startsWith(`forewarn_cluster_lag{partition=`) && l.includes(`owner="${survivorId}"`))
         return owned.length === 64 && /^forewarn_cluster_partitions_unowned 0$/m.test(text) ? true : undefined
       }, 10_000, 200)
