@@ -414,8 +414,13 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     if (!h || h.releasing) return
     if (!trusted(p)) {
       // The final checkpoint needs a trusted claim: given away after the renewal says whose it is.
-      void renewClaims()
-      throw new Error('the partition claim is not trusted now; given away later')
+      // On stop there is no later: the partition stops here, and its claim expires.
+      if (stopped) {
+        held.delete(p)
+        h.messages?.stop()
+        await h.loop
+      } else void renewClaims()
+      throw new Error('the partition claim is not trusted now; its final checkpoint is not written')
     }
     h.releasing = true
     h.messages?.stop()
