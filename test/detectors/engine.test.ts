@@ -224,4 +224,13 @@ describe('learning from the fleet', () => {
     // Guessing the mean life left for every row would be off by about 60 hours here.
     expect(rmse).toBeLessThan(30)
   })
+
+  it("a failure model's estimate is its nearest history rows' mean life, kept inside their 10th – 90th percentiles", () => {
+    const H = 3_600_000
+    const model = (lives: number[]) => failureModelFrom({ devices: 2, rows: lives.length, capMs: 100 * H, d: 1, weights: [1], bias: 0, index: lives.map(() => 0.5), lifeMs: lives.map((l) => l * H) })
+    // Skewed neighbours: the median (1 h) would be further off on average than the mean (4.5 h).
+    expect(model([1, 1, 1, 1, 1, 1, 2, 3, 4, 30]).estimate([0.5])).toEqual({ lifeMs: 4.5 * H, lowMs: 1 * H, highMs: 30 * H, index: 0.5 })
+    // One outlier below the 10th percentile pulls the mean under it: the estimate stays at the interval's edge.
+    expect(model([0, 10, 10, 10, 10, 10, 10, 10, 10, 10]).estimate([0.5])!.lifeMs).toBe(10 * H)
+  })
 })
