@@ -14,7 +14,8 @@
  *   NN=1 [ONLY=name] [AGG=mean] [NBF=0.02] …   life read off the nearest history index values
  *   Z=centred|scaled|raw [LAM=0.1] …   replace the engine's deviation by the EWMA minus the device's warm-up
  *                                  mean (centred), divided by its spread (scaled), or the EWMA itself (raw)
- *   RATE=1 [W=30] [RW=1] …   life from the nearest history rows in (index, index slope over the last W rows)
+ *   RATE=1 [W=30] [RW=1] [LAG=1] …   life from the nearest history rows in (index, index slope over the last W rows;
+ *                                  LAG=1: the index minus its EWMA of weight 2 / (W + 1) instead of the slope)
  * Every mode also prints the anomaly score's own first warnings and the failure model's RMSE today.
  */
 import { readFileSync } from 'node:fs'
@@ -280,7 +281,9 @@ if (process.env.NN) {
 // Level and rate: nearest history rows in (index, index slope over the last W rows), both standardised.
 if (process.env.RATE) {
   const W = Number(process.env.W ?? 30)
-  const slopeOf = (s: number[]): number[] => s.map((_, i) => {
+  // LAG=1: the rate is the index minus its own EWMA of weight 2 / (W + 1) (one number per device, not a window).
+  const lagOf = (s: number[]): number[] => { const lam = 2 / (W + 1); let e = NaN; return s.map((v) => { if (!Number.isFinite(v)) return 0; e = Number.isFinite(e) ? e + lam * (v - e) : v; return v - e }) }
+  const slopeOf = (s: number[]): number[] => process.env.LAG ? lagOf(s) : s.map((_, i) => {
     let n = 0, st = 0, sh = 0, stt = 0, sth = 0
     for (let j = Math.max(0, i - W + 1); j <= i; j++) { if (!Number.isFinite(s[j]!)) continue; n++; st += j; sh += s[j]!; stt += j * j; sth += j * s[j]! }
     return n < 5 ? 0 : (n * sth - st * sh) / Math.max(1e-9, n * stt - st * st)
@@ -314,5 +317,5 @@ if (process.env.RATE) {
     const left = test.map((t, i) => { let run = 0; for (let r = offlineWarmupRows(t.len); r < t.len; r++) { if (t.score[r]! >= 0.5) return t.len - 1 - r; const e = est.get(`${i}:${r}`); if (e !== undefined && e <= T) { if (++run >= k) return t.len - 1 - r } else run = 0 } return -1 })
     res.push(`<=${T}x${k}: ${outcome(left)}`)
   }
-  console.log(`level+rate W ${W} RW ${process.env.RW ?? 1}: RMSE ${rmseOf((f, i, r) => est.get(`${i}:${r}`) ?? null)}\n   ${res.join('\n   ')}`)
+  console.log(`level+rate ${process.env.LAG ? 'lag' : 'slope'} W ${W} RW ${process.env.RW ?? 1}: RMSE ${rmseOf((f, i, r) => est.get(`${i}:${r}`) ?? null)}\n   ${res.join('\n   ')}`)
 }
