@@ -120,6 +120,7 @@ export function failureModelFrom(m: Omit<FailureModel, 'estimate' | 'track'>): F
   const neighbours = Math.max(10, Math.round(0.02 * m.index.length))
   const scratch: number[] = []
   const near: number[] = []
+  let dists = new Float64Array(0)
   const rate = m.rate && m.rate.length === m.index.length && m.rateScale && m.rateWeight ? m.rate : null
   const track = rate
     ? (previous: number, z: ArrayLike<number>): number => {
@@ -145,10 +146,10 @@ export function failureModelFrom(m: Omit<FailureModel, 'estimate' | 'track'>): F
         const r = (hi - tracked) * m.rateScale!
         const from = Math.max(0, lo - 5 * neighbours), to = Math.min(n, lo + 5 * neighbours)
         near.length = 0
-        for (let k = from; k < to; k++) near.push(k)
-        const dist = (k: number): number => (m.index[k]! - hi) ** 2 + (rate[k]! * m.rateScale! - r) ** 2
-        near.sort((x, y) => dist(x) - dist(y))
-        for (let k = 0; k < Math.min(neighbours, near.length); k++) scratch.push(m.lifeMs[near[k]!]!)
+        if (dists.length < to - from) dists = new Float64Array(to - from)
+        for (let k = from; k < to; k++) { near.push(k - from); dists[k - from] = (m.index[k]! - hi) ** 2 + (rate[k]! * m.rateScale! - r) ** 2 }
+        near.sort((x, y) => dists[x]! - dists[y]!)
+        for (let k = 0; k < Math.min(neighbours, near.length); k++) scratch.push(m.lifeMs[from + near[k]!]!)
       } else {
         let a = lo - 1, b = lo
         while (scratch.length < Math.min(neighbours, n)) {
