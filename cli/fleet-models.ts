@@ -155,7 +155,7 @@ export function createFleetModels(deps: { store: AsyncRecordsStore; detector: Ca
       void enqueue('learning failure signatures', async () => {
         const before = stateOf(type)
         const runs = [...before.runs, run].slice(-cfg.maxFailures)
-        const { estimate: _estimate, ...model } = learnFailureModel(runs.map((r) => ({ rows: r.rows, timesMs: r.timesMs })))
+        const { estimate: _estimate, track: _track, ...model } = learnFailureModel(runs.map((r) => ({ rows: r.rows, timesMs: r.timesMs })))
         const s: Stored = { ...before, runs, failure: { model, learntAt: iso(Date.now()) } }
         await save(type, s)
         apply(type, s)

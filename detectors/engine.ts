@@ -85,7 +85,12 @@ export interface BaselineModel extends PackedFitted {
 /** What a failure model tells from a device's smoothed deviation: remaining life and interval, in ms. */
 export interface FailureEstimator {
   readonly d: number
-  estimate(deviation: ArrayLike<number>): { lifeMs: number; lowMs: number; highMs: number; index: number } | null
+  /**
+   * Optional: one number per device that the estimate also reads (the failure model's smoothed
+   * health index, for its rate), folded from its previous value (NaN at first) and this row.
+   */
+  track?(previous: number, deviation: ArrayLike<number>): number
+  estimate(deviation: ArrayLike<number>, tracked?: number): { lifeMs: number; lowMs: number; highMs: number; index: number } | null
 }
 
 export interface Moved {
@@ -173,6 +178,8 @@ interface DeviceState {
   trendH: Float64Array
   trendLen: number
   trendHead: number
+  /** What the failure model tracks for this device (`FailureEstimator.track`); NaN before any. */
+  tracked: number
 }
 
 const TREND_POINTS = 16
@@ -314,7 +321,7 @@ function createFrozenEngine(config: Partial<EngineConfig>, options: EngineOption
     return {
       d, rows: 0, learner: newLearner(d), shiftLearner: newLearner(d), driftLearner: newLearner(d), probe: null, calShift: 0, calDrift: 0, calShiftM: new Float64Array(d), calDriftM: new Float64Array(d), calShiftAll: [], calDriftAll: [], model: null,
       ewma: new Float64Array(d), fast: new Float64Array(d), level: new Float64Array(d), episodes: 0, active: false, calmRows: 0,
-      sinceHigh: -1, highest: 0, trendT: new Float64Array(TREND_POINTS), trendH: new Float64Array(TREND_POINTS), trendLen: 0, trendHead: 0,
+      sinceHigh: -1, highest: 0, trendT: new Float64Array(TREND_POINTS), trendH: new Float64Array(TREND_POINTS), trendLen: 0, trendHead: 0, tracked: NaN,
     }
   }
 
@@ -362,6 +369,7 @@ function createFrozenEngine(config: Partial<EngineConfig>, options: EngineOption
     s.model = null
     s.trendLen = 0
     s.trendHead = 0
+    s.tracked = NaN
   }
 
   function warmupStep(s: DeviceState, x: ArrayLike<number>): void {
@@ -509,7 +517,8 @@ function createFrozenEngine(config: Partial<EngineConfig>, options: EngineOption
       }
       let remainingLife: EngineResult['remainingLife'] = null
       if (failure && failure.d === d) {
-        const e = failure.estimate(zDrift)
+        if (failure.track) s.tracked = failure.track(s.tracked, zDrift)
+        const e = failure.estimate(zDrift, s.tracked)
         if (e) remainingLife = { lifeMs: e.lifeMs, lowMs: e.lowMs, highMs: e.highMs }
       } else if (s.active || health >= 1) remainingLife = trendLife(s, health)
       return { score, health, warning, cleared, remainingLife, deviation: zDrift }
@@ -531,6 +540,7 @@ function createFrozenEngine(config: Partial<EngineConfig>, options: EngineOption
         probe: s.probe ? pack(s.probe) : null, calShift: s.calShift, calDrift: s.calDrift, calShiftM: [...s.calShiftM], calDriftM: [...s.calDriftM], calShiftAll: [...s.calShiftAll], calDriftAll: [...s.calDriftAll],
         model: s.model ? pack(s.model) : null, ewma: [...s.ewma], fast: [...s.fast], level: [...s.level],
         trend: { t: [...s.trendT], h: [...s.trendH], len: s.trendLen, head: s.trendHead },
+        tracked: Number.isFinite(s.tracked) ? s.tracked : null,
       }
       return JSON.stringify(snap)
     },
@@ -546,6 +556,7 @@ function createFrozenEngine(config: Partial<EngineConfig>, options: EngineOption
         calShiftM: Float64Array.from(o.calShiftM), calDriftM: Float64Array.from(o.calDriftM), calShiftAll: o.calShiftAll ?? [], calDriftAll: o.calDriftAll ?? [], model: o.model ? fromModel(o.model) : null,
         ewma: Float64Array.from(o.ewma), fast: Float64Array.from(o.fast), level: Float64Array.from(o.level),
         trendT: Float64Array.from(o.trend.t), trendH: Float64Array.from(o.trend.h), trendLen: o.trend.len, trendHead: o.trend.head,
+        tracked: o.tracked ?? NaN,
       })
       devices.set(deviceId, s)
     },
@@ -587,6 +598,8 @@ interface SnapshotV1 {
   fast: number[]
   level: number[]
   trend: { t: number[]; h: number[]; len: number; head: number }
+  /** Absent in snapshots taken before failure models tracked a value per device. */
+  tracked?: number | null
 }
 
 function pack(m: Fitted): PackedFitted {

@@ -224,4 +224,51 @@ describe('learning from the fleet', () => {
     // Guessing the mean life left for every row would be off by about 60 hours here.
     expect(rmse).toBeLessThan(30)
   })
+
+  it("a failure model's estimate is its nearest history rows' mean life, kept inside their 10th – 90th percentiles", () => {
+    const H = 3_600_000
+    const model = (lives: number[]) => failureModelFrom({ devices: 2, rows: lives.length, capMs: 100 * H, d: 1, weights: [1], bias: 0, index: lives.map(() => 0.5), lifeMs: lives.map((l) => l * H) })
+    // Skewed neighbours: the median (1 h) would be further off on average than the mean (4.5 h).
+    expect(model([1, 1, 1, 1, 1, 1, 2, 3, 4, 30]).estimate([0.5])).toEqual({ lifeMs: 4.5 * H, lowMs: 1 * H, highMs: 30 * H, index: 0.5 })
+    // One outlier below the 10th percentile pulls the mean under it: the estimate stays at the interval's edge.
+    expect(model([0, 10, 10, 10, 10, 10, 10, 10, 10, 10]).estimate([0.5])!.lifeMs).toBe(10 * H)
+  })
+
+  it("a failure model tells a fast-wearing device from a slow one at the same index by the index's rate", () => {
+    const H = 3_600_000
+    // Ten history rows at index 0.5 rising fast (10 h left), ten at 0.5 standing still (50 h left).
+    const index = Array.from({ length: 20 }, () => 0.5)
+    const fields = { devices: 2, rows: 20, capMs: 100 * H, d: 1, weights: [1], bias: 0, index, lifeMs: index.map((_, k) => (k < 10 ? 10 : 50) * H) }
+    const model = failureModelFrom({ ...fields, rate: index.map((_, k) => (k < 10 ? 0.1 : 0)), rateScale: 1, rateWeight: 0.5 })
+    // The rate is the index minus what the device tracks (its smoothed index).
+    expect(model.estimate([0.5], 0.4)!.lifeMs).toBe(10 * H)
+    expect(model.estimate([0.5], 0.5)!.lifeMs).toBe(50 * H)
+    expect(model.track!(NaN, [0.5])).toBe(0.5)
+    expect(model.track!(0.3, [0.5])).toBeCloseTo(0.4)
+    // A model learnt before the rate (no rate in its JSON) reads the index alone, whatever is tracked.
+    const old = failureModelFrom(fields)
+    expect(old.track).toBeUndefined()
+    expect(old.estimate([0.5], 0.4)).toEqual(old.estimate([0.5], 0.5))
+    expect(old.estimate([0.5], 0.4)).toEqual(old.estimate([0.5]))
+  })
+
+  it('resumes the failure model\'s per-device value from a snapshot exactly', () => {
+    const H = 3_600_000
+    const machine = (life: number, seed: number): number[][] => {
+      const g = gauss(rng(seed))
+      return Array.from({ length: life }, (_, t) => [20 + g(), 5 + 0.3 * g() + 4 * (Math.max(0, t - 0.4 * life) / (0.6 * life)) ** 1.5])
+    }
+    const model = learnFailureModel(Array.from({ length: 12 }, (_, k) => { const rows = machine(200 + 10 * k, 300 + k); return { rows, timesMs: rows.map((_, t) => t * H) } }))
+    expect(model.rate).toHaveLength(model.index.length)
+    const rows = machine(240, 77)
+    const whole = createEngine({ warmupRows: 40 }, { failure: model })
+    const lives = rows.map((r, t) => whole.process('u', r, t * H).remainingLife?.lifeMs ?? null)
+    const first = createEngine({ warmupRows: 40 }, { failure: model })
+    rows.slice(0, 150).forEach((r, t) => first.process('u', r, t * H))
+    const second = createEngine({ warmupRows: 40 }, { failure: failureModelFrom(JSON.parse(JSON.stringify(model)) as Parameters<typeof failureModelFrom>[0]) })
+    second.restore('u', first.snapshot('u')!)
+    const resumed = rows.slice(150).map((r, t) => second.process('u', r, (150 + t) * H).remainingLife?.lifeMs ?? null)
+    expect(resumed).toEqual(lives.slice(150))
+    expect(resumed.some((l) => l !== null)).toBe(true)
+  })
 })

@@ -24,11 +24,11 @@ if (!dataDir && process.env.CI === 'true') {
       expect(s.skab.clean).toBeGreaterThanOrEqual(0.68)
       expect(s.skab.falseAlarm).toBeLessThanOrEqual(0.13)
       expect(s.skab.medianDelayS!).toBeLessThanOrEqual(75)
-      // Measured 0.95 timely, 0.05 early, median 77 cycles left; RMSE 16.4 with engines left out.
+      // Measured 0.95 timely, 0.05 early, median 77 cycles left; RMSE 15.0 with engines left out (16.4 before the neighbours' mean and the index's rate).
       expect(s.cmapss.timely).toBeGreaterThanOrEqual(0.9)
       expect(s.cmapss.early).toBeLessThanOrEqual(0.08)
       expect(s.cmapss.medianLifeLeft!).toBeGreaterThanOrEqual(70)
-      expect(s.cmapss.rmse).toBeLessThanOrEqual(19)
+      expect(s.cmapss.rmse).toBeLessThanOrEqual(16.5)
       expect(s.cmapss.rulCoverage).toBe(1)
       // The same engines in six operating conditions (sixConditions, seed 1). Measured 0.91 timely,
       // 0.09 early, 78 cycles left; without operating modes 0.04 timely, 0.96 missed.
