@@ -187,6 +187,8 @@ export function withOperatingModes(inner: Engine, rowsToHold: number): Engine {
   }
 
   function feed(s: ModeState, deviceId: string, x: ArrayLike<number>, t: number, sizes?: number[]): EngineResult {
+    // A device whose metrics changed in number starts afresh in the engine; its modes no longer fit.
+    if (s.modes && s.modes.mean.length !== x.length) s.modes = null
     if (!s.modes) return inner.process(deviceId, x, t)
     const { r, mode } = toResidual(s.modes, x)
     // A held row helped place its own mode's centre, so it sits closer to it than later rows will:
@@ -255,7 +257,9 @@ export function withOperatingModes(inner: Engine, rowsToHold: number): Engine {
       if (m.inner !== null) inner.restore(deviceId, m.inner)
     },
     baseline(deviceId) {
-      return inner.baseline(deviceId)
+      // With modes the engine's baseline is of the differences from each mode's centre, not of
+      // the metrics: no one baseline stands for the device (a reference is learnt without modes).
+      return states.get(deviceId)?.modes ? undefined : inner.baseline(deviceId)
     },
   }
 }

@@ -129,3 +129,18 @@ describe('operating modes', () => {
     expect(numbers * 8).toBeLessThan(4096)
   })
 })
+
+describe('operating modes, edges', () => {
+  it('a device whose number of metrics changes is passed through afresh, and a device with modes offers no single baseline', () => {
+    const engine = createEngine({ warmupRows: 150 })
+    const rows = machine(300, 5)
+    rows.forEach((row, i) => engine.process('m', row, i * HOUR))
+    expect(engine.baseline('m')).toBeUndefined()
+    const r = engine.process('m', [1, 2, 3], 300 * HOUR)
+    expect([r.score, r.warning]).toEqual([0, null])
+    const plain = createEngine({ warmupRows: 150 })
+    const g = gauss(rng(8))
+    for (let i = 0; i < 200; i++) plain.process('p', [50 + g(), 10 + g()], i * HOUR)
+    expect(plain.baseline('p')?.d).toBe(2)
+  })
+})
