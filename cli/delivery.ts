@@ -48,13 +48,24 @@ export interface RunningDelivery {
   stop(): Promise<void>
 }
 
+/**
+ * The outbox lease: the configured one, or more when a target's slowest job needs it. A job is
+ * started only in the first half of its lease, so with a lease of at least twice the slowest job
+ * (plus a second) a job a live deliverer started always ends before anyone can claim it again.
+ */
+export function deliveryLeaseMs(configured: number, adapters: readonly Pick<DeliveryAdapter, 'maxJobMs'>[]): number {
+  const slowest = Math.max(0, ...adapters.map((a) => a.maxJobMs ?? 0))
+  return Math.max(configured, slowest > 0 ? 2 * slowest + 1_000 : 0)
+}
+
 export function startDelivery(o: { store: AsyncRecordsStore; adapters: DeliveryAdapter[]; dataDir: string; log: Logger; metrics?: Registry; config?: Partial<DeliveryConfig> }): RunningDelivery {
   const cfg = { ...defaultDeliveryConfig, ...o.config }
   if (o.adapters.length === 0) return { stop: async () => undefined }
   const count = o.metrics ? deliveryOutcomeMetrics(o.metrics) : null
+  const leaseMs = deliveryLeaseMs(cfg.leaseMs, o.adapters)
   const worker = createDeliveryWorker({
-    outbox: o.store.outboxPort({ leaseMs: cfg.leaseMs }),
-    leaseMs: cfg.leaseMs,
+    outbox: o.store.outboxPort({ leaseMs }),
+    leaseMs,
     adapters: o.adapters,
     maxAttempts: cfg.maxAttempts,
     baseDelayMs: cfg.baseDelayMs,

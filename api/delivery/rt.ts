@@ -135,6 +135,8 @@ export function createRtAdapter(cfg: RtConfig): RtAdapter {
 
   return {
     name: 'rt',
+    // A search, then a create or an update: two requests, each with its deadline.
+    maxJobMs: 2 * cfg.timeoutMs,
     findTickets,
     async deliver(ticket, ctx) {
       const existing = await findTickets(ticket.id)

@@ -51,6 +51,11 @@ export interface DeliveryAdapter {
    * and false for answers that will not change by retrying (bad request, bad credentials).
    */
   deliver(ticket: TicketForDelivery, ctx: DeliveryContext): Promise<DeliveryResult>
+  /**
+   * The longest one `deliver` call can take (its requests × their deadline). The outbox lease is
+   * made at least twice this, so a job started in the first half of its lease ends inside it.
+   */
+  readonly maxJobMs?: number
   /** Reads state changes made in the ticketing system, oldest first, from `since` on. */
   pollUpdates?(since: string | null): Promise<UpdatesPage>
 }

@@ -119,6 +119,7 @@ export function createWebhookAdapter(cfg: WebhookConfig, opts: { now?: () => num
   const now = opts.now ?? Date.now
   return {
     name: 'webhook',
+    maxJobMs: cfg.timeoutMs,
     async deliver(ticket, ctx) {
       const body = JSON.stringify(toCloudEvent(ticket, ctx, cfg.source))
       // Signed per attempt: the timestamp is fresh, so a late retry still passes the receiver's tolerance.
