@@ -1,6 +1,9 @@
 /**
  * The detection engine for any machine: streaming, per device, pure (time comes from the caller).
  *
+ * 0. Operating modes (./modes.ts, in front of all that follows): a device whose first rows fall
+ *    into a few distinct operating conditions is judged, row by row, against the condition the row
+ *    was taken in; any other device is passed through unchanged.
  * 1. Warm-up: the device's own healthy baseline is learnt (mean and covariance of every metric,
  *    streaming), then **frozen**, so slow wear stands out instead of being followed.
  *    A reference model (a type's normal, learnt across healthy machines) can stand in until then.
