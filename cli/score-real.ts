@@ -222,8 +222,7 @@ function rulScore(errors: Map<number, { se: number; n: number; none: number }>, 
   return { rmse: n > 0 ? Math.sqrt(se / n) : NaN, rulCoverage: n / Math.max(1, n + none) }
 }
 
-async function scoreCmapss(dataDir: string, work: string): Promise<CmapssScore> {
-  const engines = [...cmapssEngines(dataDir)]
+async function scoreCmapss(engines: [number, number[][]][], work: string): Promise<CmapssScore> {
   const errors = await rulErrors(engines, work)
   return { ...warningScore(await cmapssFirstWarnings(engines, work)), ...rulScore(errors, engines.map(([u]) => u)) }
 }
@@ -233,11 +232,12 @@ export async function scoreReal(dataDir: string): Promise<RealScore> {
   try {
     const reference = join(work, 'reference.csv')
     writeFileSync(reference, skabTable(join(dataDir, 'skab', 'anomaly-free', 'anomaly-free.csv')).csv)
+    const engines = [...cmapssEngines(dataDir)]
     return {
       skab: skabScore(await skabRuns(dataDir, work)),
       skabWithReference: skabScore(await skabRuns(dataDir, work, reference)),
-      cmapss: await scoreCmapss(dataDir, work),
-      cmapssSixConditions: warningScore(await cmapssFirstWarnings(sixConditions([...cmapssEngines(dataDir)], 1), work)),
+      cmapss: await scoreCmapss(engines, work),
+      cmapssSixConditions: warningScore(await cmapssFirstWarnings(sixConditions(engines, 1), work)),
     }
   } finally {
     rmSync(work, { recursive: true, force: true })

@@ -129,7 +129,7 @@ function kmeans(z: number[][], k: number, d: number): { centres: number[][]; of:
         const q = dist(z[i]!, centres[c]!)
         if (q < bestQ) { bestQ = q; best = c }
       }
-      if (of[i] !== best || iter === 0) { changed = changed || of[i] !== best; of[i] = best }
+      if (of[i] !== best) { of[i] = best; changed = true }
     }
     for (let c = 0; c < k; c++) {
       const members = z.filter((_, i) => of[i] === c)
@@ -222,7 +222,12 @@ export function withOperatingModes(inner: Engine, rowsToHold: number): Engine {
       s.held = null
       s.modes = held.every((h) => h.x.length === held[0]!.x.length) ? fitModes(held.map((h) => h.x), held[0]!.x.length) : null
       let last = WAITING
-      const sizes = s.modes ? held.reduce((acc, h) => { acc[nearestMode(s!.modes!, h.x)]!++; return acc }, new Array<number>(s.modes.centres.length).fill(0)) : undefined
+      // How many held rows each mode's centre was placed with (for their left-out residuals).
+      let sizes: number[] | undefined
+      if (s.modes) {
+        sizes = new Array<number>(s.modes.centres.length).fill(0)
+        for (const h of held) sizes[nearestMode(s.modes, h.x)]!++
+      }
       for (const h of held) last = feed(s, deviceId, h.x, h.t, sizes)
       return last
     },
