@@ -145,7 +145,7 @@ describe('ticket timeline', () => {
       const body = r.json() as ReturnType<typeof ticketTimeline>
       expect(Object.keys(body).sort()).toEqual(['clock', 'headline', 'policy', 'sla', 'state', 'steps', 'ticketId'])
       expect(body.policy.kind).toBe('predicted')
-      expect(body.sla.confirm.text).toMatch(/^We promise to confirm the problem within \d+ (hours|minutes) of detecting the problem/)
+      expect(body.sla.confirm.text).toMatch(/^We promise to confirm the problem within \d+ (days?|hours?|minutes?)( \d+ (hours?|minutes?))? of detecting the problem/)
       expect((await app.inject({ url: '/tickets/tk-none/timeline', headers: { authorization: `Bearer ${key}` } })).statusCode).toBe(404)
     } finally {
       await app.close()
