@@ -19,11 +19,17 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode]
 export class ForewarnError extends Error {
   readonly code: ErrorCode
   readonly retriable: boolean
-  constructor(code: ErrorCode, message: string, options: { cause?: unknown; retriable?: boolean } = {}) {
+  /**
+   * The least time to wait before a retry, when the other side may still be working on the
+   * request that failed (a create that went unanswered): retrying sooner could do it twice.
+   */
+  readonly retryAfterMs: number
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; retriable?: boolean; retryAfterMs?: number } = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'ForewarnError'
     this.code = code
     this.retriable = options.retriable ?? false
+    this.retryAfterMs = options.retryAfterMs ?? 0
   }
 }
 

@@ -3,6 +3,12 @@
  * already holds one whose subject carries the Forewarn ticket id — RT has no idempotency key, so
  * the search before the create is what keeps a retry after a lost answer or a crash from creating
  * a second ticket. Status changes made in RT are read back from its transaction log.
+ *
+ * A create that went unanswered may still be carried out after we stopped waiting (RT under load
+ * did: `test/e2e/several-deliverers.test.ts` once got 14 RT tickets for 12). So its retry waits
+ * `UNANSWERED_SETTLE` deadlines before searching, and whenever RT holds more than one ticket for
+ * one Forewarn ticket (a create that landed later still), the oldest is kept and the others are
+ * rejected with a subject that names it, without the marker, so nothing reads them back as ours.
  */
 import { ErrorCode, ForewarnError } from '../../domain/index.ts'
 import type { TicketState } from '../../domain/index.ts'
@@ -93,6 +99,14 @@ export interface RtAdapter extends DeliveryAdapter {
   findTickets(ticketId: string): Promise<string[]>
 }
 
+/**
+ * Deadlines a retry waits after a create went unanswered, before it searches for the ticket that
+ * create may yet make: RT carries on with a request after the client gave up on it. A judgement,
+ * not a bound (RT gives none); a create landing later still is caught by the search after the
+ * next create or update of the ticket.
+ */
+export const UNANSWERED_SETTLE = 3
+
 export function createRtAdapter(cfg: RtConfig): RtAdapter {
   const api = `${cfg.url}/REST/2.0`
   const authorization = cfg.auth.kind === 'token'
@@ -100,9 +114,9 @@ export function createRtAdapter(cfg: RtConfig): RtAdapter {
     : `Basic ${Buffer.from(`${cfg.auth.user}:${cfg.auth.password}`).toString('base64')}`
   const headers = { authorization, accept: 'application/json', 'user-agent': 'forewarn-rt/1' }
 
-  async function call<T>(what: string, path: string, init: RequestInit = {}): Promise<T> {
+  async function call<T>(what: string, path: string, init: RequestInit = {}, unansweredRetryAfterMs = 0): Promise<T> {
     const label = `Request Tracker ${what}`
-    const res = await fetchWithDeadline(label, api + path, { ...init, headers: { ...headers, ...init.headers } }, cfg.timeoutMs)
+    const res = await fetchWithDeadline(label, api + path, { ...init, headers: { ...headers, ...init.headers } }, cfg.timeoutMs, unansweredRetryAfterMs)
     if (!res.ok) throw await statusError(label, res)
     const text = await readText(label, res)
     try {
@@ -133,14 +147,27 @@ export function createRtAdapter(cfg: RtConfig): RtAdapter {
     return out
   }
 
+  /** Keeps the oldest of `ids` (ascending) and rejects the others as its duplicates; returns the oldest. */
+  async function keepOldest(ticketId: string, ids: readonly string[]): Promise<string> {
+    const [oldest, ...duplicates] = ids as [string, ...string[]]
+    for (const id of duplicates) {
+      await call('duplicate reject', `/ticket/${Number(id)}`, {
+        method: 'PUT', headers: { 'content-type': 'application/json' },
+        // One request: by the time a poll reads this status change, the subject no longer says Forewarn.
+        body: JSON.stringify({ Subject: `Duplicate of #${Number(oldest)} (Forewarn ticket ${ticketId})`, Status: 'rejected' }),
+      })
+    }
+    return oldest
+  }
+
   return {
     name: 'rt',
-    // A search, then a create or an update: two requests, each with its deadline.
-    maxJobMs: 2 * cfg.timeoutMs,
+    // A search, a create or an update, and the search after a create: three requests, each with its deadline.
+    maxJobMs: 3 * cfg.timeoutMs,
     findTickets,
     async deliver(ticket, ctx) {
       const existing = await findTickets(ticket.id)
-      const found = existing[0]
+      const found = existing.length > 1 ? await keepOldest(ticket.id, existing) : existing[0]
       if (found !== undefined) {
         // A joined warning can raise the priority; setting it is idempotent, unlike a comment.
         if (ctx.event === 'ticket.updated') {
@@ -160,8 +187,10 @@ export function createRtAdapter(cfg: RtConfig): RtAdapter {
           ContentType: 'text/plain',
           Priority: rtPriority[ticket.priority],
         }),
-      })
-      return { externalRef: String(created.id) }
+      }, UNANSWERED_SETTLE * cfg.timeoutMs)
+      // An earlier create of this ticket that went unanswered may have landed meanwhile.
+      const landed = await findTickets(ticket.id)
+      return { externalRef: landed.length > 1 ? await keepOldest(ticket.id, landed) : String(created.id) }
     },
     /**
      * `since` is the id of the last RT transaction seen: transaction ids only grow, so unlike

@@ -126,7 +126,9 @@ export function createDeliveryWorker(opts: DeliveryWorkerOptions): DeliveryWorke
       summary.dead++
       emit({ ...base, result: 'dead', error })
     } else {
-      const nextAttemptAtMs = now() + backoffDelayMs(n, baseDelayMs, maxDelayMs, random)
+      // Never sooner than the target may still be carrying out the attempt that went unanswered.
+      const settleMs = err instanceof ForewarnError ? err.retryAfterMs : 0
+      const nextAttemptAtMs = now() + Math.max(settleMs, backoffDelayMs(n, baseDelayMs, maxDelayMs, random))
       await outbox.markRetry(job.id, n, nextAttemptAtMs, error)
       summary.retried++
       emit({ ...base, result: 'retry', nextAttemptAtMs, error })

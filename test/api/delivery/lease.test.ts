@@ -12,10 +12,10 @@ describe('delivery lease', () => {
   const webhook = (timeoutMs: number) => createWebhookAdapter({ url: 'http://127.0.0.1:1/hook', secret: 's', timeoutMs, source: '/forewarn/tickets' })
 
   it('is at least twice the slowest target\'s longest job (RT: search + create), never below the configured lease', () => {
-    expect(rt(10_000).maxJobMs).toBe(20_000)
-    expect(deliveryLeaseMs(30_000, [rt(10_000)])).toBe(41_000)
+    expect(rt(10_000).maxJobMs).toBe(30_000)
+    expect(deliveryLeaseMs(30_000, [rt(10_000)])).toBe(61_000)
     expect(deliveryLeaseMs(30_000, [webhook(10_000)])).toBe(30_000)
-    expect(deliveryLeaseMs(30_000, [webhook(5_000), rt(20_000)])).toBe(81_000)
+    expect(deliveryLeaseMs(30_000, [webhook(5_000), rt(20_000)])).toBe(121_000)
     expect(deliveryLeaseMs(90_000, [rt(10_000)])).toBe(90_000)
     expect(deliveryLeaseMs(30_000, [])).toBe(30_000)
   })

@@ -1,7 +1,8 @@
+import http from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { createMemoryOutbox } from '../../../api/delivery/memory-outbox.ts'
-import { createRtAdapter, type RtAdapter } from '../../../api/delivery/rt.ts'
+import { createRtAdapter, UNANSWERED_SETTLE, type RtAdapter } from '../../../api/delivery/rt.ts'
 import { rtBody, rtSubject } from '../../../api/delivery/rt-text.ts'
 import { createDeliveryWorker } from '../../../api/delivery/worker.ts'
 import { ErrorCode } from '../../../domain/index.ts'
@@ -86,6 +87,74 @@ describeService('request-tracker', 'Request Tracker adapter against a real RT 5'
     for (const u of page.updates) expect(Math.abs(Date.parse(u.at) - Date.now())).toBeLessThan(60_000)
     expect(await adapter.pollUpdates(page.cursor)).toEqual({ updates: [], cursor: page.cursor })
   })
+
+  it('two RT tickets for one Forewarn ticket (a create that landed late): the oldest is kept, the other rejected and not read back as ours', async () => {
+    const ticket = sampleTicket('tk-dupe0000001')
+    const start = await adapter.pollUpdates(null)
+    const made: string[] = []
+    for (let i = 0; i < 2; i++) {
+      const created = await rest<{ id: number }>('/ticket', {
+        method: 'POST', body: JSON.stringify({ Queue: 'General', Subject: rtSubject(ticket), Content: rtBody(ticket), ContentType: 'text/plain' }),
+      })
+      made.push(String(created.id))
+    }
+    const { externalRef } = await adapter.deliver({ ...ticket, priority: 'P3' }, { attempt: 1, idempotencyKey: 'ob-d', event: 'ticket.updated' })
+    expect(externalRef).toBe(made[0])
+    expect(await adapter.findTickets(ticket.id)).toEqual([made[0]])
+    expect(await rest<{ Subject: string; Status: string }>(`/ticket/${made[1]}`)).toMatchObject({
+      Subject: `Duplicate of #${made[0]} (Forewarn ticket ${ticket.id})`, Status: 'rejected',
+    })
+    // Rejecting the duplicate is not a cancellation of the Forewarn ticket.
+    expect((await adapter.pollUpdates(start.cursor)).updates.filter((u) => u.ticketId === ticket.id)).toEqual([])
+  })
+
+  it('a create RT answers only after the deadline: the retry waits for it, finds it, and makes no second ticket', async () => {
+    // A proxy in front of the real RT holds each create 800 ms before passing it on; the adapter
+    // gives up after 500 ms, while RT still makes the ticket once the create reaches it.
+    let inFlight = 0
+    const proxy = http.createServer((req, res) => {
+      const chunks: Buffer[] = []
+      inFlight++
+      req.on('data', (c: Buffer) => chunks.push(c))
+      req.on('end', () => {
+        const hold = req.method === 'POST' && req.url === '/REST/2.0/ticket' ? 800 : 0
+        setTimeout(() => {
+          const headers = { ...req.headers }
+          delete headers.host
+          fetch(`${rt.url}${req.url ?? '/'}`, { method: req.method, headers: headers as Record<string, string>, body: req.method === 'GET' ? undefined : Buffer.concat(chunks) })
+            .then(async (r) => { res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' }); res.end(Buffer.from(await r.arrayBuffer())) })
+            .catch(() => { res.writeHead(502); res.end() })
+            .finally(() => { inFlight-- })
+        }, hold)
+      })
+    })
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r))
+    const port = (proxy.address() as { port: number }).port
+    try {
+      const slow = createRtAdapter({ url: `http://127.0.0.1:${port}`, auth: { kind: 'basic', user: rt.user, password: rt.password }, queue: 'General', timeoutMs: 500 })
+      const ticket = sampleTicket('tk-slow0000001')
+      const outbox = createMemoryOutbox()
+      const job = outbox.enqueue(ticket, 'rt', Date.now())
+      const retries: number[] = []
+      const worker = createDeliveryWorker({
+        outbox, adapters: [slow], maxAttempts: 10, baseDelayMs: 10, maxDelayMs: 20, pollMs: 10,
+        onOutcome: (o) => { if (o.result === 'retry') retries.push(o.nextAttemptAtMs - Date.now()) },
+      })
+      for (let i = 0; i < 200 && outbox.get(job.id)?.state !== 'delivered'; i++) {
+        await worker.runOnce()
+        await sleep(25)
+      }
+      expect(outbox.get(job.id)).toMatchObject({ state: 'delivered' })
+      // Every create the adapter gave up on has reached RT by now.
+      for (let i = 0; i < 200 && inFlight > 0; i++) await sleep(25)
+      expect(inFlight).toBe(0)
+      expect(await adapter.findTickets(ticket.id)).toEqual([outbox.get(job.id)?.externalRef])
+      // The unanswered create set the wait: UNANSWERED_SETTLE deadlines, not the 10–20 ms backoff.
+      expect(retries[0]).toBeGreaterThan((UNANSWERED_SETTLE - 1) * 500)
+    } finally {
+      await new Promise<void>((r) => proxy.close(() => r()))
+    }
+  }, 60_000)
 
   it('bad credentials are a non-retriable delivery error', async () => {
     const wrong = createRtAdapter({ url: rt.url, auth: { kind: 'basic', user: 'root', password: 'nope' }, queue: 'General', timeoutMs: 5_000 })
