@@ -17,7 +17,8 @@ import {
 import { renderTable, type Row } from './bench/table.ts'
 import { topSelfTime } from './bench/profile.ts'
 import { clusterPlan, clusterQuickPlan, clusterRun, summariseCluster, topologies, type ClusterCtx, type ClusterRun } from './bench/cluster.ts'
-import { NATS_SERVER, PG_BIN, startNatsCluster, startPostgres } from './bench/cluster-servers.ts'
+import { NATS_SERVER, startNatsCluster } from '../servers/nats.ts'
+import { pgBinDir, startPostgres } from '../servers/postgres.ts'
 import type { EvaluateResult, OfflineResult } from './bench/detector.ts'
 import type { StoreSamples } from './bench/store.ts'
 
@@ -432,9 +433,8 @@ async function runClusterBench(opts: BenchOptions): Promise<void> {
   const loadAvg = loadavg()[0] ?? 0
   const plan = opts.quick ? clusterQuickPlan : clusterPlan
   if (opts.storeBefore !== undefined) throw new Error('--store-before measures the records store step, which --cluster does not run')
-  for (const bin of [NATS_SERVER, `${PG_BIN}/postgres`, `${PG_BIN}/initdb`]) {
-    if (!installed(bin)) throw new Error(`bench --cluster needs ${bin} (apt-get install nats-server postgresql)`)
-  }
+  if (!installed(NATS_SERVER)) throw new Error(`bench --cluster needs ${NATS_SERVER} (apt-get install nats-server)`)
+  pgBinDir() // throws, naming what it looked for, when there is no PostgreSQL server
   const influxMode = process.env.FOREWARN_BENCH_INFLUX === undefined || process.env.FOREWARN_BENCH_INFLUX.trim() === ''
     ? 'discard' : influxModeFromEnv(process.env.FOREWARN_BENCH_INFLUX)
   const tmp = mkdtempSync(join(tmpdir(), 'forewarn-bench-cluster-'))
@@ -443,7 +443,7 @@ async function runClusterBench(opts: BenchOptions): Promise<void> {
     const load = spawnChild('./load.ts', { raiseFdLimit: true })
     stops.push(() => load.stop())
     log('starting a three-node NATS cluster and PostgreSQL on loopback')
-    const nats = await startNatsCluster(join(tmp, 'nats'))
+    const nats = await startNatsCluster()
     stops.push(nats.stop)
     const pg = await startPostgres()
     stops.push(pg.stop)
