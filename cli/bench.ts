@@ -104,7 +104,7 @@ export async function runBench(opts: BenchOptions): Promise<void> {
     // start` is read from the result (series in the database), not assumed.
     let influx: Awaited<ReturnType<typeof startInflux>> | null = null
     if (!opts.quick && steps.has('endToEnd') && (influxMode === 'discard' || (influxMode === 'real' && installed('influxd')))) {
-      influx = await startInflux(join(tmp, 'influx'), influxMode === 'discard')
+      influx = await startInflux(influxMode === 'discard')
       stops.push(() => influx?.stop() ?? Promise.resolve())
     }
     const cpuProfDir = process.env.FOREWARN_BENCH_CPU_PROF_DIR ?? null
@@ -114,7 +114,7 @@ export async function runBench(opts: BenchOptions): Promise<void> {
     let mosquittoRuns: RelayRun[] = []
     if (steps.has('mosquitto')) {
       log('step 1: relay rate, Mosquitto')
-      const mosq = await startMosquitto(join(tmp, 'mosquitto'))
+      const mosq = await startMosquitto()
       stops.push(mosq.stop)
       mosquittoRuns = await repeat(plan.runs, 'mosquitto relay', () => relayRun(ctx, mosq.port, mosq.pid))
       await mosq.stop()
@@ -447,7 +447,7 @@ async function runClusterBench(opts: BenchOptions): Promise<void> {
     stops.push(nats.stop)
     const pg = await startPostgres()
     stops.push(pg.stop)
-    const influx = influxMode === 'none' || (influxMode === 'real' && !installed('influxd')) ? null : await startInflux(join(tmp, 'influx'), influxMode === 'discard')
+    const influx = influxMode === 'none' || (influxMode === 'real' && !installed('influxd')) ? null : await startInflux(influxMode === 'discard')
     if (influx) stops.push(influx.stop)
     const ctx: ClusterCtx = { plan, load, tmp, log, nats, pg, forewarnEnv: influx?.env ?? {}, influx }
     const runs: ClusterRun[] = []

@@ -4,25 +4,16 @@
  * connections: a bench or test server, not a deployment.
  */
 import { execFileSync } from 'node:child_process'
-import { accessSync, chownSync, constants, mkdirSync, readdirSync } from 'node:fs'
+import { chownSync, mkdirSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import pg from 'pg'
 import { ErrorCode, ForewarnError } from '../domain/index.ts'
-import { freePort, removeDir, spawnGroup, startOrCleanUp, stopGroup, tempDir, waitUntil, type GroupProcess } from './process.ts'
+import { executable, freePort, removeDir, spawnGroup, startOrCleanUp, stopGroup, tempDir, waitUntil, type GroupProcess } from './process.ts'
 
 /** Where Debian puts each major version's server binaries: /usr/lib/postgresql/VERSION/bin. */
 export const PG_VERSIONS_DIR = '/usr/lib/postgresql'
 /** The binaries a bin folder must hold to be used. */
 export const PG_REQUIRED = ['initdb', 'postgres'] as const
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK)
-    return true
-  } catch {
-    return false
-  }
-}
 
 const hasServer = (bin: string): boolean => PG_REQUIRED.every((b) => executable(join(bin, b)))
 

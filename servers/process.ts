@@ -5,7 +5,7 @@
  * were re-parented. Used by `forewarn bench` and, through thin wrappers, by test/services/.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process'
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { accessSync, constants, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,6 +24,16 @@ export async function freePort(): Promise<number> {
       srv.close(() => resolve(port))
     })
   })
+}
+
+/** True when `path` is a file this process may execute. */
+export function executable(path: string): boolean {
+  try {
+    accessSync(path, constants.X_OK)
+    return true
+  } catch {
+    return false
+  }
 }
 
 /** A fresh folder under the system's temporary folder (reachable by the `postgres` user, too). */

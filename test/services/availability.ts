@@ -2,10 +2,10 @@
  * Which real servers this machine has, and a `describe` that skips a suite when one is missing —
  * except under CI=true, where a missing server is a failure, never a skip (.ci/run installs them).
  */
-import { accessSync, constants } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { describe, it } from 'vitest'
 import { pgBinDir } from '../../servers/postgres.ts'
+import { executable } from '../../servers/process.ts'
 
 export type ServiceName = 'influxdb' | 'victoria-metrics' | 'mosquitto' | 'redis' | 'postgres' | 'request-tracker' | 'nats' | 'python3'
 
@@ -32,15 +32,6 @@ export const servicePackages: Readonly<Record<ServiceName, string>> = {
   'request-tracker': 'request-tracker5 rt5-standalone rt5-db-sqlite',
   nats: 'nats-server',
   python3: 'python3',
-}
-
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK)
-    return true
-  } catch {
-    return false
-  }
 }
 
 function findBinary(name: string): boolean {
