@@ -17,7 +17,8 @@ import {
 import { renderTable, type Row } from './bench/table.ts'
 import { topSelfTime } from './bench/profile.ts'
 import { clusterPlan, clusterQuickPlan, clusterRun, summariseCluster, topologies, type ClusterCtx, type ClusterRun } from './bench/cluster.ts'
-import { NATS_SERVER, PG_BIN, startNatsCluster, startPostgres } from './bench/cluster-servers.ts'
+import { NATS_SERVER, startNatsCluster } from '../servers/nats.ts'
+import { pgBinDir, startPostgres } from '../servers/postgres.ts'
 import type { EvaluateResult, OfflineResult } from './bench/detector.ts'
 import type { StoreSamples } from './bench/store.ts'
 
@@ -103,7 +104,7 @@ export async function runBench(opts: BenchOptions): Promise<void> {
     // start` is read from the result (series in the database), not assumed.
     let influx: Awaited<ReturnType<typeof startInflux>> | null = null
     if (!opts.quick && steps.has('endToEnd') && (influxMode === 'discard' || (influxMode === 'real' && installed('influxd')))) {
-      influx = await startInflux(join(tmp, 'influx'), influxMode === 'discard')
+      influx = await startInflux(influxMode === 'discard')
       stops.push(() => influx?.stop() ?? Promise.resolve())
     }
     const cpuProfDir = process.env.FOREWARN_BENCH_CPU_PROF_DIR ?? null
@@ -113,7 +114,7 @@ export async function runBench(opts: BenchOptions): Promise<void> {
     let mosquittoRuns: RelayRun[] = []
     if (steps.has('mosquitto')) {
       log('step 1: relay rate, Mosquitto')
-      const mosq = await startMosquitto(join(tmp, 'mosquitto'))
+      const mosq = await startMosquitto()
       stops.push(mosq.stop)
       mosquittoRuns = await repeat(plan.runs, 'mosquitto relay', () => relayRun(ctx, mosq.port, mosq.pid))
       await mosq.stop()
@@ -432,9 +433,8 @@ async function runClusterBench(opts: BenchOptions): Promise<void> {
   const loadAvg = loadavg()[0] ?? 0
   const plan = opts.quick ? clusterQuickPlan : clusterPlan
   if (opts.storeBefore !== undefined) throw new Error('--store-before measures the records store step, which --cluster does not run')
-  for (const bin of [NATS_SERVER, `${PG_BIN}/postgres`, `${PG_BIN}/initdb`]) {
-    if (!installed(bin)) throw new Error(`bench --cluster needs ${bin} (apt-get install nats-server postgresql)`)
-  }
+  if (!installed(NATS_SERVER)) throw new Error(`bench --cluster needs ${NATS_SERVER} (apt-get install nats-server)`)
+  pgBinDir() // throws, naming what it looked for, when there is no PostgreSQL server
   const influxMode = process.env.FOREWARN_BENCH_INFLUX === undefined || process.env.FOREWARN_BENCH_INFLUX.trim() === ''
     ? 'discard' : influxModeFromEnv(process.env.FOREWARN_BENCH_INFLUX)
   const tmp = mkdtempSync(join(tmpdir(), 'forewarn-bench-cluster-'))
@@ -443,11 +443,11 @@ async function runClusterBench(opts: BenchOptions): Promise<void> {
     const load = spawnChild('./load.ts', { raiseFdLimit: true })
     stops.push(() => load.stop())
     log('starting a three-node NATS cluster and PostgreSQL on loopback')
-    const nats = await startNatsCluster(join(tmp, 'nats'))
+    const nats = await startNatsCluster()
     stops.push(nats.stop)
     const pg = await startPostgres()
     stops.push(pg.stop)
-    const influx = influxMode === 'none' || (influxMode === 'real' && !installed('influxd')) ? null : await startInflux(join(tmp, 'influx'), influxMode === 'discard')
+    const influx = influxMode === 'none' || (influxMode === 'real' && !installed('influxd')) ? null : await startInflux(influxMode === 'discard')
     if (influx) stops.push(influx.stop)
     const ctx: ClusterCtx = { plan, load, tmp, log, nats, pg, forewarnEnv: influx?.env ?? {}, influx }
     const runs: ClusterRun[] = []

@@ -9,7 +9,9 @@ import type { BenchDevice } from './load.ts'
 import { clockOffset, spawnChild, type Child } from './rpc.ts'
 import { cpuSeconds } from './servers.ts'
 import type { ServerStats } from './server.ts'
-import type { NatsCluster, Postgres } from './cluster-servers.ts'
+import type { NatsCluster } from '../../servers/nats.ts'
+import type { PostgresServer } from '../../servers/postgres.ts'
+import { groupCpuSeconds, natsPids, resetStreams, walPosition, walWrites } from './cluster-probes.ts'
 import { figure, median, quantile, toWarningLatencies, type Figure } from './stats.ts'
 import type { Row } from './table.ts'
 
@@ -41,7 +43,7 @@ export interface ClusterCtx {
   tmp: string
   log: (line: string) => void
   nats: NatsCluster
-  pg: Postgres
+  pg: PostgresServer
   /** Env for every Forewarn process (the InfluxDB sink's INFLUX_*). */
   forewarnEnv: Record<string, string>
   influx: { pid: number; points(): Promise<number> } | null
@@ -75,7 +77,7 @@ interface Procs { edge: Child; workers: Child[]; devices: BenchDevice[]; port: n
 async function startProcs(ctx: ClusterCtx, t: Topology, run: number, devices: number, databaseUrl: string): Promise<Procs> {
   const env = { ...ctx.forewarnEnv, DATABASE_URL: databaseUrl }
   const dir = join(ctx.tmp, `${t.workers}w-${run}`)
-  const cluster = t.workers === 0 ? {} : { cluster: ctx.nats.urls }
+  const cluster = t.workers === 0 ? {} : { cluster: ctx.nats.urls.split(',') }
   const edge = spawnChild('./server.ts', { raiseFdLimit: true })
   const workers: Child[] = []
   try {
@@ -149,7 +151,7 @@ async function drain(p: Procs, timeoutMs: number): Promise<void> {
  */
 export async function clusterRun(ctx: ClusterCtx, t: Topology, run: number): Promise<ClusterRun> {
   const { plan, load, log } = ctx
-  if (t.workers > 0) await ctx.nats.reset()
+  if (t.workers > 0) await resetStreams(ctx.nats)
   const databaseUrl = await ctx.pg.createDatabase(`bench_${t.workers}w_${run}`)
   // Devices: [0, c) closed loop, [c, 2c) open loop, then one per fault. Fresh devices per window:
   // a reconnecting device would start its sequence again and be dropped as a duplicate.
@@ -160,24 +162,24 @@ export async function clusterRun(ctx: ClusterCtx, t: Topology, run: number): Pro
     await load.call('connect', { host: '127.0.0.1', port: p.port, devices: p.devices.slice(0, c) })
     await load.call('start', { mode: 'closed', window: plan.window })
     await sleep(plan.warmupMs)
-    const pids = { edge: [p.edge.pid], workers: p.workers.map((w) => w.pid), nats: ctx.nats.pids, load: [load.pid], influx: ctx.influx ? [ctx.influx.pid] : [] }
+    const pids = { edge: [p.edge.pid], workers: p.workers.map((w) => w.pid), nats: natsPids(ctx.nats), load: [load.pid], influx: ctx.influx ? [ctx.influx.pid] : [] }
     const s0 = await sample(p)
-    const c0 = { edge: cpuOf(pids.edge), workers: cpuOf(pids.workers), nats: cpuOf(pids.nats), pg: ctx.pg.cpuSeconds(), load: cpuOf(pids.load), influx: cpuOf(pids.influx) }
+    const c0 = { edge: cpuOf(pids.edge), workers: cpuOf(pids.workers), nats: cpuOf(pids.nats), pg: groupCpuSeconds(ctx.pg.pid), load: cpuOf(pids.load), influx: cpuOf(pids.influx) }
     const n0 = pids.nats.map((pid) => cpuSeconds(pid))
-    const w0 = await ctx.pg.walPosition()
+    const w0 = await walPosition(ctx.pg)
     const i0 = (await ctx.influx?.points()) ?? Number.NaN
     await sleep(plan.windowMs)
     const s1 = await sample(p)
-    const c1 = { edge: cpuOf(pids.edge), workers: cpuOf(pids.workers), nats: cpuOf(pids.nats), pg: ctx.pg.cpuSeconds(), load: cpuOf(pids.load), influx: cpuOf(pids.influx) }
+    const c1 = { edge: cpuOf(pids.edge), workers: cpuOf(pids.workers), nats: cpuOf(pids.nats), pg: groupCpuSeconds(ctx.pg.pid), load: cpuOf(pids.load), influx: cpuOf(pids.influx) }
     // The busiest node is the stream's leader: one stream's ceiling is its leader's core.
     const natsBusiest = Math.max(0, ...pids.nats.map((pid, i) => cpuSeconds(pid) - (n0[i] as number)))
-    const w1 = await ctx.pg.walPosition()
+    const w1 = await walPosition(ctx.pg)
     const i1 = (await ctx.influx?.points()) ?? Number.NaN
     await load.call('stop')
     await load.call('disconnect')
     const ms = s1.t - s0.t
     const pct = (a: number, b: number): number => ((b - a) / (ms / 1000)) * 100
-    const wal = ctx.pg.walWrites(w0, w1)
+    const wal = walWrites(ctx.pg, w0, w1)
     const processedPerSec = perSec(s1.processed - s0.processed, ms)
     await drain(p, 30_000)
 

@@ -1,10 +1,7 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { summariseCluster, topologies, usPerReading, type ClusterRun } from '../../cli/bench/cluster.ts'
-import { walCounts } from '../../cli/bench/cluster-servers.ts'
+import { walCounts } from '../../cli/bench/cluster-probes.ts'
 import { startInflux } from '../../cli/bench/servers.ts'
 import { renderTable } from '../../cli/bench/table.ts'
 import { describeService } from '../services/availability.ts'
@@ -62,8 +59,7 @@ describe('walCounts', () => {
 
 describe('the InfluxDB stand-in', () => {
   it('counts the line-protocol points written to it, with or without a final newline', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'forewarn-bench-points-'))
-    const influx = await startInflux(dir, true)
+    const influx = await startInflux(true)
     try {
       const url = influx.env.INFLUX_URL as string
       await fetch(`${url}/write?db=forewarn`, { method: 'POST', body: 'm x=1 1\nm x=2 2' })
@@ -71,7 +67,6 @@ describe('the InfluxDB stand-in', () => {
       expect(await influx.points()).toBe(3)
     } finally {
       await influx.stop()
-      rmSync(dir, { recursive: true, force: true })
     }
   })
 })

@@ -19,8 +19,7 @@ describe('FOREWARN_BENCH_INFLUX', () => {
   })
 
   it('discard: a stand-in answers as InfluxDB 1.x does, stores nothing, and stops', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'forewarn-bench-discard-'))
-    const influx = await startInflux(dir, true)
+    const influx = await startInflux(true)
     try {
       const url = influx.env.INFLUX_URL as string
       expect((await fetch(`${url}/ping`)).status).toBe(204)
@@ -29,7 +28,6 @@ describe('FOREWARN_BENCH_INFLUX', () => {
       expect(show.results[0]?.series[0]?.values).toEqual([['forewarn']])
     } finally {
       await influx.stop()
-      rmSync(dir, { recursive: true, force: true })
     }
     await expect(fetch(`${influx.env.INFLUX_URL as string}/ping`)).rejects.toThrow()
   })

@@ -2,9 +2,10 @@
  * Which real servers this machine has, and a `describe` that skips a suite when one is missing —
  * except under CI=true, where a missing server is a failure, never a skip (.ci/run installs them).
  */
-import { accessSync, constants } from 'node:fs'
 import { delimiter, join } from 'node:path'
 import { describe, it } from 'vitest'
+import { pgBinDir } from '../../servers/postgres.ts'
+import { executable } from '../../servers/process.ts'
 
 export type ServiceName = 'influxdb' | 'victoria-metrics' | 'mosquitto' | 'redis' | 'postgres' | 'request-tracker' | 'nats' | 'python3'
 
@@ -14,7 +15,8 @@ export const serviceBinaries: Readonly<Record<ServiceName, readonly string[]>> =
   'victoria-metrics': ['victoria-metrics'],
   mosquitto: ['mosquitto', 'mosquitto_ctrl'],
   redis: ['redis-server'],
-  postgres: ['/usr/lib/postgresql/15/bin/initdb', '/usr/lib/postgresql/15/bin/postgres', 'pg_isready', 'runuser'],
+  // Plus initdb and postgres in the bin folder servers/postgres.ts finds (serviceChecks).
+  postgres: ['runuser'],
   'request-tracker': ['/usr/sbin/rt-setup-database-5', '/usr/share/request-tracker5/libexec/rt-server'],
   nats: ['/usr/sbin/nats-server'],
   // Not a server: the interpreter the Eclipse Paho interop suite runs on (test/broker/paho.test.ts).
@@ -32,19 +34,22 @@ export const servicePackages: Readonly<Record<ServiceName, string>> = {
   python3: 'python3',
 }
 
-function executable(path: string): boolean {
-  try {
-    accessSync(path, constants.X_OK)
-    return true
-  } catch {
-    return false
-  }
-}
-
 function findBinary(name: string): boolean {
   if (name.includes('/')) return executable(name)
   const dirs = [...(process.env.PATH ?? '').split(delimiter), '/usr/sbin', '/sbin']
   return dirs.some((d) => d !== '' && executable(join(d, name)))
+}
+
+/** Checks beyond fixed binaries: the answer is what is missing, null when nothing is. */
+const serviceChecks: Partial<Record<ServiceName, () => string | null>> = {
+  postgres: () => {
+    try {
+      pgBinDir()
+      return null
+    } catch (err) {
+      return (err as Error).message
+    }
+  },
 }
 
 export type Availability = { ok: true } | { ok: false; reason: string }
@@ -57,8 +62,9 @@ function hidden(name: ServiceName): boolean {
 export function serviceAvailable(name: ServiceName): Availability {
   if (hidden(name)) return { ok: false, reason: `${name} hidden by FOREWARN_SERVICES_HIDE` }
   const missing = serviceBinaries[name].filter((b) => !findBinary(b))
-  if (missing.length === 0) return { ok: true }
-  return { ok: false, reason: `${name} not installed (missing ${missing.join(', ')}; apt-get install ${servicePackages[name]})` }
+  if (missing.length > 0) return { ok: false, reason: `${name} not installed (missing ${missing.join(', ')}; apt-get install ${servicePackages[name]})` }
+  const problem = serviceChecks[name]?.() ?? null
+  return problem === null ? { ok: true } : { ok: false, reason: `${name} not installed (${problem})` }
 }
 
 export const ciRequiresServices = (): boolean => process.env.CI === 'true'

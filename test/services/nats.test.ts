@@ -22,7 +22,8 @@ describeService('nats', 'NATS JetStream three-node test cluster', () => {
       await jsm.streams.add({ name: 'T', subjects: ['t.*'], num_replicas: 3 })
       const js = jetstream(nc)
       for (let i = 0; i < 10; i++) await js.publish(`t.${i % 2}`, `m${i}`)
-      const kv = await new Kvm(nc).create('probe', { replicas: 3, ttl: 5_000 })
+      // A TTL (as the member leases have), long enough to outlast the node outage on a loaded machine.
+      const kv = await new Kvm(nc).create('probe', { replicas: 3, ttl: 60_000 })
       await kv.put('k', 'v')
       expect((await jsm.streams.info('T')).cluster?.replicas?.length).toBe(2)
 
