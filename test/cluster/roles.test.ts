@@ -60,6 +60,13 @@ describeService(['nats', 'postgres'], 'cluster roles: each role opens its own po
       // Ready without a broker of its own: the broker check is an edge's.
       const ready = await fetch(`${run.apiUrl}/readyz`)
       expect([ready.status, Object.keys(((await ready.json()) as { checks: object }).checks).sort()]).toEqual([200, ['database', 'ingest', 'records']])
+      // One scrape reads the cluster view once, for both of its gauges.
+      const node = run.cluster!
+      const view = node.view.bind(node)
+      let views = 0
+      node.view = () => { views++; return view() }
+      const scrape = await fetch(`${run.apiUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
+      expect([scrape.status, /^forewarn_cluster_partitions_unowned \d+$/m.test(await scrape.text()), views]).toEqual([200, true, 1])
     })).toEqual({ mqtt: false, http: true })
   }, 60_000)
 
