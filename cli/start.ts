@@ -208,8 +208,10 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     ...(cluster.has('edge') ? { apply: applyRegistryChange(store, () => broker, pipeline) } : {}),
   })
 
+  // Only an edge accepts readings: a process without one keeps ingest's (empty) journal in
+  // memory, so it leaves no journal file in its data directory.
   const ingest = createIngest({
-    dataDir,
+    dataDir: hasEdge ? dataDir : null,
     lookupDevice: pipeline.lookupDevice,
     onReadings: cluster ? () => undefined : pipeline.onReadings,
     onStatus: pipeline.onStatus,
