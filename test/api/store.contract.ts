@@ -552,6 +552,21 @@ export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
     })
 
     if (tamper !== undefined) {
+      it("the fleet's health statuses come from the status column, not the records; a row without one reads from its record", async () => {
+        const core = (status: 'watch' | 'critical') => ({ overall: 50, status, components: {}, usage: { runningHours: 1, cycles: 1, doorOpenings: 0 }, lastEventTime: 5, warmingUp: false })
+        const a = (await store.createDevice({ ...fridge, serial: 'col-a' })).device.id
+        const b = (await store.createDevice({ ...fridge, serial: 'col-b' })).device.id
+        await store.saveHealthBatch([[a, core('watch')]])
+        await store.saveHealth(b, core('critical'))
+        // Records no parser could read: the fleet view does not read them.
+        await tamper.exec(store, `UPDATE health SET core = 'not json' WHERE device_id IN ('${a}', '${b}')`)
+        expect(await store.healthStatuses()).toEqual({ [a]: 'watch', [b]: 'critical' })
+        // A row an older release wrote after the column was added (no status): read from its record.
+        await store.saveHealth(a, core('critical'))
+        await tamper.exec(store, `UPDATE health SET status = NULL WHERE device_id = '${a}'`)
+        expect((await store.healthStatuses())[a]).toBe('critical')
+      })
+
       it('verify names the first tampered history entry', async () => {
         const { device } = await store.createDevice(fridge)
         await store.applyDetectorEvent(event(device.id), now)
