@@ -26,6 +26,8 @@ import type {
 } from './types.ts'
 
 const ADMIN_KEY_ID = 'admin'
+/** meta: the recent-telemetry window's bucket width (ms) its rows were written with. */
+const WINDOW_WIDTH_KEY = 'telemetry-window-width'
 const RECENT_WARNINGS = 10
 /** Rows per multi-row statement: far below either database's limit on bound values. */
 const BATCH_ROWS = 500
@@ -61,6 +63,8 @@ function statements(d: Dialect) {
       .select((eb) => ['devices.id as id', 'devices.connection as connection', 'health.status as status',
         eb.case().when('health.status', 'is', null).then(eb.ref('health.core')).end().as('core')])),
     activeSeverities: prepare(() => db.selectFrom('warnings').select(['device_id', 'severity']).where('state', '=', 'active')),
+    // Rows of another bucket width: left by a window that was resized (see addToWindow).
+    dropWindowWidths: prepare((p: { width: number }) => db.deleteFrom('telemetry_window').where('width_ms', '<>', p.width)),
     window: prepare((p: { id: string; limit: number }) => db.selectFrom('telemetry_window').select(['bucket_ms', 'width_ms', 'means'])
       .where('device_id', '=', p.id).orderBy('bucket_ms', 'desc').limit(p.limit)),
     recentWarnings: prepare((p: { id: string; limit: number }) => db.selectFrom('warnings').select('id')
@@ -97,8 +101,8 @@ function statements(d: Dialect) {
     gatewayDevices: prepare((p: { id: string }) => db.selectFrom('devices').select('id').where('gateway_id', '=', p.id).where('revoked', '=', 0).orderBy('id')),
     revokeGateway: prepare((p: { id: string }) => db.updateTable('gateways').set({ revoked: 1 }).where('id', '=', p.id).returningAll()),
     setGatewaySecret: prepare((p: { id: string; digest: string }) => db.updateTable('gateways').set({ secret_digest: p.digest }).where('id', '=', p.id)),
-    // The meta table also holds status-link revocations (`status-revoked:{ticketId}`) and each
-    // machine type's fleet models (`models:{type}`).
+    // The meta table also holds status-link revocations (`status-revoked:{ticketId}`), each
+    // machine type's fleet models (`models:{type}`) and the window's width (WINDOW_WIDTH_KEY).
     meta: prepare((p: { key: string }) => db.selectFrom('meta').select('value').where('key', '=', p.key)),
     addMeta: prepare((p: { key: string; value: string }) => db.insertInto('meta').values({ key: p.key, value: p.value }).onConflict((oc) => oc.column('key').doNothing())),
     putMeta: prepare((p: { key: string; value: string }) => db.insertInto('meta').values({ key: p.key, value: p.value })
@@ -470,11 +474,17 @@ export class Records implements StoreWork {
     }
     // A device's buckets side by side, so its pruning sees them all in one chunk.
     const list = [...merged.values()].sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.startMs - b.startMs))
-    const b = this.b
+    const { b, s } = this
     const spanMs = shape.buckets * shape.bucketMs
     // Read, write and prune in one transaction: a bucket is never merged twice.
     return (list.length > 0 ? write : single)(function* () {
       let stored = 0
+      // The first write after the window was resized drops every row of another width (one key
+      // read per write otherwise: the width in use is recorded in meta).
+      if (list.length > 0 && (yield* first(s.meta, { key: WINDOW_WIDTH_KEY }))?.value !== String(shape.bucketMs)) {
+        yield* change(s.dropWindowWidths, { width: shape.bucketMs })
+        yield* change(s.putMeta, { key: WINDOW_WIDTH_KEY, value: String(shape.bucketMs) })
+      }
       for (const c of chunks(list)) {
         const old = new Map<string, { width_ms: number; means: string }>()
         for (const r of (yield* op(b.windowRead(c.map((x) => [x.deviceId, x.startMs] as const)))).rows as Array<{ device_id: string; bucket_ms: number; width_ms: number; means: string }>) {

@@ -331,6 +331,23 @@ export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
       expect(await store.recentWindow(a, { bucketMs: 60_000, buckets: 1000 })).toHaveLength(5)
     })
 
+    it('recent-telemetry window: resized, the first write drops every row of the old width, for every device', async () => {
+      const a = (await store.createDevice(fridge)).device.id
+      const b = (await store.createDevice({ ...fridge, serial: 'resized-b' })).device.id
+      const hourly = { bucketMs: 3_600_000, buckets: 24 }
+      const threeHourly = { bucketMs: 3 * 3_600_000, buckets: 56 }
+      const t0 = 1000 * 3 * 3_600_000
+      await store.addToWindow([a, b].flatMap((id) => [0, 1, 2].map((k) => ({ deviceId: id, startMs: t0 + k * 3_600_000, means: { cabinet_temp_c: [k, 1] as const } }))), hourly)
+      expect((await store.recentWindow(b, hourly)).map((x) => x.startMs)).toEqual([t0, t0 + 3_600_000, t0 + 2 * 3_600_000])
+      // Only a is heard from after the resize; b's hourly rows go too (nothing reads them any more).
+      await store.addToWindow([{ deviceId: a, startMs: t0 + 3 * 3_600_000, means: { cabinet_temp_c: [5, 1] } }], threeHourly)
+      expect(await store.recentWindow(a, threeHourly)).toEqual([{ startMs: t0 + 3 * 3_600_000, means: { cabinet_temp_c: [5, 1] } }])
+      expect([await store.recentWindow(a, hourly), await store.recentWindow(b, hourly)]).toEqual([[], []])
+      // Writes of the width in use keep what is there.
+      await store.addToWindow([{ deviceId: b, startMs: t0 + 3 * 3_600_000, means: { cabinet_temp_c: [7, 1] } }], threeHourly)
+      expect((await store.recentWindow(a, threeHourly)).length).toBe(1)
+    })
+
     it('remaining life is given in hours to one decimal on the warning, the ticket and its delivery', async () => {
       const { device } = await store.createDevice(fridge)
       const rul = { medianHours: 67.29213471, lowHours: 50.04999, highHours: 90.96 }
