@@ -108,22 +108,40 @@ export function registerClusterMetrics(registry: Registry, worker: { lag(): Map<
 }
 
 /**
+ * `fn`'s answer shared by every collect of one scrape: `registry.metrics()` starts all its metrics'
+ * collects in one synchronous turn, so the answer is dropped at the next microtask. A gauge read
+ * on its own still gets a fresh one.
+ */
+export function oncePerScrape<T>(fn: () => T): () => T {
+  let cached: { value: T } | null = null
+  return () => {
+    if (cached === null) {
+      cached = { value: fn() }
+      queueMicrotask(() => { cached = null })
+    }
+    return cached.value
+  }
+}
+
+/**
  * In a process with the api role: every partition's lag as the owning workers report it in their
  * leases (one heartbeat old at most), so one scrape of any api process covers worker-only
- * processes too, which serve no HTTP; and the partitions no live worker owns.
+ * processes too, which serve no HTTP; and the partitions no live worker owns. Both gauges read one
+ * view per scrape, so they agree (a lease expiring between two views would make them disagree).
  */
 export function registerClusterViewMetrics(registry: Registry, view: () => { partitions: { partition: number; owner: string | null; lag: number | null }[] }): void {
   const registers = [registry]
+  const scraped = oncePerScrape(view)
   new Gauge({
     name: 'forewarn_cluster_lag', help: 'Messages in a partition of the readings stream not yet folded, as its owner last reported (any api process).',
     labelNames: ['partition', 'owner'], registers,
     collect() {
       this.reset()
-      for (const p of view().partitions) if (p.owner !== null && p.lag !== null) this.set({ partition: String(p.partition), owner: p.owner }, p.lag)
+      for (const p of scraped().partitions) if (p.owner !== null && p.lag !== null) this.set({ partition: String(p.partition), owner: p.owner }, p.lag)
     },
   })
   new Gauge({
     name: 'forewarn_cluster_partitions_unowned', help: 'Partitions of the readings stream no live worker owns: their readings wait in the stream.', registers,
-    collect() { this.set(view().partitions.filter((p) => p.owner === null).length) },
+    collect() { this.set(scraped().partitions.filter((p) => p.owner === null).length) },
   })
 }

@@ -14,6 +14,7 @@ import type { Detector } from '../detectors/index.ts'
 import type { AsyncRecordsStore } from '../api/store/open.ts'
 import type { TaggedReading, TelemetrySink } from '../ingest/sink.ts'
 import type { WindowBuffer, WindowShape } from '../api/console/telemetry.ts'
+import type { WindowBucket } from '../api/store/types.ts'
 import type { PipelineMetrics } from './metrics.ts'
 import { createStoreLane, type StoreLane, type StoreOutage } from './store-lane.ts'
 
@@ -28,8 +29,12 @@ export interface PipelineDeps {
   publish: (topic: string, payload: Buffer) => Promise<void>
   offlineAfterIntervals: number
   metrics?: PipelineMetrics
-  /** The console's recent-telemetry window, written to the store with the health records; null or absent: none. */
-  window?: { buffer: WindowBuffer; shape: WindowShape } | null | undefined
+  /**
+   * The console's recent-telemetry window; null or absent: none. Written with the health records,
+   * unless `afterCheckpoint`: then the caller takes it with each checkpoint (takeWindow) and writes
+   * it once that checkpoint is recorded (writeWindow), so a replay never adds a reading twice.
+   */
+  window?: { buffer: WindowBuffer; shape: WindowShape; afterCheckpoint?: boolean } | null | undefined
   /** Retry timing of failed store writes (tests shorten it). */
   retry?: { minDelayMs?: number; maxDelayMs?: number; maxDelayUnknownMs?: number }
 }
@@ -49,6 +54,13 @@ export interface Pipeline {
   flushHealth(final?: boolean): Promise<void>
   /** Snapshots of devices changed since the last call, taken now (pair them with the cursor now). */
   takeSnapshots(): [string, string][]
+  /**
+   * With `window.afterCheckpoint`: the window's buckets folded since the last take, when one is due
+   * (WINDOW_WRITE_MS since the last, or `final`), else null. Take them with the snapshots.
+   */
+  takeWindow(final?: boolean): WindowBucket[] | null
+  /** Stores buckets from takeWindow (in the store lane, retried like the health records). */
+  writeWindow(buckets: WindowBucket[]): Promise<void>
   markDirty(deviceId: string): void
   /**
    * Resolves when every store write queued so far has committed (failed writes are retried until
@@ -147,6 +159,17 @@ export function createPipeline(d: PipelineDeps): Pipeline {
    * join it instead of queueing more, and it takes the dirty set when it runs, so it also carries
    * every change made before any checkpoint that awaits it.
    */
+  function takeWindow(final: boolean): WindowBucket[] | null {
+    if (window === null || !(final || Date.now() - windowWrittenAt >= WINDOW_WRITE_MS)) return null
+    windowWrittenAt = Date.now()
+    return window.buffer.take()
+  }
+
+  /** One transaction per write (read, merge, write, prune), whatever the number of readings. */
+  async function saveWindow(buckets: WindowBucket[]): Promise<void> {
+    if (window !== null && buckets.length > 0) await lane.write('saving the recent telemetry window', () => store.addToWindow(buckets, window.shape))
+  }
+
   async function writeHealth(): Promise<void> {
     healthQueued = false
     const final = finalFlush
@@ -162,12 +185,9 @@ export function createPipeline(d: PipelineDeps): Pipeline {
     // The window's buckets are hours wide: written every WINDOW_WRITE_MS, not every flush, so a
     // device pays one window transaction per 10 s however fast its readings come (and a crash
     // loses at most that much of a chart, never a reading: the journal and detector are apart).
-    const windowDue = window !== null && (final || Date.now() - windowWrittenAt >= WINDOW_WRITE_MS)
-    const buckets = windowDue ? window.buffer.take() : null
-    if (windowDue) windowWrittenAt = Date.now()
+    const buckets = window?.afterCheckpoint === true ? null : takeWindow(final)
     if (touched.length > 0) await lane.write('recording when devices were last seen', () => store.touchDevices(touched))
-    // One transaction per flush (read, merge, write, prune), whatever the number of readings.
-    if (window !== null && buckets !== null && buckets.length > 0) await lane.write('saving the recent telemetry window', () => store.addToWindow(buckets, window.shape))
+    if (buckets !== null) await saveWindow(buckets)
     if (batch.length === 0) return
     if (sink) {
       const now = Date.now()
@@ -250,7 +270,7 @@ export function createPipeline(d: PipelineDeps): Pipeline {
     applyEvents,
     flushHealth(final = false) {
       if (final) finalFlush = true
-      if (!healthQueued && (dirtyHealth.size > 0 || seen.size > 0 || (window !== null && window.buffer.pending() > 0))) {
+      if (!healthQueued && (dirtyHealth.size > 0 || seen.size > 0 || (window !== null && window.afterCheckpoint !== true && window.buffer.pending() > 0))) {
         healthQueued = true
         void lane.run('saving health records', writeHealth)
       }
@@ -265,6 +285,8 @@ export function createPipeline(d: PipelineDeps): Pipeline {
       dirtySnapshot.clear()
       return snaps
     },
+    takeWindow: (final = false) => (window?.afterCheckpoint === true ? takeWindow(final) : null),
+    writeWindow: (buckets) => lane.run('saving the recent telemetry window', () => saveWindow(buckets)),
     markDirty(deviceId) {
       dirtyHealth.add(deviceId)
       dirtySnapshot.add(deviceId)

@@ -191,7 +191,10 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
   // The console's recent-telemetry window: the pipeline writes it with the health records (docs/console.md).
   const consoleTelemetry = consoleTelemetryFromEnv(env, influx, store)
   const pipeline = createPipeline({
-    store, detector, sink, log, offlineAfterIntervals: config.offlineAfterIntervals, metrics: createPipelineMetrics(metrics), window: consoleTelemetry.window,
+    store, detector, sink, log, offlineAfterIntervals: config.offlineAfterIntervals, metrics: createPipelineMetrics(metrics),
+    // One process: the window follows the checkpoints (see checkpoint() below). A cluster worker
+    // writes it with the health records (docs/console.md says what that costs on a take-over).
+    window: consoleTelemetry.window && { ...consoleTelemetry.window, afterCheckpoint: config.cluster === null },
     publish: (topic, payload) => {
       // In a cluster every edge publishes it, wherever the raising worker runs (docs/scaling.md).
       if (cluster) return Promise.resolve(cluster.publishOut(topic, payload))
@@ -208,8 +211,10 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
     ...(cluster.has('edge') ? { apply: applyRegistryChange(store, () => broker, pipeline) } : {}),
   })
 
+  // Only an edge accepts readings: a process without one keeps ingest's (empty) journal in
+  // memory, so it leaves no journal file in its data directory.
   const ingest = createIngest({
-    dataDir,
+    dataDir: hasEdge ? dataDir : null,
     lookupDevice: pipeline.lookupDevice,
     onReadings: cluster ? () => undefined : pipeline.onReadings,
     onStatus: pipeline.onStatus,
@@ -280,18 +285,29 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
    * store fails, `settled()` waits (the pipeline retries the write), so this checkpoint stays in
    * flight and later calls join it: the cursor cannot pass an effect that is not stored.
    */
-  const checkpoint = (): Promise<void> => {
+  const checkpoint = (final = false): Promise<void> => {
     // In a cluster, workers checkpoint their partitions in KV (cluster/worker.ts).
     if (cluster) return Promise.resolve()
     if (checkpointing) return checkpointing
     const cursor = ingest.stats().dispatchedCursor
     const snapshots = pipeline.takeSnapshots()
+    // The console window's buckets hold exactly the readings up to `cursor`, and are stored only
+    // once the cursor is recorded: a replay starts after them, so none is added twice. A crash
+    // in between loses them from the charts (nothing else reads the window).
+    const window = pipeline.takeWindow(final)
     checkpointing = (async () => {
       try {
         await pipeline.flushHealth()
         await pipeline.settled()
         await sink?.flush()
-        ingest.checkpoint(snapshots, cursor)
+        const recorded = ingest.checkpoint(snapshots, cursor)
+        // Not awaited: a journal that fails to record holds the window, not the checkpoint (or
+        // stop(), whose ingest.close() settles it); stop() waits for the write with settled().
+        if (window !== null && window.length > 0) {
+          void recorded.then((ok) => (ok ? pipeline.writeWindow(window) : undefined)).catch((err: unknown) => {
+            if (!stopped) log.warn({ err }, 'the recent telemetry window of a checkpoint was not stored')
+          })
+        }
       } catch (err) {
         for (const [id] of snapshots) pipeline.markDirty(id)
         // At shutdown after an abandoned write this is expected and said once in stop().
@@ -413,7 +429,9 @@ export async function startForewarn(config: StartConfig, log: Logger, env: NodeJ
       const outage = pipeline.storeOutage()
       if (outage !== null) log.warn({ since: new Date(outage.since).toISOString(), retries: outage.retries }, 'stopping while records-store writes fail: effects not stored yet are replayed from the journal at the next start')
       pipeline.abandonFailingWrites()
-      await checkpoint()
+      // One taken now, after any in flight: it carries the rest of the window (final).
+      if (checkpointing) await checkpointing
+      await checkpoint(true)
       // close() dispatches what is still committed but unprocessed; those rows are after the
       // last checkpoint, so a restart replays them into the restored detector (effects are idempotent).
       await ingest.close()

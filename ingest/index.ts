@@ -119,9 +119,10 @@ export interface Ingest {
    * lets a caller record the pair only after the readings' effects are stored; default: now.
    * Written behind the journal's commits, in order, without blocking: one checkpoint in flight,
    * later calls merge into the next (cursors must not go back); a failed one is logged and its
-   * snapshots are written with the next. close() waits for them.
+   * snapshots are written with the next. close() waits for them. Resolves true once this cursor
+   * is recorded (by this checkpoint or a later one it merged into), false when close() came first.
    */
-  checkpoint(snapshots: Iterable<[deviceId: string, snapshot: string]>, cursor?: number): void
+  checkpoint(snapshots: Iterable<[deviceId: string, snapshot: string]>, cursor?: number): Promise<boolean>
   loadSnapshots(): Map<string, string>
   stats(): IngestStats
   rejects(opts: { limit: number; after?: string }): { items: RejectRecord[]; next: string | null }
@@ -159,6 +160,13 @@ interface Batch {
 }
 
 const newBatch = (): Batch => ({ rows: [], rejects: [], waiters: [] })
+
+/** A checkpoint waiting to be written, with the callers told when it is (or is not). */
+interface PendingCheckpoint {
+  cursor: number
+  snapshots: Map<string, string>
+  done: ((recorded: boolean) => void)[]
+}
 
 /**
  * The metrics of a journaled reading (replay only). A reading body is either the message as received
@@ -216,7 +224,7 @@ export function createIngest(opts: IngestOptions): Ingest {
   let checkpointFailures = 0
   // One checkpoint in flight; later ones merge into the next (see checkpoint()).
   let checkpointing: Promise<void> | null = null
-  let nextCheckpoint: { cursor: number; snapshots: Map<string, string> } | null = null
+  let nextCheckpoint: PendingCheckpoint | null = null
 
   function queued(): number {
     return queue.length - queueHead
@@ -409,6 +417,7 @@ export function createIngest(opts: IngestOptions): Ingest {
     checkpointing = writer.checkpoint(cp.cursor, [...cp.snapshots], prune).then(
       () => {
         checkpointing = null
+        for (const d of cp.done) d(true)
         if (checkpointFailures > 0) {
           log?.warn({ failedCheckpoints: checkpointFailures }, 'journal checkpoints succeed again')
           checkpointFailures = 0
@@ -426,6 +435,7 @@ export function createIngest(opts: IngestOptions): Ingest {
         if (later !== null) {
           for (const [id, snap] of later.snapshots) cp.snapshots.set(id, snap)
           cp.cursor = later.cursor
+          cp.done.push(...later.done)
           sendCheckpoint()
         }
       },
@@ -514,10 +524,12 @@ export function createIngest(opts: IngestOptions): Ingest {
       await pump()
     },
     checkpoint(snapshots, cursor) {
-      const cp = (nextCheckpoint ??= { cursor: 0, snapshots: new Map() })
+      const cp: PendingCheckpoint = (nextCheckpoint ??= { cursor: 0, snapshots: new Map<string, string>(), done: [] as PendingCheckpoint['done'] })
       cp.cursor = Math.min(cursor ?? dispatchedCursor, dispatchedCursor)
       for (const [id, snap] of snapshots) cp.snapshots.set(id, snap)
+      const recorded = new Promise<boolean>((resolve) => cp.done.push(resolve))
       sendCheckpoint()
+      return recorded
     },
     loadSnapshots: () => journal.loadSnapshots(),
     stats: () => ({
@@ -541,6 +553,9 @@ export function createIngest(opts: IngestOptions): Ingest {
       for (const w of drainWaiters) w()
       drainWaiters = []
       while (checkpointing !== null) await checkpointing
+      // A failed checkpoint waiting for the next one: there is no next one.
+      for (const d of nextCheckpoint?.done ?? []) d(false)
+      nextCheckpoint = null
       await writer.close()
       journal.close()
     },

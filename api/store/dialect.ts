@@ -8,6 +8,7 @@
  *   whole database, so those are no-ops there.
  * - scalar maximum: `max(a, b)` in SQLite, `greatest(a, b)` in PostgreSQL.
  * - many rows of values in one statement: a VALUES list, or one array per column (unnest).
+ * - reading a field of a JSON text column: `json_extract` or `->>` (a migration's backfill).
  * - types: row numbers are `INTEGER … AUTOINCREMENT` or `BIGINT … IDENTITY`; ids sort bytewise
  *   (SQLite's BINARY collation, `COLLATE "C"` in PostgreSQL). Times are TEXT (ISO 8601) or BIGINT
  *   epoch milliseconds and JSON is TEXT in both, so neither needs a dialect.
@@ -46,6 +47,8 @@ export interface Dialect {
   readonly outboxOrder: readonly string[]
   /** A table's `n` column: an increasing row number. */
   serial<T extends string>(t: CreateTableBuilder<T, never>): CreateTableBuilder<T, 'n'>
+  /** A top-level field of a JSON text column, as text (null when absent). */
+  jsonField(column: string, key: string): RawBuilder<string | null>
   /** Text compared bytewise (ids that page by `id >`). */
   readonly idText: RawBuilder<unknown>
   /** Statements that make a table refuse UPDATE and DELETE. */
@@ -82,6 +85,7 @@ export const sqlite: Dialect = {
   outboxOrder: [],
   serial: (t) => t.addColumn('n', 'integer', (c) => c.primaryKey().autoIncrement()),
   idText: sql`text`,
+  jsonField: (column, key) => sql<string | null>`json_extract(${sql.ref(column)}, ${'$.' + key})`,
   appendOnly: (table) => [
     `CREATE TRIGGER ${table}_no_update BEFORE UPDATE ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`,
     `CREATE TRIGGER ${table}_no_delete BEFORE DELETE ON ${table} BEGIN SELECT RAISE(ABORT, '${table} is append-only'); END`,
@@ -107,6 +111,7 @@ export const postgres: Dialect = {
   outboxOrder: [`SELECT pg_advisory_xact_lock(${OUTBOX_LOCK})`],
   serial: (t) => t.addColumn('n', 'bigint', (c: ColumnDefinitionBuilder) => c.primaryKey().generatedAlwaysAsIdentity()),
   idText: sql`text collate "C"`,
+  jsonField: (column, key) => sql<string | null>`(cast(${sql.ref(column)} as json) ->> ${key})`,
   appendOnly: (table) => [
     `CREATE OR REPLACE FUNCTION ${table}_append_only() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION '${table} is append-only'; END $$`,
     `CREATE TRIGGER ${table}_no_update BEFORE UPDATE ON ${table} FOR EACH ROW EXECUTE FUNCTION ${table}_append_only()`,

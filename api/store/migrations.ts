@@ -142,6 +142,16 @@ export const migrations: readonly Migration[] = [
         .addPrimaryKeyConstraint('telemetry_window_pkey', ['device_id', 'bucket_ms'])),
     ],
   },
+  {
+    id: 4,
+    name: "each health record's detector status in a column of its own",
+    // The fleet view reads every device's status on each poll: a column, not the whole record
+    // parsed. Rows written before it get theirs from the record they hold.
+    up: (d) => [
+      s(d.db.schema.alterTable('health').addColumn('status', 'text')),
+      s(d.db.updateTable('health').set({ status: d.jsonField('core', 'status') })),
+    ],
+  },
 ]
 
 /** The version each store's own list had reached when this list replaced them. */

@@ -26,6 +26,8 @@ import type {
 } from './types.ts'
 
 const ADMIN_KEY_ID = 'admin'
+/** meta: the recent-telemetry window's bucket width (ms) its rows were written with. */
+const WINDOW_WIDTH_KEY = 'telemetry-window-width'
 const RECENT_WARNINGS = 10
 /** Rows per multi-row statement: far below either database's limit on bound values. */
 const BATCH_ROWS = 500
@@ -51,13 +53,18 @@ function statements(d: Dialect) {
     revoke: prepare((p: { id: string }) => db.updateTable('devices').set({ revoked: 1 }).where('id', '=', p.id)),
     setSecret: prepare((p: { id: string; digest: string }) => db.updateTable('devices').set({ secret_digest: p.digest }).where('id', '=', p.id)),
     // Only for a known device: the health row references it.
-    saveHealth: prepare((p: { id: string; core: string; at: number }) => db.insertInto('health').columns(['device_id', 'core', 'updated_at'])
-      .expression(db.selectFrom('devices').select((eb) => ['id', eb.val(p.core).as('core'), eb.cast<number>(eb.val(p.at), 'bigint').as('at')]).where('id', '=', p.id))
-      .onConflict((oc) => oc.column('device_id').doUpdateSet((eb) => ({ core: eb.ref('excluded.core'), updated_at: eb.ref('excluded.updated_at') })))),
+    saveHealth: prepare((p: { id: string; core: string; status: string; at: number }) => db.insertInto('health').columns(['device_id', 'core', 'status', 'updated_at'])
+      .expression(db.selectFrom('devices').select((eb) => ['id', eb.val(p.core).as('core'), eb.val(p.status).as('status'), eb.cast<number>(eb.val(p.at), 'bigint').as('at')])
+        .where('id', '=', p.id))
+      .onConflict((oc) => oc.column('device_id').doUpdateSet((eb) => ({ core: eb.ref('excluded.core'), status: eb.ref('excluded.status'), updated_at: eb.ref('excluded.updated_at') })))),
     health: prepare((p: { id: string }) => db.selectFrom('health').select(['core', 'updated_at']).where('device_id', '=', p.id)),
     allHealth: prepare(() => db.selectFrom('devices').leftJoin('health', 'health.device_id', 'devices.id')
-      .select(['devices.id as id', 'devices.connection as connection', 'health.core as core'])),
+      // The record itself only where the status column is empty (see healthStatuses).
+      .select((eb) => ['devices.id as id', 'devices.connection as connection', 'health.status as status',
+        eb.case().when('health.status', 'is', null).then(eb.ref('health.core')).end().as('core')])),
     activeSeverities: prepare(() => db.selectFrom('warnings').select(['device_id', 'severity']).where('state', '=', 'active')),
+    // Rows of another bucket width: left by a window that was resized (see addToWindow).
+    dropWindowWidths: prepare((p: { width: number }) => db.deleteFrom('telemetry_window').where('width_ms', '<>', p.width)),
     window: prepare((p: { id: string; limit: number }) => db.selectFrom('telemetry_window').select(['bucket_ms', 'width_ms', 'means'])
       .where('device_id', '=', p.id).orderBy('bucket_ms', 'desc').limit(p.limit)),
     recentWarnings: prepare((p: { id: string; limit: number }) => db.selectFrom('warnings').select('id')
@@ -94,8 +101,8 @@ function statements(d: Dialect) {
     gatewayDevices: prepare((p: { id: string }) => db.selectFrom('devices').select('id').where('gateway_id', '=', p.id).where('revoked', '=', 0).orderBy('id')),
     revokeGateway: prepare((p: { id: string }) => db.updateTable('gateways').set({ revoked: 1 }).where('id', '=', p.id).returningAll()),
     setGatewaySecret: prepare((p: { id: string; digest: string }) => db.updateTable('gateways').set({ secret_digest: p.digest }).where('id', '=', p.id)),
-    // The meta table also holds status-link revocations (`status-revoked:{ticketId}`) and each
-    // machine type's fleet models (`models:{type}`).
+    // The meta table also holds status-link revocations (`status-revoked:{ticketId}`), each
+    // machine type's fleet models (`models:{type}`) and the window's width (WINDOW_WIDTH_KEY).
     meta: prepare((p: { key: string }) => db.selectFrom('meta').select('value').where('key', '=', p.key)),
     addMeta: prepare((p: { key: string; value: string }) => db.insertInto('meta').values({ key: p.key, value: p.value }).onConflict((oc) => oc.column('key').doNothing())),
     putMeta: prepare((p: { key: string; value: string }) => db.insertInto('meta').values({ key: p.key, value: p.value })
@@ -134,9 +141,9 @@ function batchStatements(d: Dialect) {
   return {
     // CROSS JOIN makes SQLite walk the rows and look each device up by key (not scan devices);
     // `WHERE` also keeps it from reading ON CONFLICT as a join constraint.
-    saveHealth: shaped(3, (rows: ReadonlyArray<readonly [string, string, number]>) => sql`insert into health (device_id, core, updated_at)
-      select d.id, x.column2, x.column3 from ${d.rows('x', rows, ['text', 'text', 'bigint'])} cross join devices d where d.id = x.column1
-      on conflict (device_id) do update set core = excluded.core, updated_at = excluded.updated_at returning device_id`),
+    saveHealth: shaped(4, (rows: ReadonlyArray<readonly [string, string, string, number]>) => sql`insert into health (device_id, core, status, updated_at)
+      select d.id, x.column2, x.column3, x.column4 from ${d.rows('x', rows, ['text', 'text', 'text', 'bigint'])} cross join devices d where d.id = x.column1
+      on conflict (device_id) do update set core = excluded.core, status = excluded.status, updated_at = excluded.updated_at returning device_id`),
     // The window's stored buckets a batch adds to, looked up by key.
     windowRead: shaped(2, (rows: ReadonlyArray<readonly [string, number]>) => sql`select t.device_id, t.bucket_ms, t.width_ms, t.means
       from ${d.rows('x', rows, ['text', 'bigint'])} join telemetry_window t on t.device_id = x.column1 and t.bucket_ms = x.column2`),
@@ -397,16 +404,16 @@ export class Records implements StoreWork {
   saveHealth(deviceId: string, core: HealthCore): Work<boolean> {
     const s = this.s
     const at = this.now()
-    return single(function* () { return (yield* change(s.saveHealth, { id: deviceId, core: JSON.stringify(core), at })) > 0 })
+    return single(function* () { return (yield* change(s.saveHealth, { id: deviceId, core: JSON.stringify(core), status: core.status, at })) > 0 })
   }
 
   /** A device named twice keeps its last record and counts once per mention. */
   saveHealthBatch(items: Iterable<readonly [string, HealthCore]>): Work<number> {
     const list = [...items]
-    const last = new Map<string, string>()
-    for (const [id, core] of list) last.set(id, JSON.stringify(core))
+    const last = new Map<string, HealthCore>()
+    for (const [id, core] of list) last.set(id, core)
     const at = this.now()
-    const statements = chunks([...last]).map((c) => this.b.saveHealth(c.map(([id, core]) => [id, core, at] as const)))
+    const statements = chunks([...last]).map((c) => this.b.saveHealth(c.map(([id, core]) => [id, JSON.stringify(core), core.status, at] as const)))
     return oneCommit(statements, function* () {
       const saved = new Set<string>()
       for (const o of statements) for (const r of (yield* op(o)).rows as Array<{ device_id: string }>) saved.add(r.device_id)
@@ -450,8 +457,9 @@ export class Records implements StoreWork {
       }
       const out: Record<string, HealthStatus> = {}
       for (const r of yield* rows(s.allHealth, {})) {
-        const core = r.core === null ? null : (JSON.parse(r.core) as HealthCore)
-        out[r.id] = healthStatus({ connection: r.connection as ConnectionState }, core, active.get(r.id) ?? [])
+        // The status column; the record is parsed only for a row an older release wrote without it.
+        const status = r.status ?? (r.core === null ? null : (JSON.parse(r.core) as HealthCore).status)
+        out[r.id] = healthStatus({ connection: r.connection as ConnectionState }, status === null ? null : { status: status as HealthCore['status'] }, active.get(r.id) ?? [])
       }
       return out
     })
@@ -466,11 +474,17 @@ export class Records implements StoreWork {
     }
     // A device's buckets side by side, so its pruning sees them all in one chunk.
     const list = [...merged.values()].sort((a, b) => (a.deviceId < b.deviceId ? -1 : a.deviceId > b.deviceId ? 1 : a.startMs - b.startMs))
-    const b = this.b
+    const { b, s } = this
     const spanMs = shape.buckets * shape.bucketMs
     // Read, write and prune in one transaction: a bucket is never merged twice.
     return (list.length > 0 ? write : single)(function* () {
       let stored = 0
+      // The first write after the window was resized drops every row of another width (one key
+      // read per write otherwise: the width in use is recorded in meta).
+      if (list.length > 0 && (yield* first(s.meta, { key: WINDOW_WIDTH_KEY }))?.value !== String(shape.bucketMs)) {
+        yield* change(s.dropWindowWidths, { width: shape.bucketMs })
+        yield* change(s.putMeta, { key: WINDOW_WIDTH_KEY, value: String(shape.bucketMs) })
+      }
       for (const c of chunks(list)) {
         const old = new Map<string, { width_ms: number; means: string }>()
         for (const r of (yield* op(b.windowRead(c.map((x) => [x.deviceId, x.startMs] as const)))).rows as Array<{ device_id: string; bucket_ms: number; width_ms: number; means: string }>) {
@@ -713,7 +727,7 @@ const severityStatus: Readonly<Record<Severity, HealthStatus>> = { watch: 'watch
 const statusRank: Readonly<Record<HealthStatus, number>> = { healthy: 0, watch: 1, warning: 2, critical: 3, offline: 4 }
 
 /** Offline wins (it is shown, not mistaken for a fault); otherwise the worse of detector and active warnings. */
-export function healthStatus(device: Pick<Device, 'connection'>, core: HealthCore | null, active: readonly Severity[]): HealthStatus {
+export function healthStatus(device: Pick<Device, 'connection'>, core: Pick<HealthCore, 'status'> | null, active: readonly Severity[]): HealthStatus {
   if (device.connection === 'offline') return 'offline'
   let status: HealthStatus = core === null || core.status === 'offline' ? 'healthy' : core.status
   for (const s of active) {

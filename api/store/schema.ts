@@ -16,7 +16,8 @@ export interface Database {
   gateways: {
     id: string; label: string; region: string | null; owner_ref: string | null; created_at: string; revoked: Generated<number>; secret_digest: string
   }
-  health: { device_id: string; core: string; updated_at: number }
+  /** `status` is `core`'s status (null only in a row an older release wrote after migration 4). */
+  health: { device_id: string; core: string; status: string | null; updated_at: number }
   /** The console's recent window: per device and bucket start, JSON `{ metric: [mean, count] }`. */
   telemetry_window: { device_id: string; bucket_ms: number; width_ms: number; means: string }
   warnings: {

@@ -331,6 +331,23 @@ export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
       expect(await store.recentWindow(a, { bucketMs: 60_000, buckets: 1000 })).toHaveLength(5)
     })
 
+    it('recent-telemetry window: resized, the first write drops every row of the old width, for every device', async () => {
+      const a = (await store.createDevice(fridge)).device.id
+      const b = (await store.createDevice({ ...fridge, serial: 'resized-b' })).device.id
+      const hourly = { bucketMs: 3_600_000, buckets: 24 }
+      const threeHourly = { bucketMs: 3 * 3_600_000, buckets: 56 }
+      const t0 = 1000 * 3 * 3_600_000
+      await store.addToWindow([a, b].flatMap((id) => [0, 1, 2].map((k) => ({ deviceId: id, startMs: t0 + k * 3_600_000, means: { cabinet_temp_c: [k, 1] as const } }))), hourly)
+      expect((await store.recentWindow(b, hourly)).map((x) => x.startMs)).toEqual([t0, t0 + 3_600_000, t0 + 2 * 3_600_000])
+      // Only a is heard from after the resize; b's hourly rows go too (nothing reads them any more).
+      await store.addToWindow([{ deviceId: a, startMs: t0 + 3 * 3_600_000, means: { cabinet_temp_c: [5, 1] } }], threeHourly)
+      expect(await store.recentWindow(a, threeHourly)).toEqual([{ startMs: t0 + 3 * 3_600_000, means: { cabinet_temp_c: [5, 1] } }])
+      expect([await store.recentWindow(a, hourly), await store.recentWindow(b, hourly)]).toEqual([[], []])
+      // Writes of the width in use keep what is there.
+      await store.addToWindow([{ deviceId: b, startMs: t0 + 3 * 3_600_000, means: { cabinet_temp_c: [7, 1] } }], threeHourly)
+      expect((await store.recentWindow(a, threeHourly)).length).toBe(1)
+    })
+
     it('remaining life is given in hours to one decimal on the warning, the ticket and its delivery', async () => {
       const { device } = await store.createDevice(fridge)
       const rul = { medianHours: 67.29213471, lowHours: 50.04999, highHours: 90.96 }
@@ -552,6 +569,21 @@ export function storeContract(name: string, make: MakeStore, tamper?: Tamper) {
     })
 
     if (tamper !== undefined) {
+      it("the fleet's health statuses come from the status column, not the records; a row without one reads from its record", async () => {
+        const core = (status: 'watch' | 'critical') => ({ overall: 50, status, components: {}, usage: { runningHours: 1, cycles: 1, doorOpenings: 0 }, lastEventTime: 5, warmingUp: false })
+        const a = (await store.createDevice({ ...fridge, serial: 'col-a' })).device.id
+        const b = (await store.createDevice({ ...fridge, serial: 'col-b' })).device.id
+        await store.saveHealthBatch([[a, core('watch')]])
+        await store.saveHealth(b, core('critical'))
+        // Records no parser could read: the fleet view does not read them.
+        await tamper.exec(store, `UPDATE health SET core = 'not json' WHERE device_id IN ('${a}', '${b}')`)
+        expect(await store.healthStatuses()).toEqual({ [a]: 'watch', [b]: 'critical' })
+        // A row an older release wrote after the column was added (no status): read from its record.
+        await store.saveHealth(a, core('critical'))
+        await tamper.exec(store, `UPDATE health SET status = NULL WHERE device_id = '${a}'`)
+        expect((await store.healthStatuses())[a]).toBe('critical')
+      })
+
       it('verify names the first tampered history entry', async () => {
         const { device } = await store.createDevice(fridge)
         await store.applyDetectorEvent(event(device.id), now)

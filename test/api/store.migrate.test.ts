@@ -15,7 +15,7 @@ import { asyncStore, type AsyncRecordsStore } from '../../api/store/open.ts'
 import { openPostgresStore } from '../../api/store/postgres.ts'
 import { describeService } from '../services/availability.ts'
 import { startPostgres, type PostgresService } from '../services/postgres.ts'
-import { event } from './fixtures.ts'
+import { event, fridge } from './fixtures.ts'
 import { T0, answers, type Made } from './fixtures/legacy/records.ts'
 
 const fixture = (name: string) => readFileSync(join(import.meta.dirname, 'fixtures', 'legacy', name), 'utf8')
@@ -33,6 +33,22 @@ async function continues(s: AsyncRecordsStore, made: Made): Promise<void> {
   expect(await s.addToWindow([{ deviceId: made.deviceId, startMs: T0, means: { cabinet_temp_c: [4, 2] } }], shape)).toBe(1)
   expect(await s.recentWindow(made.deviceId, shape)).toEqual([{ startMs: T0, means: { cabinet_temp_c: [4, 2] } }])
 }
+
+const healthCore = (status: 'watch' | 'critical' | 'healthy') => ({ overall: 50, status, components: {}, usage: { runningHours: 1, cycles: 1, doorOpenings: 0 }, lastEventTime: T0, warmingUp: false })
+
+/** Three devices with health records (watch, critical, healthy) and one without. */
+async function healthRows(s: AsyncRecordsStore): Promise<string[]> {
+  const ids: string[] = []
+  for (let i = 0; i < 4; i++) ids.push((await s.createDevice({ ...fridge, serial: `m4-${i}` })).device.id)
+  await s.saveHealthBatch([[ids[0]!, healthCore('watch')], [ids[1]!, healthCore('critical')], [ids[2]!, healthCore('healthy')]])
+  return ids
+}
+
+const columnOf = (rows: unknown[]) => Object.fromEntries((rows as { device_id: string; status: string | null }[]).map((r) => [r.device_id, r.status]))
+const backfilled = (ids: string[]) => ({ [ids[0]!]: 'watch', [ids[1]!]: 'critical', [ids[2]!]: 'healthy' })
+
+/** Back to the schema before migration 4: the health rows keep their records, lose the column. */
+const beforeMigration4 = 'ALTER TABLE health DROP COLUMN status; DELETE FROM store_migrations WHERE id = 4'
 
 describe('a SQLite data directory from before the one store', () => {
   const dirs: string[] = []
@@ -68,7 +84,7 @@ describe('a SQLite data directory from before the one store', () => {
     const db = new Database(join(dir, 'forewarn.db'))
     expect(db.prepare('SELECT id, name FROM store_migrations ORDER BY id').all().map((r) => Object.values(r as object))).toEqual([
       [1, expect.stringContaining('taken over from schema_migrations 5')], [2, 'the same partial indexes on both databases'],
-      [3, "the console's recent telemetry window"],
+      [3, "the console's recent telemetry window"], [4, "each health record's detector status in a column of its own"],
     ])
     db.close()
     // Opening again applies nothing; the schema is the one a fresh database gets.
@@ -77,6 +93,26 @@ describe('a SQLite data directory from before the one store', () => {
     dirs.push(fresh)
     openStore({ dataDir: fresh }).close()
     expect(schema(dir)).toEqual(schema(fresh))
+  })
+
+  it('health records written before the status column read their status after migration 4 (backfilled from the record)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'forewarn-m4-'))
+    dirs.push(dir)
+    const a = asyncStore(openStore({ dataDir: dir, ...opts }))
+    const ids = await healthRows(a)
+    await a.close()
+    const db = new Database(join(dir, 'forewarn.db'))
+    db.exec(beforeMigration4)
+    db.close()
+    const b = asyncStore(openStore({ dataDir: dir, ...opts }))
+    try {
+      expect(await b.healthStatuses()).toEqual({ [ids[0]!]: 'watch', [ids[1]!]: 'critical', [ids[2]!]: 'healthy', [ids[3]!]: 'healthy' })
+    } finally {
+      await b.close()
+    }
+    const after = new Database(join(dir, 'forewarn.db'))
+    expect(columnOf(after.prepare('SELECT device_id, status FROM health').all())).toEqual(backfilled(ids))
+    after.close()
   })
 
   it('refuses a database its own release had not finished migrating, and changes nothing', () => {
@@ -139,12 +175,27 @@ describeService('postgres', 'a PostgreSQL database from before the one store', (
     }
     expect(await query(url, 'SELECT id, name FROM store_migrations ORDER BY id')).toEqual([
       { id: 1, name: expect.stringContaining('taken over from schema_migrations 3') }, { id: 2, name: 'the same partial indexes on both databases' },
-      { id: 3, name: "the console's recent telemetry window" },
+      { id: 3, name: "the console's recent telemetry window" }, { id: 4, name: "each health record's detector status in a column of its own" },
     ])
     await (await openPostgresStore({ databaseUrl: url })).close()
     const fresh = await database()
     await (await openPostgresStore({ databaseUrl: fresh })).close()
     expect(await schema(url)).toEqual(await schema(fresh))
+  })
+
+  it('health records written before the status column read their status after migration 4 (backfilled from the record)', async () => {
+    const url = await database()
+    const a = await openPostgresStore({ databaseUrl: url, ...opts })
+    const ids = await healthRows(a)
+    await a.close()
+    await query(url, beforeMigration4)
+    const b = await openPostgresStore({ databaseUrl: url, ...opts })
+    try {
+      expect(await b.healthStatuses()).toEqual({ [ids[0]!]: 'watch', [ids[1]!]: 'critical', [ids[2]!]: 'healthy', [ids[3]!]: 'healthy' })
+    } finally {
+      await b.close()
+    }
+    expect(columnOf(await query(url, 'SELECT device_id, status FROM health'))).toEqual(backfilled(ids))
   })
 
   it('refuses a database its own release had not finished migrating', async () => {

@@ -4,7 +4,9 @@
  * console and ticket delivery; a process without a role does not listen on that role's port.
  * The default (no --roles) is all three.
  */
+import { existsSync } from 'node:fs'
 import { connect as tcpConnect } from 'node:net'
+import { join } from 'node:path'
 import { expect, it } from 'vitest'
 import type { Running } from '../../cli/start.ts'
 import { describeService } from '../services/availability.ts'
@@ -12,6 +14,9 @@ import { freePort } from '../services/process.ts'
 import { useCluster } from './harness.ts'
 
 const ADMIN_KEY = 'cluster-roles-admin-key-0123456789a'
+
+/** Whether the process left an ingest journal in its data directory (only an edge has a use for one). */
+const journalOnDisk = (run: Running): boolean => existsSync(join(run.config.dataDir, 'ingest.db'))
 
 /** Whether something accepts TCP connections on 127.0.0.1:port. */
 function listening(port: number): Promise<boolean> {
@@ -45,6 +50,7 @@ describeService(['nats', 'postgres'], 'cluster roles: each role opens its own po
       expect(run.worker).not.toBeNull()
       expect(() => run.apiUrl).toThrow(/no api role/)
       expect(() => run.mqttUrl).toThrow(/no edge role/)
+      expect(journalOnDisk(run)).toBe(false)
     })
     expect(ports).toEqual({ mqtt: false, http: false })
   }, 60_000)
@@ -53,13 +59,23 @@ describeService(['nats', 'postgres'], 'cluster roles: each role opens its own po
     expect(await probe('edge', (run) => {
       expect(run.worker).toBeNull()
       expect(() => run.apiUrl).toThrow(/no api role/)
+      // Its dead letters live there.
+      expect(journalOnDisk(run)).toBe(true)
     })).toEqual({ mqtt: true, http: false })
     expect(await probe('api', async (run) => {
       expect(run.worker).toBeNull()
       expect(run.broker).toBeNull()
+      expect(journalOnDisk(run)).toBe(false)
       // Ready without a broker of its own: the broker check is an edge's.
       const ready = await fetch(`${run.apiUrl}/readyz`)
       expect([ready.status, Object.keys(((await ready.json()) as { checks: object }).checks).sort()]).toEqual([200, ['database', 'ingest', 'records']])
+      // One scrape reads the cluster view once, for both of its gauges.
+      const node = run.cluster!
+      const view = node.view.bind(node)
+      let views = 0
+      node.view = () => { views++; return view() }
+      const scrape = await fetch(`${run.apiUrl}/metrics`, { headers: { authorization: `Bearer ${ADMIN_KEY}` } })
+      expect([scrape.status, /^forewarn_cluster_partitions_unowned \d+$/m.test(await scrape.text()), views]).toEqual([200, true, 1])
     })).toEqual({ mqtt: false, http: true })
   }, 60_000)
 

@@ -147,7 +147,8 @@ describe('ingest contract', () => {
     await a.ingest.start()
     await a.ingest.accept('fridge1', 'telemetry', batch([0, 1]))
     await tick()
-    a.ingest.checkpoint([['fridge1', 'state-after-seq-1']])
+    // Resolves true once the cursor is recorded (the console window waits for it: cli/start.ts).
+    expect(await a.ingest.checkpoint([['fridge1', 'state-after-seq-1']])).toBe(true)
     await a.ingest.accept('fridge1', 'telemetry', batch([2, 3]))
     // Simulated crash: no checkpoint after 2, 3 were committed (and acknowledged).
     await a.ingest.close()
