@@ -130,6 +130,47 @@ describe('operating modes', () => {
   })
 })
 
+/**
+ * Two conditions of different noise: condition 0 quiet (spread 0.2), condition 1 noisy (spread 2),
+ * each moving all four metrics far more than either. From `faultFrom` on, metric 0 of the quiet
+ * condition's rows only is `fault` higher.
+ */
+function quietAndNoisy(n: number, seed: number, faultFrom = Number.POSITIVE_INFINITY, fault = 0): number[][] {
+  const r = rng(seed)
+  const g = gauss(r)
+  return Array.from({ length: n }, (_, i) => {
+    const c = r() < 0.5 ? 0 : 1
+    const spread = c === 0 ? 0.2 : 2
+    return [50, 20, 80, 30].map((v, j) => v + 100 * c * (j + 1) + spread * g() + (c === 0 && j === 0 && i >= faultFrom ? fault : 0))
+  })
+}
+
+describe('operating modes of different noise', () => {
+  it('weighs each mode\'s differences by the pooled spread over its own, and by 1 when the modes are as noisy', () => {
+    const m = fitModes(quietAndNoisy(64, 1), 4)!
+    expect(m.centres.length).toBe(2)
+    const quiet = m.centres[0]![0]! < 100 ? 0 : 1
+    // True ratios: pooled spread √((0.04 + 4) / 2) ≈ 1.42; quiet 1.42 / 0.2 ≈ 7, noisy 0.71.
+    expect(m.gain![quiet]).toBeGreaterThan(3)
+    expect(m.gain![1 - quiet]).toBeLessThan(0.9)
+    // Equally noisy conditions: the modes' factors scatter no more than sampling explains; gains stay near 1.
+    for (let seed = 1; seed <= 10; seed++) {
+      const same = fitModes(machine(64, seed).map((r) => r.slice(1)), 4)!
+      for (const g of same.gain!) expect(Math.abs(g - 1), `seed ${seed}`).toBeLessThan(0.2)
+    }
+  })
+
+  it('sees a fault in a quiet condition that the noisy condition\'s spread would hide', () => {
+    for (let seed = 1; seed <= 5; seed++) {
+      // 8 of the quiet condition's spreads, 1.1 pooled spreads, in half of the rows.
+      const rows = quietAndNoisy(1200, seed, 600, 1.6)
+      const at = firstWarning(createEngine({ warmupRows: 150 }), rows)
+      expect(at, `seed ${seed}`).toBeGreaterThanOrEqual(600)
+      expect(at, `seed ${seed}`).toBeLessThan(700)
+    }
+  })
+})
+
 describe('operating modes, edges', () => {
   it('a device whose number of metrics changes is passed through afresh, and a device with modes offers no single baseline', () => {
     const engine = createEngine({ warmupRows: 150 })
