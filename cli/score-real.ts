@@ -127,10 +127,12 @@ const SIX_SETTINGS = [[0, 0, 100], [10, 0.25, 100], [20, 0.7, 100], [25, 0.62, 6
  * files are not here): each cycle is given one of six conditions at random, its setting columns
  * say which, and every sensor is moved by it (value × scale + offset; offsets up to 15 × the
  * sensor's whole range in FD001, scales 0.6 – 1.4, drawn once per seed; condition 0 leaves the
- * sensors as they are). The wear is FD001's own. A detector that does not tell operating
+ * sensors as they are). The wear is FD001's own. With `withhold`, one condition (drawn per
+ * engine) never comes in an engine's warm-up rows (its first 15 %), only after: a condition the
+ * engine first meets while being watched. A detector that does not tell operating
  * conditions apart sees only them (docs/detection.md, "Operating modes").
  */
-export function sixConditions(engines: [number, number[][]][], seed: number): [number, number[][]][] {
+export function sixConditions(engines: [number, number[][]][], seed: number, opts: { withhold?: boolean } = {}): [number, number[][]][] {
   let state = seed
   const rand = (): number => (state = (state * 16807) % 2147483647) / 2147483647
   const ranges = Array.from({ length: 21 }, (_, j) => {
@@ -140,10 +142,19 @@ export function sixConditions(engines: [number, number[][]][], seed: number): [n
   })
   const offsets = SIX_SETTINGS.map((_, k) => ranges.map((range) => (k === 0 ? 0 : (rand() * 30 - 15) * range)))
   const scales = SIX_SETTINGS.map((_, k) => (k === 0 ? 1 : 0.6 + 0.8 * rand()))
-  return engines.map(([unit, rows]) => [unit, rows.map((r) => {
-    const k = Math.floor(rand() * SIX_SETTINGS.length)
-    return [r[0]!, r[1]!, ...SIX_SETTINGS[k]!, ...r.slice(5).map((v, j) => v * scales[k]! + offsets[k]![j]!)]
-  })])
+  return engines.map(([unit, rows]) => {
+    // `withhold`: one condition, drawn per engine, never comes in the engine's warm-up rows.
+    const withheld = opts.withhold ? Math.floor(rand() * SIX_SETTINGS.length) : -1
+    const warm = offlineWarmupRows(rows.length)
+    return [unit, rows.map((r, i) => {
+      let k: number
+      if (withheld >= 0 && i < warm) {
+        k = Math.floor(rand() * (SIX_SETTINGS.length - 1))
+        if (k >= withheld) k++
+      } else k = Math.floor(rand() * SIX_SETTINGS.length)
+      return [r[0]!, r[1]!, ...SIX_SETTINGS[k]!, ...r.slice(5).map((v, j) => v * scales[k]! + offsets[k]![j]!)]
+    })]
+  })
 }
 
 /** One engine's first warning after warm-up: cycles left then (−1: none). */

@@ -3,7 +3,8 @@
  * conditions, as FD002 and FD004 engines do (`sixConditions` in cli/score-real.ts), for several
  * seeds, scored as score-real scores FD001 (first warning after the 15 % warm-up; timely at
  * 1 – 125 cycles left), with operating modes (the default) and without them. The engine is called
- * directly (score-real goes through replay; the same figures for seed 1).
+ * directly (score-real goes through replay; the same figures for seed 1). Then the same with one
+ * condition per engine withheld from its warm-up rows (`sixConditions(…, { withhold: true })`).
  *
  *   npx tsx scripts/experiments/cmapss-modes.ts [DATA_DIR] [SEEDS=1,2,3]
  */
@@ -22,7 +23,7 @@ for (const line of text) {
   l.push(r)
   engines.set(r[0]!, l)
 }
-const multiCondition = (seed: number): Map<number, number[][]> => new Map(sixConditions([...engines], seed).map(([u, rows]) => [u, rows.map((r) => r.slice(2))]))
+const multiCondition = (seed: number, withhold = false): Map<number, number[][]> => new Map(sixConditions([...engines], seed, { withhold }).map(([u, rows]) => [u, rows.map((r) => r.slice(2))]))
 
 function score(data: Map<number, number[][]>, modes: boolean): string {
   const left: number[] = []
@@ -51,4 +52,5 @@ for (const seed of (process.argv[3] ?? '1,2,3').split(',').map(Number)) {
   const data = multiCondition(seed)
   console.log(`six conditions, seed ${seed}: modes ${score(data, true)}`)
   console.log(`six conditions, seed ${seed}: none  ${score(data, false)}`)
+  console.log(`six conditions, one withheld from the warm-up, seed ${seed}: modes ${score(multiCondition(seed, true), true)}`)
 }
