@@ -23,11 +23,21 @@
  * shrunk toward 1 by empirical Bayes (`modeGains`), so a noisy condition does not set the frozen
  * baseline's spread for all and hide wear in the quiet ones. `cmapss-modes.ts` seeds 1 – 3
  * (development): timely 0.91 / 0.96 / 0.94 → 0.92 / 0.95 / 0.93, median cycles left 78 / 77 / 78 →
- * 80 / 78 / 81; seeds 4 – 6 (held out): 0.94 / 0.91 / 0.89 → 0.96 / 0.92 / 0.91, 75 / 75 / 75 →
- * 78 / 77 / 76.
+ * 80 / 78 / 81; seeds 4 – 6 (held out): 0.94 / 0.91 / 0.89 → 0.96 / 0.92 / 0.91 (docs/detection.md).
  *
- * Not yet: modes are not learnt from `--reference` (a reference turns them off for its engine);
- * a condition never seen in the first rows is scored against the nearest one seen.
+ * A condition the first rows never showed: a row farther from every centre than its noise puts
+ * it by more than MIN_SEPARATION spreads is held back, unjudged, while no warning is open. Once
+ * `NEW_MODE_ROWS` such rows wait, they become a new mode (up to MAX_MODES) if they sit together
+ * (each near the mean of the others) and the machine visited its known modes meanwhile; otherwise
+ * they are judged against their nearest modes, so a fault that moves every row away (nothing near
+ * between) or far rows that never sit together warn, at most NEW_MODE_ROWS − 1 rows late. A new
+ * mode's rows are weighed by the pooled spread (gain 1). `cmapss-modes.ts` with one condition
+ * per engine withheld from its warm-up: early warnings 0.90 – 0.91 → 0.04 – 0.06 (seeds 1 – 6);
+ * without one withheld, timely 0.94 – 0.97 on seeds 1 – 6 (0.91 – 0.96 with per-mode noise alone).
+ * What it cannot tell apart: a fault that comes and goes, always to the same far place, while the
+ * machine keeps visiting its known modes, is taken for a new condition.
+ *
+ * Not yet: modes are not learnt from `--reference` (a reference turns them off for its engine).
  */
 import type { Engine, EngineResult } from './engine.ts'
 
@@ -39,6 +49,11 @@ export const MAX_MODES = 8
 export const MIN_SEPARATION = 10
 /** Smallest share of the variance of the first rows the modes must explain. */
 export const MIN_EXPLAINED = 0.9
+/**
+ * Rows far from every mode (beyond their noise by more than MIN_SEPARATION spreads) held back,
+ * unjudged, before they either become a new mode or are judged against their nearest modes.
+ */
+export const NEW_MODE_ROWS = 8
 
 export interface Modes {
   /** Per mode, its centre in the metrics' units. */
@@ -121,7 +136,7 @@ export function fitModes(rows: readonly ArrayLike<number>[], d: number): Modes |
  * Per mode, what its differences from its centre are multiplied by (on every metric that varies
  * within modes at all): the square root of 1 / its noise factor. A mode's noise factor is its
  * within-mode variance over the pooled one, averaged over those metrics: one number per mode,
- * since a mode has only a few held rows (3 – 10 for an engine with six conditions) and a
+ * since a mode has only a few held rows (about 3 – 9 for an engine with six conditions) and a
  * variance from so few rows is off by ±50 – 100 % metric by metric (measured: per-metric gains,
  * even shrunk, gave more early warnings). The factor is then shrunk toward 1 (the pooled spread)
  * by empirical Bayes (Smyth 2004, as limma moderates variances): a factor from ν·d' degrees of
@@ -251,11 +266,67 @@ interface ModeState {
   /** Rows held until the modes are fitted; null once decided. */
   held: { x: number[]; t: number }[] | null
   modes: Modes | null
+  /** Rows far from every mode, not yet judged (`NEW_MODE_ROWS`). */
+  pending: { x: number[]; t: number }[]
+  /** Rows near a mode since the first pending row. */
+  near: number
+  /** A warning is open: far rows are judged at once. */
+  alarm: boolean
+  /** The last judged row's score and health index, repeated for a pending row. */
+  lastScore: number
+  lastHealth: number
 }
 
-interface ModeSnapshotV1 { v: 1; modes: Modes | null; held: { x: (number | null)[]; t: number }[] | null; inner: string | null }
+interface ModeSnapshotV1 {
+  v: 1
+  modes: Modes | null
+  held: { x: (number | null)[]; t: number }[] | null
+  inner: string | null
+  /** Absent in snapshots taken before new modes were learnt while watching. */
+  pending?: { x: (number | null)[]; t: number }[]
+  near?: number
+  alarm?: boolean
+  last?: [number | null, number | null]
+}
 
 const WAITING: EngineResult = { score: 0, health: NaN, warning: null, cleared: false, remainingLife: null, deviation: null }
+
+/**
+ * How far `x` stands from `centre` beyond what noise puts there: its squared distance in pooled
+ * within-mode spreads (× `gain`) less the number of metrics counted (a noise row's expected
+ * squared distance). Far from a mode: more than MIN_SEPARATION².
+ */
+function excess(m: Modes, x: ArrayLike<number>, centre: ArrayLike<number>, gain: number): number {
+  let q = 0
+  let k = 0
+  for (let j = 0; j < centre.length; j++) {
+    const v = x[j]!
+    if (!Number.isFinite(v) || !Number.isFinite(m.within[j]!)) continue
+    q += ((v - centre[j]!) * gain) ** 2 / m.within[j]!
+    k++
+  }
+  return q - k
+}
+
+/**
+ * The centre of `rows` when they sit together as one operating condition: each row near (not
+ * far from) the mean of the others. Null otherwise.
+ */
+function tightCentre(m: Modes, rows: { x: number[] }[]): number[] | null {
+  const d = m.mean.length
+  const sum = new Array<number>(d).fill(0)
+  const count = new Array<number>(d).fill(0)
+  for (const r of rows) for (let j = 0; j < d; j++) if (Number.isFinite(r.x[j]!)) { sum[j]! += r.x[j]!; count[j]!++ }
+  const others = new Array<number>(d)
+  for (const r of rows) {
+    for (let j = 0; j < d; j++) {
+      const fin = Number.isFinite(r.x[j]!)
+      others[j] = count[j]! - (fin ? 1 : 0) > 0 ? (sum[j]! - (fin ? r.x[j]! : 0)) / (count[j]! - (fin ? 1 : 0)) : NaN
+    }
+    if (excess(m, r.x, others, 1) > MIN_SEPARATION ** 2) return null
+  }
+  return sum.map((v, j) => (count[j]! > 0 ? v / count[j]! : m.mean[j]!))
+}
 
 /**
  * `inner` with operating modes in front (see the header). `rowsToHold` is how many first rows
@@ -267,36 +338,73 @@ export function withOperatingModes(inner: Engine, rowsToHold: number): Engine {
   const states = new Map<string, ModeState>()
   let residual = new Float64Array(0)
 
-  function toResidual(m: Modes, x: ArrayLike<number>): { r: Float64Array; mode: number } {
+  function toResidual(m: Modes, x: ArrayLike<number>, mode: number): Float64Array {
     const d = x.length
     if (residual.length !== d) residual = new Float64Array(d)
-    const mode = nearestMode(m, x)
     const c = m.centres[mode]!
     const g = m.gain?.[mode] ?? 1
     for (let j = 0; j < d; j++) residual[j] = (x[j]! - c[j]!) * g + m.mean[j]!
-    return { r: residual, mode }
+    return residual
+  }
+
+  /** Judges a row against its nearest mode (`sizes`: held rows' modes, for their left-out residuals). */
+  function judge(s: ModeState, m: Modes, deviceId: string, x: ArrayLike<number>, t: number, mode: number, sizes?: number[]): EngineResult {
+    const r = toResidual(m, x, mode)
+    // A held row helped place its own mode's centre, so it sits closer to it than later rows will:
+    // its residual is taken as if left out (× n/(n − 1)), so the baseline learns the spread ahead.
+    const n = sizes?.[mode] ?? 0
+    if (n >= 2) for (let j = 0; j < r.length; j++) r[j] = (r[j]! - m.mean[j]!) * (n / (n - 1)) + m.mean[j]!
+    const out = inner.process(deviceId, r, t)
+    if (out.warning) {
+      s.alarm = true
+      // Evidence in the metrics' own terms: the value read, and the baseline of its mode.
+      const c = m.centres[mode]!
+      const g = m.gain?.[mode] ?? 1
+      out.warning = {
+        ...out.warning,
+        moved: out.warning.moved.map((o) => ({ ...o, value: x[o.metric]!, baseline: c[o.metric]! + (o.baseline - m.mean[o.metric]!) / g })),
+      }
+    } else if (out.cleared) s.alarm = false
+    s.lastScore = out.score
+    s.lastHealth = out.health
+    return out
   }
 
   function feed(s: ModeState, deviceId: string, x: ArrayLike<number>, t: number, sizes?: number[]): EngineResult {
     // A device whose metrics changed in number starts afresh in the engine; its modes no longer fit.
-    if (s.modes && s.modes.mean.length !== x.length) s.modes = null
+    if (s.modes && s.modes.mean.length !== x.length) { s.modes = null; s.pending = [] }
     if (!s.modes) return inner.process(deviceId, x, t)
-    const { r, mode } = toResidual(s.modes, x)
-    // A held row helped place its own mode's centre, so it sits closer to it than later rows will:
-    // its residual is taken as if left out (× n/(n − 1)), so the baseline learns the spread ahead.
-    const n = sizes?.[mode] ?? 0
-    if (n >= 2) for (let j = 0; j < r.length; j++) r[j] = (r[j]! - s.modes.mean[j]!) * (n / (n - 1)) + s.modes.mean[j]!
-    const out = inner.process(deviceId, r, t)
-    if (out.warning) {
-      // Evidence in the metrics' own terms: the value read, and the baseline of its mode.
-      const c = s.modes.centres[mode]!
-      const g = s.modes.gain?.[mode] ?? 1
-      out.warning = {
-        ...out.warning,
-        moved: out.warning.moved.map((m) => ({ ...m, value: x[m.metric]!, baseline: c[m.metric]! + (m.baseline - s.modes!.mean[m.metric]!) / g })),
-      }
+    const m = s.modes
+    const mode = nearestMode(m, x)
+    // A row far from every mode, while no warning is open and a mode may still be added, waits:
+    // it may be a condition the first rows never showed (`NEW_MODE_ROWS`).
+    const far = !sizes && !s.alarm && m.centres.length < MAX_MODES && excess(m, x, m.centres[mode]!, m.gain?.[mode] ?? 1) > MIN_SEPARATION ** 2
+    if (!far) {
+      if (s.pending.length > 0) s.near++
+      return judge(s, m, deviceId, x, t, mode, sizes)
     }
-    return out
+    s.pending.push({ x: Array.from(x), t })
+    if (s.pending.length < NEW_MODE_ROWS) return { ...WAITING, score: Math.min(s.lastScore, 0.4999), health: s.lastHealth }
+    const rows = s.pending
+    const near = s.near
+    s.pending = []
+    s.near = 0
+    // A new operating condition: the rows sit together, and the machine went on visiting its
+    // known modes meanwhile (a fault that moves every row has no near rows in between).
+    const centre = near > 0 ? tightCentre(m, rows) : null
+    if (centre) {
+      m.centres.push(centre)
+      m.gain?.push(1)
+      return { ...WAITING, score: Math.min(s.lastScore, 0.4999), health: s.lastHealth }
+    }
+    // No new condition: the rows are judged against their nearest modes, and a warning among them is this row's.
+    let first: EngineResult | null = null
+    let last = WAITING
+    for (const h of rows) {
+      last = judge(s, m, deviceId, h.x, h.t, nearestMode(m, h.x))
+      if (last.warning && !first) first = { ...last }
+    }
+    return first ? { ...first, deviation: last.deviation, health: last.health, remainingLife: last.remainingLife } : last
   }
 
   return {
@@ -304,7 +412,7 @@ export function withOperatingModes(inner: Engine, rowsToHold: number): Engine {
     process(deviceId, values, timeMs) {
       let s = states.get(deviceId)
       if (!s) {
-        s = { held: hold > 0 && values.length >= 2 ? [] : null, modes: null }
+        s = { held: hold > 0 && values.length >= 2 ? [] : null, modes: null, pending: [], near: 0, alarm: false, lastScore: 0, lastHealth: NaN }
         states.set(deviceId, s)
       }
       if (s.held === null) return feed(s, deviceId, values, timeMs)
@@ -325,6 +433,8 @@ export function withOperatingModes(inner: Engine, rowsToHold: number): Engine {
     },
     reset(deviceId) {
       inner.reset(deviceId)
+      const s = states.get(deviceId)
+      if (s) { s.pending = []; s.near = 0; s.alarm = false }
     },
     snapshot(deviceId) {
       const s = states.get(deviceId)
@@ -334,6 +444,9 @@ export function withOperatingModes(inner: Engine, rowsToHold: number): Engine {
         v: 1, modes: s.modes,
         held: s.held ? s.held.map((h) => ({ x: h.x.map((v) => (Number.isFinite(v) ? v : null)), t: h.t })) : null,
         inner: innerSnap,
+        pending: s.pending.map((h) => ({ x: h.x.map((v) => (Number.isFinite(v) ? v : null)), t: h.t })),
+        near: s.near, alarm: s.alarm,
+        last: [s.lastScore, Number.isFinite(s.lastHealth) ? s.lastHealth : null],
       }
       return JSON.stringify({ modes: snap })
     },
@@ -341,7 +454,7 @@ export function withOperatingModes(inner: Engine, rowsToHold: number): Engine {
       const o = JSON.parse(snapshot) as { modes?: ModeSnapshotV1 }
       // A snapshot of the engine alone (taken before operating modes existed): no modes.
       if (o.modes === undefined) {
-        states.set(deviceId, { held: null, modes: null })
+        states.set(deviceId, { held: null, modes: null, pending: [], near: 0, alarm: false, lastScore: 0, lastHealth: NaN })
         inner.restore(deviceId, snapshot)
         return
       }
@@ -350,6 +463,11 @@ export function withOperatingModes(inner: Engine, rowsToHold: number): Engine {
       states.set(deviceId, {
         modes: m.modes === null ? null : { ...m.modes, within: m.modes.within.map((v) => v ?? Number.POSITIVE_INFINITY) },
         held: m.held ? m.held.map((h) => ({ x: h.x.map((v) => v ?? NaN), t: h.t })) : null,
+        pending: (m.pending ?? []).map((h) => ({ x: h.x.map((v) => v ?? NaN), t: h.t })),
+        near: m.near ?? 0,
+        alarm: m.alarm ?? false,
+        lastScore: m.last?.[0] ?? 0,
+        lastHealth: m.last?.[1] ?? NaN,
       })
       if (m.inner !== null) inner.restore(deviceId, m.inner)
     },

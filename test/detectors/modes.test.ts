@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import { createEngine, type Engine } from '../../detectors/engine.ts'
-import { fitModes, MODE_ROWS } from '../../detectors/modes.ts'
+import { fitModes, MODE_ROWS, NEW_MODE_ROWS } from '../../detectors/modes.ts'
 import { rng } from '../../simulators/appliance.ts'
 
 const HOUR = 3_600_000
@@ -127,6 +127,17 @@ describe('operating modes', () => {
     expect(snap.modes.modes?.centres.length).toBe(4)
     const numbers = (JSON.stringify(snap).match(/-?\d+(\.\d+)?(e-?\d+)?/g) ?? []).length
     expect(numbers * 8).toBeLessThan(4096)
+    // The most it holds: MAX_MODES − 1 modes, and NEW_MODE_ROWS − 1 far rows of a new condition waiting.
+    const most = createEngine({ warmupRows: 150 })
+    let i = 0
+    for (; i < 300; i++) most.process('m', Array.from({ length: 8 }, (_, j) => 100 * (i % 7) + 10 * j * (i % 7) + g()), i * HOUR)
+    for (let k = 0; k < NEW_MODE_ROWS - 1; k++, i++) {
+      most.process('m', Array.from({ length: 8 }, () => 5000 + g()), i * HOUR)
+      most.process('m', Array.from({ length: 8 }, () => g()), ++i * HOUR)
+    }
+    const full = JSON.parse(most.snapshot('m')!) as { modes: { modes: { centres: number[][] }; pending: unknown[] } }
+    expect([full.modes.modes.centres.length, full.modes.pending.length]).toEqual([7, NEW_MODE_ROWS - 1])
+    expect((JSON.stringify(full).match(/-?\d+(\.\d+)?(e-?\d+)?/g) ?? []).length * 8).toBeLessThan(4096)
   })
 })
 
@@ -167,6 +178,81 @@ describe('operating modes of different noise', () => {
       const at = firstWarning(createEngine({ warmupRows: 150 }), rows)
       expect(at, `seed ${seed}`).toBeGreaterThanOrEqual(600)
       expect(at, `seed ${seed}`).toBeLessThan(700)
+    }
+  })
+})
+
+/** A fourth condition, far from the three of `machine`. */
+const FOURTH = [120, 50, 550, 8, 75]
+
+/** `machine`, but the fourth condition joins the others from row `from` on (never in the first rows). */
+function machineWithLateCondition(n: number, seed: number, from: number, wearFrom = Number.POSITIVE_INFINITY, wearPerRow = 0): number[][] {
+  const r = rng(seed)
+  const g = gauss(r)
+  return Array.from({ length: n }, (_, i) => {
+    const k = Math.floor(r() * (i >= from ? 4 : 3))
+    const c = k === 3 ? FOURTH : CONDITIONS[k]!
+    const wear = i >= wearFrom ? (i - wearFrom) * wearPerRow : 0
+    return c.map((v, j) => v + g() * (j === 0 ? 1 : 0.5) + (j === 0 ? wear : 0))
+  })
+}
+
+describe('a condition first met while watching', () => {
+  it('becomes a mode of its own: no warning on a healthy machine, and wear is still seen after it', () => {
+    for (let seed = 1; seed <= 5; seed++) {
+      expect(firstWarning(createEngine({ warmupRows: 150 }), machineWithLateCondition(2000, seed, 300)), `healthy, seed ${seed}`).toBe(-1)
+      const worn = firstWarning(createEngine({ warmupRows: 150 }), machineWithLateCondition(1200, seed, 300, 700, 0.03))
+      expect(worn, `worn, seed ${seed}`).toBeGreaterThanOrEqual(700)
+    }
+  })
+
+  it('never hides a large abrupt fault that moves every row away, whether it stays or keeps moving', () => {
+    for (let seed = 1; seed <= 5; seed++) {
+      for (const growth of [0, 0.5]) {
+        // From row 500 metric 3 (spread 0.5) is 10 higher, 20 spreads, and grows by `growth` a row.
+        const rows = machine(700, seed).map((row, i) => row.map((v, j) => v + (j === 3 && i >= 500 ? 10 + growth * (i - 500) : 0)))
+        const at = firstWarning(createEngine({ warmupRows: 150 }), rows)
+        expect(at, `seed ${seed}, growth ${growth}`).toBeGreaterThanOrEqual(500)
+        expect(at, `seed ${seed}, growth ${growth}`).toBeLessThan(500 + NEW_MODE_ROWS)
+      }
+      // The machine stays in one condition from row 450, and from row 500 every row is 10 higher in
+      // metric 3 and stays there: the far rows sit together, but no row near a known mode came between.
+      const g = gauss(rng(200 + seed))
+      const stay = machine(700, seed).map((row, i) => (i < 450 ? row : CONDITIONS[0]!.map((v, j) => v + g() * (j === 0 ? 1 : 0.5) + (j === 3 && i >= 500 ? 10 : 0))))
+      const at = firstWarning(createEngine({ warmupRows: 150 }), stay)
+      expect(at, `seed ${seed}, one condition`).toBeGreaterThanOrEqual(500)
+      expect(at, `seed ${seed}, one condition`).toBeLessThan(500 + NEW_MODE_ROWS)
+    }
+  })
+
+  it('warns when rows far from every mode never sit together, even while the machine keeps visiting its modes', () => {
+    for (let seed = 1; seed <= 5; seed++) {
+      const r = rng(100 + seed)
+      // From row 500 every fourth row is thrown far from every condition, each to a different place.
+      const rows = machine(800, seed).map((row, i) => (i >= 500 && i % 4 === 0 ? row.map((v, j) => (j === 3 ? v + 10 + 40 * r() : v)) : row))
+      const at = firstWarning(createEngine({ warmupRows: 150 }), rows)
+      expect(at, `seed ${seed}`).toBeGreaterThanOrEqual(500)
+      expect(at, `seed ${seed}`).toBeLessThan(500 + 4 * NEW_MODE_ROWS)
+    }
+  })
+
+  it('a snapshot taken while far rows are held restores to the same results', () => {
+    const rows = machineWithLateCondition(900, 6, 300, 600, 0.03)
+    // The first held far row of the fourth condition, and one a few rows later.
+    const firstFar = rows.findIndex((row, i) => i >= 300 && row[3]! > 7)
+    for (const cut of [firstFar + 1, firstFar + 12]) {
+      const whole = createEngine({ warmupRows: 150 })
+      const first = createEngine({ warmupRows: 150 })
+      const scores: number[] = []
+      const resumed: number[] = []
+      rows.forEach((row, i) => scores.push(whole.process('m', row, i * HOUR).score))
+      rows.slice(0, cut).forEach((row, i) => resumed.push(first.process('m', row, i * HOUR).score))
+      const snap = first.snapshot('m')!
+      if (cut === firstFar + 1) expect((JSON.parse(snap) as { modes: { pending: unknown[] } }).modes.pending.length).toBe(1)
+      const second = createEngine({ warmupRows: 150 })
+      second.restore('m', snap)
+      rows.slice(cut).forEach((row, i) => resumed.push(second.process('m', row, (cut + i) * HOUR).score))
+      expect(resumed, `cut at ${cut}`).toEqual(scores)
     }
   })
 })

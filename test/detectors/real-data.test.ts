@@ -30,8 +30,9 @@ if (!dataDir && process.env.CI === 'true') {
       expect(s.cmapss.medianLifeLeft!).toBeGreaterThanOrEqual(70)
       expect(s.cmapss.rmse).toBeLessThanOrEqual(16.5)
       expect(s.cmapss.rulCoverage).toBe(1)
-      // The same engines in six operating conditions (sixConditions, seed 1). Measured 0.91 timely,
-      // 0.09 early, 78 cycles left; without operating modes 0.04 timely, 0.96 missed.
+      // The same engines in six operating conditions (sixConditions, seed 1). Measured 0.94 timely,
+      // 0.06 early, 79 cycles left (0.91 / 0.09 / 78 before per-mode noise and new modes); without
+      // operating modes 0.04 timely, 0.96 missed.
       expect(s.cmapssSixConditions.timely).toBeGreaterThanOrEqual(0.85)
       expect(s.cmapssSixConditions.early).toBeLessThanOrEqual(0.13)
       expect(s.cmapssSixConditions.medianLifeLeft!).toBeGreaterThanOrEqual(65)
