@@ -26,8 +26,9 @@ export const offlineWarmupRows = (rows: number): number => Math.max(20, Math.rou
 /** A machine type's normal, from rows of healthy operation (one device or several concatenated). */
 export function learnReference(history: DeviceHistory, config: Partial<EngineConfig> = {}): BaselineModel {
   const n = history.rows.length
-  // Modes are not learnt into a reference yet (detectors/modes.ts): its engine runs without them.
-  const engine = createEngine({ ...config, warmupRows: n }, { modes: false })
+  // Operating modes are learnt with it when its first rows show them (detectors/modes.ts): the
+  // model then carries them, and its baseline is of the rows' differences from their mode.
+  const engine = createEngine({ ...config, warmupRows: n })
   history.rows.forEach((r, i) => engine.process('reference', r, history.timesMs[i]!))
   const model = engine.baseline('reference')
   if (!model) throw new Error(`a reference needs at least 10 rows, got ${n}`)

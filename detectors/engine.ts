@@ -23,7 +23,7 @@
  *    trend to `failureLevel`, with the slope's ±2 standard errors as the interval.
  */
 import { invertSpd, quadratic } from './linalg.ts'
-import { withOperatingModes } from './modes.ts'
+import { withOperatingModes, type Modes } from './modes.ts'
 
 export interface EngineConfig {
   /** Rows of the device's own normal before the baseline freezes. */
@@ -83,6 +83,8 @@ export interface BaselineModel extends PackedFitted {
   d: number
   /** Rows it was learnt from. */
   rows: number
+  /** Operating modes it was learnt with (./modes.ts): its mean and spreads are of rows' differences from their mode. */
+  modes?: Modes
 }
 
 /** What a failure model tells from a device's smoothed deviation: remaining life and interval, in ms. */
@@ -298,7 +300,10 @@ function fit(s: { learner: Learner; shiftLearner: Learner; driftLearner: Learner
  */
 export function createEngine(config: Partial<EngineConfig> = {}, options: EngineOptions = {}): Engine {
   const engine = createFrozenEngine(config, options)
-  return options.reference || options.modes === false ? engine : withOperatingModes(engine, Math.max(10, Math.floor(engine.config.warmupRows)))
+  const hold = Math.max(10, Math.floor(engine.config.warmupRows))
+  // A reference learnt with operating modes brings them: each device is judged per mode from its first row.
+  if (options.reference?.modes && options.modes !== false) return withOperatingModes(engine, hold, options.reference.modes)
+  return options.reference || options.modes === false ? engine : withOperatingModes(engine, hold)
 }
 
 function createFrozenEngine(config: Partial<EngineConfig>, options: EngineOptions): Engine {

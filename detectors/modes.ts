@@ -37,7 +37,10 @@
  * What it cannot tell apart: a fault that comes and goes, always to the same far place, while the
  * machine keeps visiting its known modes, is taken for a new condition.
  *
- * Not yet: modes are not learnt from `--reference` (a reference turns them off for its engine).
+ * A reference (`learnReference`) is learnt with modes when its first rows show them, and carries
+ * them: a device given it starts with them (`preset`) and is judged per mode from its first row.
+ *
+ * Not yet: the reference with modes is unit-tested, not measured on the six-condition engines.
  */
 import type { Engine, EngineResult } from './engine.ts'
 
@@ -333,8 +336,10 @@ function tightCentre(m: Modes, rows: { x: number[] }[]): number[] | null {
  * are held: at most the inner engine's warm-up, so every held row is a warm-up row there too and
  * handing them over late changes no result.
  */
-export function withOperatingModes(inner: Engine, rowsToHold: number): Engine {
+export function withOperatingModes(inner: Engine, rowsToHold: number, preset?: Modes): Engine {
   const hold = Math.max(0, Math.min(MODE_ROWS, Math.floor(rowsToHold)))
+  /** A reference's modes: every device starts with its own copy and holds no rows. */
+  const copy = (m: Modes): Modes => ({ centres: m.centres.map((c) => [...c]), within: [...m.within], mean: [...m.mean], ...(m.gain ? { gain: [...m.gain] } : {}) })
   const states = new Map<string, ModeState>()
   let residual = new Float64Array(0)
 
@@ -412,7 +417,8 @@ export function withOperatingModes(inner: Engine, rowsToHold: number): Engine {
     process(deviceId, values, timeMs) {
       let s = states.get(deviceId)
       if (!s) {
-        s = { held: hold > 0 && values.length >= 2 ? [] : null, modes: null, pending: [], near: 0, alarm: false, lastScore: 0, lastHealth: NaN }
+        const mine = preset && preset.mean.length === values.length ? copy(preset) : null
+        s = { held: !mine && hold > 0 && values.length >= 2 ? [] : null, modes: mine, pending: [], near: 0, alarm: false, lastScore: 0, lastHealth: NaN }
         states.set(deviceId, s)
       }
       if (s.held === null) return feed(s, deviceId, values, timeMs)
@@ -472,9 +478,11 @@ export function withOperatingModes(inner: Engine, rowsToHold: number): Engine {
       if (m.inner !== null) inner.restore(deviceId, m.inner)
     },
     baseline(deviceId) {
-      // With modes the engine's baseline is of the differences from each mode's centre, not of
-      // the metrics: no one baseline stands for the device (a reference is learnt without modes).
-      return states.get(deviceId)?.modes ? undefined : inner.baseline(deviceId)
+      // With modes the engine's baseline is of the differences from each mode's centre: it comes
+      // with the modes (a reference learnt so watches a new device per mode from its first row).
+      const m = states.get(deviceId)?.modes
+      const b = inner.baseline(deviceId)
+      return m && b ? { ...b, modes: copy(m) } : b
     },
   }
 }

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { createEngine, type Engine } from '../../detectors/engine.ts'
 import { fitModes, MODE_ROWS, NEW_MODE_ROWS } from '../../detectors/modes.ts'
+import { learnReference } from '../../detectors/engine-fleet.ts'
 import { rng } from '../../simulators/appliance.ts'
 
 const HOUR = 3_600_000
@@ -257,12 +258,27 @@ describe('a condition first met while watching', () => {
   })
 })
 
+describe('a reference learnt with operating modes', () => {
+  it('watches a new device of the type per mode from its first row', () => {
+    for (let seed = 1; seed <= 3; seed++) {
+      const reference = learnReference({ rows: machine(600, 20 + seed), timesMs: Array.from({ length: 600 }, (_, i) => i * HOUR) })
+      expect(reference.modes?.centres.length, `seed ${seed}`).toBe(3)
+      // Healthy: quiet. A step of 6 noise spreads in metric 0 from row 40, inside its own warm-up: seen there.
+      expect(firstWarning(createEngine({ warmupRows: 150 }, { reference }), machine(1500, seed)), `healthy, seed ${seed}`).toBe(-1)
+      const step = machine(150, seed).map((row, i) => row.map((v, j) => v + (j === 0 && i >= 40 ? 6 : 0)))
+      const at = firstWarning(createEngine({ warmupRows: 150 }, { reference }), step)
+      expect(at, `step, seed ${seed}`).toBeGreaterThanOrEqual(40)
+      expect(at, `step, seed ${seed}`).toBeLessThan(80)
+    }
+  })
+})
+
 describe('operating modes, edges', () => {
-  it('a device whose number of metrics changes is passed through afresh, and a device with modes offers no single baseline', () => {
+  it('a device whose number of metrics changes is passed through afresh, and a device with modes gives its baseline with them', () => {
     const engine = createEngine({ warmupRows: 150 })
     const rows = machine(300, 5)
     rows.forEach((row, i) => engine.process('m', row, i * HOUR))
-    expect(engine.baseline('m')).toBeUndefined()
+    expect(engine.baseline('m')?.modes?.centres.length).toBe(3)
     const r = engine.process('m', [1, 2, 3], 300 * HOUR)
     expect([r.score, r.warning]).toEqual([0, null])
     const plain = createEngine({ warmupRows: 150 })
