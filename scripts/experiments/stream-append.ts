@@ -10,21 +10,18 @@
  * `core` = the same message and headers over core request/reply (no per-publish timer or options
  * copy); `batch N` = N readings of one partition in one message.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { connect, headers } from '@nats-io/transport-node'
 import { jetstream, jetstreamManager, RetentionPolicy, StorageType } from '@nats-io/jetstream'
-import { startNatsCluster } from '../../cli/bench/cluster-servers.ts'
+import { startNatsCluster } from '../../servers/nats.ts'
 import { cpuSeconds } from '../../cli/bench/servers.ts'
 
 const seconds = Number(process.argv[2] ?? 4)
 const inFlight = 1000
 const partitions = 64
 const devices = 50
-const dir = mkdtempSync(join(tmpdir(), 'fw-append-'))
-const nats = await startNatsCluster(dir)
-const nc = await connect({ servers: nats.urls })
+const nats = await startNatsCluster()
+const nc = await connect({ servers: nats.urls.split(',') })
+const natsPids = (): number[] => nats.nodes.map((n) => n.pid() ?? -1)
 const jsm = await jetstreamManager(nc)
 const js = jetstream(nc)
 const row = (d: number, s: number): string => JSON.stringify({ d: `dev-${d}`, k: 0, b: 1, s, t: Date.now(), m: '{"v":1,"ts":1,"seq":1,"metrics":{"cabinet_temp_c":4.1,"compressor_current_a":1.2}}' })
@@ -64,14 +61,14 @@ try {
     await new Promise((r) => setTimeout(r, 1000))
     const r0 = readings
     const c0 = cpuSeconds(process.pid)
-    const n0 = nats.pids.reduce((a, p) => a + cpuSeconds(p), 0)
+    const n0 = natsPids().reduce((a, p) => a + cpuSeconds(p), 0)
     const t0 = performance.now()
     await new Promise((r) => setTimeout(r, seconds * 1000))
     const dt = (performance.now() - t0) / 1000
     const n = readings - r0
     const us = (c: number): string => ((c * 1e6) / n).toFixed(0)
     const self = cpuSeconds(process.pid) - c0
-    const natsCpu = nats.pids.reduce((a, p) => a + cpuSeconds(p), 0) - n0
+    const natsCpu = natsPids().reduce((a, p) => a + cpuSeconds(p), 0) - n0
     console.log(`${name.padEnd(28)} ${(n / dt).toFixed(0).padStart(6)} readings/s ${(n / per / dt).toFixed(0).padStart(6)} msgs/s  client ${us(self).padStart(4)} µs/reading  nats ${us(natsCpu).padStart(4)} µs/reading  (client ${((self / dt) * 100).toFixed(0)} %, nats ${((natsCpu / dt) * 100).toFixed(0)} % of a core)`)
     stop = true
     await Promise.allSettled(lanes)
@@ -80,5 +77,4 @@ try {
 } finally {
   await nc.close()
   await nats.stop()
-  rmSync(dir, { recursive: true, force: true })
 }
