@@ -145,10 +145,10 @@ export async function startClusterNode(o: ClusterNodeOptions): Promise<ClusterNo
       return { self: id, members: ms, partitions }
     },
     edgeWriter(journal) {
-      writer = streamWriter({ js, names: settings.names, journal })
+      writer = streamWriter({ js, names: settings.names, journal, writerId: id })
       return writer
     },
-    edgeStats: () => writer?.stats() ?? { published: 0, duplicates: 0, failedPublishes: 0 },
+    edgeStats: () => writer?.stats() ?? { published: 0, messages: 0, resent: 0, duplicates: 0, failedPublishes: 0 },
     publishOut(topic, payload) {
       const h = headers()
       h.set(TOPIC_HEADER, topic)

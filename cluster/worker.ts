@@ -30,7 +30,7 @@ import { metricsOf } from '../ingest/index.ts'
 import { KIND_READING } from '../ingest/journal.ts'
 import type { ClusterNode } from './index.ts'
 import { subjectOf } from './nats.ts'
-import type { StreamRow } from './stream-writer.ts'
+import { rowsOf, type StreamRow } from './stream-writer.ts'
 
 /** What a device's checkpoint holds besides its snapshot. */
 export interface DeviceCheckpoint {
@@ -160,35 +160,49 @@ export async function startWorker(o: WorkerOptions): Promise<Worker> {
     return !h.dropped && !stopped
   }
 
+  /**
+   * One stream message: a partition's rows of one edge group, in arrival order (an older edge
+   * wrote one row per message). Its devices are restored first, then the fence is checked, then
+   * every row is folded with no await in between, so the fold is synchronous from the check and
+   * a device's `q` moves to this message only with all of its rows in it folded.
+   */
   async function handle(h: Held, m: JsMsg): Promise<void> {
     if (h.dropped) return
     h.pending = m.info.pending
-    const row = m.json<StreamRow>()
-    const cp = devices.get(row.d) ?? await restore(row.d, h)
+    const rows = rowsOf(m.json<StreamRow | StreamRow[]>())
+    const cps = new Map<string, Local | null>()
+    for (const row of rows) if (!cps.has(row.d)) cps.set(row.d, devices.get(row.d) ?? await restore(row.d, h))
     // Checked last before the fold, which is synchronous from here.
     if (!await mayFold(h)) return
-    if (cp === null) {
-      log.warn({ deviceId: row.d }, 'a reading of a device not in the registry: skipped')
-    } else if (m.seq <= cp.q) {
-      stats.skipped++
-    } else if (row.k === KIND_READING) {
-      const reading: Reading = { deviceId: row.d, boot: row.b, seq: row.s, ts: row.t, metrics: metricsOf(row.m, row.s) }
-      // Folded into the detector before onReadings' first await, so q and n describe the state.
-      const done = pipeline.onReadings([reading])
-      cp.q = m.seq
-      cp.n++
-      stats.readings++
-      h.lastSeq = m.seq
-      await done
-      return
-    } else {
-      const body = JSON.parse(row.m) as { code: string; detail?: string }
-      const ev: DeviceEventV1 = { v: 1, ts: row.t, code: body.code }
-      if (body.detail !== undefined) ev.detail = body.detail
-      pipeline.onDeviceEvent(row.d, ev)
-      cp.q = m.seq
+    const done: Promise<void>[] = []
+    let readings: Reading[] = []
+    for (const row of rows) {
+      const cp = cps.get(row.d) as Local | null
+      if (cp === null) continue
+      if (m.seq <= cp.q) {
+        stats.skipped++
+      } else if (row.k === KIND_READING) {
+        readings.push({ deviceId: row.d, boot: row.b, seq: row.s, ts: row.t, metrics: metricsOf(row.m, row.s) })
+        cp.n++
+        stats.readings++
+      } else {
+        // A device's event after its readings before it, as in the stream.
+        if (readings.length > 0) done.push(pipeline.onReadings(readings))
+        readings = []
+        const body = JSON.parse(row.m) as { code: string; detail?: string }
+        const ev: DeviceEventV1 = { v: 1, ts: row.t, code: body.code }
+        if (body.detail !== undefined) ev.detail = body.detail
+        pipeline.onDeviceEvent(row.d, ev)
+      }
+    }
+    // Folded into the detectors before onReadings' first await, so q and n describe the state.
+    if (readings.length > 0) done.push(pipeline.onReadings(readings))
+    for (const [deviceId, cp] of cps) {
+      if (cp === null) log.warn({ deviceId }, 'a reading of a device not in the registry: skipped')
+      else if (cp.q < m.seq) cp.q = m.seq
     }
     h.lastSeq = m.seq
+    if (done.length > 0) await Promise.all(done)
   }
 
   async function consume(h: Held): Promise<void> {

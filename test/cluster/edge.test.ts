@@ -9,7 +9,7 @@ import { jetstreamManager } from '@nats-io/jetstream'
 import { expect, it } from 'vitest'
 import { partitionOf } from '../../domain/index.ts'
 import { defaultNames, subjectOf } from '../../cluster/nats.ts'
-import type { StreamRow } from '../../cluster/stream-writer.ts'
+import { rowsOf, type StreamRow } from '../../cluster/stream-writer.ts'
 import { describeService } from '../services/availability.ts'
 import { offlineWill, provision, type Provisioned } from '../e2e/helpers.ts'
 import { useCluster } from './harness.ts'
@@ -25,7 +25,8 @@ async function streamRows(nc: NatsConnection): Promise<{ subject: string; row: S
   const out: { subject: string; row: StreamRow }[] = []
   for (let seq = Math.max(1, first); seq <= last; seq++) {
     const m = await jsm.streams.getMessage(defaultNames.stream, { seq })
-    if (m) out.push({ subject: m.subject, row: m.json<StreamRow>() })
+    // A message carries a partition's rows of one group: every row, in order.
+    if (m) for (const row of rowsOf(m.json<StreamRow | StreamRow[]>())) out.push({ subject: m.subject, row })
   }
   return out
 }
