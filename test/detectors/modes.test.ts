@@ -37,6 +37,21 @@ function firstWarning(engine: Engine, rows: number[][], id = 'm'): number {
   return first
 }
 
+/** Scores of one engine over all `rows`, and of one snapshotted after `cut` rows and restored into another. */
+function resumedAt(rows: number[][], cut: number): { scores: number[]; resumed: number[]; snap: string } {
+  const whole = createEngine({ warmupRows: 150 })
+  const first = createEngine({ warmupRows: 150 })
+  const scores: number[] = []
+  const resumed: number[] = []
+  rows.forEach((row, i) => scores.push(whole.process('m', row, i * HOUR).score))
+  rows.slice(0, cut).forEach((row, i) => resumed.push(first.process('m', row, i * HOUR).score))
+  const snap = first.snapshot('m')!
+  const second = createEngine({ warmupRows: 150 })
+  second.restore('m', snap)
+  rows.slice(cut).forEach((row, i) => resumed.push(second.process('m', row, (cut + i) * HOUR).score))
+  return { scores, resumed, snap }
+}
+
 describe('operating modes', () => {
   it('finds distinct operating conditions, and none in noise, a random walk or one metric', () => {
     const three = fitModes(machine(60, 1), 5)
@@ -103,15 +118,7 @@ describe('operating modes', () => {
   it('a snapshot taken while the first rows are held, or after the modes are fitted, restores to the same results', () => {
     const rows = machine(900, 4, 400, 0.01)
     for (const cut of [30, 200]) {
-      const whole = createEngine({ warmupRows: 150 })
-      const first = createEngine({ warmupRows: 150 })
-      const scores: number[] = []
-      const resumed: number[] = []
-      rows.forEach((row, i) => scores.push(whole.process('m', row, i * HOUR).score))
-      rows.slice(0, cut).forEach((row, i) => resumed.push(first.process('m', row, i * HOUR).score))
-      const second = createEngine({ warmupRows: 150 })
-      second.restore('m', first.snapshot('m')!)
-      rows.slice(cut).forEach((row, i) => resumed.push(second.process('m', row, (cut + i) * HOUR).score))
+      const { scores, resumed } = resumedAt(rows, cut)
       expect(resumed, `cut at ${cut}`).toEqual(scores)
     }
   })
@@ -242,17 +249,8 @@ describe('a condition first met while watching', () => {
     // The first held far row of the fourth condition, and one a few rows later.
     const firstFar = rows.findIndex((row, i) => i >= 300 && row[3]! > 7)
     for (const cut of [firstFar + 1, firstFar + 12]) {
-      const whole = createEngine({ warmupRows: 150 })
-      const first = createEngine({ warmupRows: 150 })
-      const scores: number[] = []
-      const resumed: number[] = []
-      rows.forEach((row, i) => scores.push(whole.process('m', row, i * HOUR).score))
-      rows.slice(0, cut).forEach((row, i) => resumed.push(first.process('m', row, i * HOUR).score))
-      const snap = first.snapshot('m')!
+      const { scores, resumed, snap } = resumedAt(rows, cut)
       if (cut === firstFar + 1) expect((JSON.parse(snap) as { modes: { pending: unknown[] } }).modes.pending.length).toBe(1)
-      const second = createEngine({ warmupRows: 150 })
-      second.restore('m', snap)
-      rows.slice(cut).forEach((row, i) => resumed.push(second.process('m', row, (cut + i) * HOUR).score))
       expect(resumed, `cut at ${cut}`).toEqual(scores)
     }
   })
