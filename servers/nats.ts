@@ -6,7 +6,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { fetchWithin, freePort, removeDir, spawnGroup, stopGroup, tempDir, waitUntil, type GroupProcess } from './process.ts'
+import { fetchWithin, freePorts, removeDir, spawnGroup, stopGroup, tempDir, waitUntil, type GroupProcess } from './process.ts'
 
 export const NATS_SERVER = '/usr/sbin/nats-server'
 
@@ -65,7 +65,8 @@ function nodeConfig(dir: string, i: number, ports: NodePorts[]): string {
 export async function startNatsCluster(size = 3): Promise<NatsCluster> {
   const dir = tempDir('nats')
   const ports: NodePorts[] = []
-  for (let i = 0; i < size; i++) ports.push({ client: await freePort(), monitor: await freePort(), route: await freePort() })
+  const free = await freePorts(3 * size)
+  for (let i = 0; i < size; i++) ports.push({ client: free[3 * i] as number, monitor: free[3 * i + 1] as number, route: free[3 * i + 2] as number })
   const configs = ports.map((_, i) => nodeConfig(dir, i, ports))
   const procs: (GroupProcess | null)[] = ports.map(() => null)
   const launch = (i: number): void => {

@@ -12,8 +12,44 @@ import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { ErrorCode, ForewarnError } from '../domain/index.ts'
 
-/** A port the kernel just handed out on 127.0.0.1 (the bind-to-port-0 trick). */
-export async function freePort(): Promise<number> {
+/**
+ * The kernel's range for outgoing connections' local ports (`ip_local_port_range`). A port taken
+ * from it (the bind-to-port-0 trick) can be handed to some outgoing connection before the server
+ * it was meant for binds it: a NATS node's route port went to another node's connection that way
+ * ("bind: address already in use" in CI).
+ */
+function ephemeralRange(): [number, number] {
+  try {
+    const [lo, hi] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number)
+    if (Number.isInteger(lo) && Number.isInteger(hi)) return [lo as number, hi as number]
+  } catch {
+    // not Linux: the usual default
+  }
+  return [32768, 60999]
+}
+
+const canListen = (port: number): Promise<boolean> =>
+  new Promise((resolve) => {
+    const srv = createServer()
+    srv.unref()
+    srv.once('error', () => resolve(false))
+    srv.listen(port, '127.0.0.1', () => srv.close(() => resolve(true)))
+  })
+
+/**
+ * A port free on 127.0.0.1, outside the range the kernel gives outgoing connections, so only
+ * another listener can take it before the server binds it. Falls back to the kernel's choice when
+ * no such port is found.
+ */
+export async function freePort(avoid: ReadonlySet<number> = new Set()): Promise<number> {
+  const [lo] = ephemeralRange()
+  const floor = 10_000
+  if (lo - floor > 1_000) {
+    for (let i = 0; i < 50; i++) {
+      const port = floor + Math.floor(Math.random() * (lo - floor))
+      if (!avoid.has(port) && (await canListen(port))) return port
+    }
+  }
   return new Promise((resolve, reject) => {
     const srv = createServer()
     srv.unref()
@@ -24,6 +60,13 @@ export async function freePort(): Promise<number> {
       srv.close(() => resolve(port))
     })
   })
+}
+
+/** `n` distinct free ports (freePort alone may give one twice before any is bound). */
+export async function freePorts(n: number): Promise<number[]> {
+  const taken = new Set<number>()
+  while (taken.size < n) taken.add(await freePort(taken))
+  return [...taken]
 }
 
 /** True when `path` is a file this process may execute. */
